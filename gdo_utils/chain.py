@@ -1,0 +1,100 @@
+"""Run the numbered notebooks in order with papermill (the `gdo-repro run` command).
+
+Each notebook gets the params file (absolute path), the overrides and `force` injected into its
+`parameters` cell; the executed copy goes to outputs/<run>/notebooks/. The chain stops at the first
+failing notebook and re-raises its error. A notebook is skipped when its last successful run used the
+same params hash and the same notebook content (a record beside the executed copy), unless forced;
+each stage inside a notebook also skips work whose manifest matches.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import Params, load_params, params_hash
+from .io import read_json, write_json
+
+log = logging.getLogger(__name__)
+NOTEBOOK_RE = re.compile(r"^(\d{2})_[A-Za-z0-9_]+\.ipynb$")
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook of the chain raised; the message names it and the executed copy holding the traceback."""
+
+
+@dataclass(frozen=True)
+class NotebookStep:
+    number: str
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+def discover(notebooks_dir: str | Path) -> list[NotebookStep]:
+    """Numbered notebooks (NN_name.ipynb) in order."""
+    d = Path(notebooks_dir)
+    steps = [NotebookStep(m.group(1), p) for p in sorted(d.glob("*.ipynb")) if (m := NOTEBOOK_RE.match(p.name))]
+    numbers = [s.number for s in steps]
+    if len(set(numbers)) != len(numbers):
+        raise ValueError(f"{d}: two notebooks share a number: {numbers}")
+    return steps
+
+
+def _file_sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def run_chain(params_file: str | Path, *, overrides: list[str] | None = None, only: list[str] | None = None,
+              force: bool = False, notebooks_dir: str | Path = "notebooks", kernel_name: str = "python3",
+              cwd: str | Path | None = None) -> list[dict]:
+    """Execute the numbered notebooks; returns one record per notebook (ran / skipped, seconds)."""
+    import papermill as pm
+
+    overrides = list(overrides or [])
+    params: Params = load_params(params_file, overrides)
+    p_hash = params_hash(params)
+    root = Path(cwd or Path.cwd()).resolve()
+    out_dir = (root / params.run_dir / "notebooks") if not Path(params.output_root).is_absolute() else params.run_dir / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    steps = discover(root / notebooks_dir if not Path(notebooks_dir).is_absolute() else notebooks_dir)
+    if only:
+        wanted = {o.zfill(2) for o in only}
+        unknown = wanted - {s.number for s in steps}
+        if unknown:
+            raise ValueError(f"--only {sorted(unknown)}: no such notebook (have {[s.number for s in steps]})")
+        steps = [s for s in steps if s.number in wanted]
+    records = []
+    for step in steps:
+        executed = out_dir / step.path.name
+        record_file = out_dir / f"{step.name}.run.json"
+        nb_sha = _file_sha(step.path)
+        if not force and record_file.is_file() and executed.is_file():
+            rec = read_json(record_file)
+            if rec.get("params_hash") == p_hash and rec.get("notebook_sha") == nb_sha and rec.get("status") == "ok":
+                log.info("%s: up to date, skipped", step.name)
+                records.append({**rec, "skipped": True})
+                continue
+        log.info("%s: running", step.name)
+        t0 = time.time()
+        try:
+            pm.execute_notebook(
+                str(step.path), str(executed), kernel_name=kernel_name, cwd=str(root), progress_bar=False,
+                parameters={"params_file": str(Path(params_file).resolve()), "overrides": overrides, "force": force},
+            )
+        except pm.PapermillExecutionError as exc:
+            write_json(record_file, {"notebook": step.name, "status": "failed", "params_hash": p_hash,
+                                     "notebook_sha": nb_sha, "error": f"{exc.ename}: {exc.evalue}"})
+            raise NotebookFailed(f"{step.path.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}\n"
+                                 f"executed copy with the traceback: {executed}") from None
+        rec = {"notebook": step.name, "status": "ok", "params_hash": p_hash, "notebook_sha": nb_sha,
+               "seconds": round(time.time() - t0, 2), "executed": str(executed)}
+        write_json(record_file, rec)
+        records.append({**rec, "skipped": False})
+        log.info("%s: ok in %.1fs", step.name, rec["seconds"])
+    return records

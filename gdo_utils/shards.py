@@ -1,0 +1,173 @@
+"""Sharded, resumable per-row work: rank assignment by a stable id hash, Parquet parts, merge.
+
+The same code runs single-process and under `torchrun` (RANK / WORLD_SIZE from the environment).
+A row belongs to rank `stable_hash(id) % world_size`, so assignment never depends on row order.
+Each rank appends Parquet parts `rank{r:05d}-part{p:06d}.parquet` atomically every `part_rows`
+rows. On restart, every id already present in any part (written by any rank, under any world size)
+is skipped, so a killed run resumes without duplicates or losses and the world size may change.
+`merge_parts` concatenates, checks every expected id exactly once and sorts by id.
+
+This fixes the release's `index % world_size` split with row-count resume (GDO_METHOD.md section 3).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .io import write_parquet
+
+log = logging.getLogger(__name__)
+PART_RE = re.compile(r"^rank(\d{5})-part(\d{6})\.parquet$")
+
+
+def stable_hash(key: str) -> int:
+    """A process-independent 64-bit hash of a string (sha1 prefix; Python's hash() is salted)."""
+    return int.from_bytes(hashlib.sha1(key.encode("utf-8")).digest()[:8], "big")
+
+
+def dist_info() -> tuple[int, int]:
+    """(rank, world_size) from torchrun-style environment variables; (0, 1) when unset."""
+    rank = int(os.environ.get("RANK", "0"))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world < 1 or not 0 <= rank < world:
+        raise ValueError(f"invalid RANK={rank} / WORLD_SIZE={world}")
+    return rank, world
+
+
+def ids_for_rank(ids: Sequence[str], rank: int, world_size: int) -> list[str]:
+    """The ids this rank owns, in the given order."""
+    if world_size == 1:
+        return list(ids)
+    return [i for i in ids if stable_hash(i) % world_size == rank]
+
+
+def list_parts(parts_dir: str | Path) -> list[Path]:
+    d = Path(parts_dir)
+    if not d.is_dir():
+        return []
+    return sorted(p for p in d.iterdir() if PART_RE.match(p.name))
+
+
+def done_ids(parts_dir: str | Path, id_col: str) -> set[str]:
+    """Ids already written by any rank (any world size)."""
+    out: set[str] = set()
+    for p in list_parts(parts_dir):
+        out.update(pq.read_table(p, columns=[id_col]).column(id_col).to_pylist())
+    return out
+
+
+def _next_part_index(parts_dir: Path, rank: int) -> int:
+    idx = [int(m.group(2)) for p in list_parts(parts_dir) if (m := PART_RE.match(p.name)) and int(m.group(1)) == rank]
+    return max(idx, default=-1) + 1
+
+
+@dataclass
+class PartWriter:
+    """Buffers result rows of one rank and flushes them as atomic Parquet parts."""
+
+    parts_dir: Path
+    rank: int
+    part_rows: int
+    schema: pa.Schema | None = None
+
+    def __post_init__(self) -> None:
+        self.parts_dir = Path(self.parts_dir)
+        self.parts_dir.mkdir(parents=True, exist_ok=True)
+        self._buf: list[dict] = []
+        self._next = _next_part_index(self.parts_dir, self.rank)
+        self.rows_written = 0
+
+    def add(self, rows: Iterable[dict]) -> None:
+        self._buf.extend(rows)
+        while len(self._buf) >= self.part_rows:
+            self._flush(self._buf[: self.part_rows])
+            self._buf = self._buf[self.part_rows:]
+
+    def close(self) -> None:
+        if self._buf:
+            self._flush(self._buf)
+            self._buf = []
+
+    def _flush(self, rows: list[dict]) -> None:
+        table = pa.Table.from_pylist(rows, schema=self.schema)
+        path = self.parts_dir / f"rank{self.rank:05d}-part{self._next:06d}.parquet"
+        write_parquet(path, table)
+        self._next += 1
+        self.rows_written += len(rows)
+
+    def __enter__(self) -> "PartWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        # Flush on normal exit and on Python exceptions (work done is kept); SIGKILL loses only the buffer.
+        self.close()
+
+
+def batched(items: Sequence, size: int) -> Iterator[Sequence]:
+    for i in range(0, len(items), size):
+        yield items[i: i + size]
+
+
+def run_sharded(ids: Sequence[str], work: Callable[[Sequence[str]], list[dict]], parts_dir: str | Path, *,
+                id_col: str, batch_size: int, part_rows: int, rank: int | None = None,
+                world_size: int | None = None, schema: pa.Schema | None = None, desc: str = "rows",
+                progress: bool = True) -> dict:
+    """Process this rank's not-yet-done ids in batches with `work(batch_ids) -> result rows`.
+
+    `work` must return exactly one row (a dict with `id_col`) per input id; failures belong in the
+    row (an error column), not as exceptions. Returns counts for the stage report.
+    """
+    from tqdm.auto import tqdm
+
+    if rank is None or world_size is None:
+        rank, world_size = dist_info()
+    parts_dir = Path(parts_dir)
+    mine = ids_for_rank(ids, rank, world_size)
+    done = done_ids(parts_dir, id_col)
+    todo = [i for i in mine if i not in done]
+    log.info("rank %d/%d: %d ids owned, %d already done, %d to do", rank, world_size, len(mine), len(mine) - len(todo), len(todo))
+    with PartWriter(parts_dir, rank, part_rows, schema) as writer:
+        bar = tqdm(total=len(todo), desc=f"{desc} (rank {rank})", disable=not progress)
+        for chunk in batched(todo, batch_size):
+            rows = work(chunk)
+            got = [r[id_col] for r in rows]
+            if sorted(got) != sorted(chunk):
+                raise RuntimeError(f"work() returned ids {got[:3]}... for batch {list(chunk)[:3]}...: must be one row per id")
+            writer.add(rows)
+            bar.update(len(chunk))
+        bar.close()
+    return {"rank": rank, "world_size": world_size, "owned": len(mine), "skipped_done": len(mine) - len(todo),
+            "processed": len(todo)}
+
+
+class MergeError(RuntimeError):
+    """Parts do not cover the expected ids exactly once."""
+
+
+def merge_parts(parts_dir: str | Path, expected_ids: Iterable[str], id_col: str) -> pd.DataFrame:
+    """Concatenate all parts, check each expected id appears exactly once, sort by id."""
+    parts = list_parts(parts_dir)
+    if not parts:
+        raise MergeError(f"no parts in {parts_dir}")
+    table = pa.concat_tables([pq.read_table(p) for p in parts], promote_options="default")
+    df = table.to_pandas()
+    expected = set(expected_ids)
+    counts = df[id_col].value_counts()
+    dup = counts[counts > 1]
+    missing = expected - set(counts.index)
+    extra = set(counts.index) - expected
+    if len(dup) or missing or extra:
+        raise MergeError(
+            f"{parts_dir}: {len(dup)} duplicated, {len(missing)} missing, {len(extra)} unexpected ids "
+            f"(e.g. dup={list(dup.index[:3])}, missing={sorted(missing)[:3]}, extra={sorted(extra)[:3]})"
+        )
+    return df.sort_values(id_col, kind="mergesort").reset_index(drop=True)

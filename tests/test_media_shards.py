@@ -1,0 +1,96 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from gdo_utils import shards
+from gdo_utils.media import MediaError, load_frames, probe_video, read_video_frames, uniform_indices
+
+
+@pytest.mark.parametrize("n,t,expected", [
+    (5, 32, [0, 1, 2, 3, 4]),
+    (40, 32, [round(i * 39 / 31) for i in range(32)]),
+    (100, 4, [0, 33, 66, 99]),
+    (0, 32, []),
+    (7, 1, [0]),
+])
+def test_uniform_indices(n, t, expected):
+    assert uniform_indices(n, t) == expected
+
+
+def test_uniform_indices_cover_whole_clip():
+    idx = uniform_indices(1000, 32)
+    assert idx[0] == 0 and idx[-1] == 999 and len(set(idx)) == 32 and idx == sorted(idx)
+
+
+def test_video_decode_with_true_timestamps(media_dir):
+    info = probe_video(media_dir / "v2.mp4")
+    assert info.n_frames == 12 and info.fps == pytest.approx(8.0)
+    frames, ts, idx = read_video_frames(media_dir / "v2.mp4", max_frames=4)
+    assert frames.shape == (4, 32, 32, 3) and idx == [0, 4, 7, 11]
+    assert np.allclose(ts, np.array(idx) / 8.0, atol=1e-3)
+
+
+def test_corrupt_and_missing_media_raise_typed_errors(media_dir):
+    with pytest.raises(MediaError) as exc:
+        probe_video(media_dir / "bad.mp4")
+    assert exc.value.reason == "unreadable_media"
+    with pytest.raises(MediaError) as exc:
+        load_frames([str(media_dir / "nope.jpg")])
+    assert exc.value.reason == "missing_media"
+
+
+def test_frame_folder_uniform(media_dir):
+    frames = load_frames([str(media_dir / "frames" / "v1")], max_frames=8)
+    assert frames.shape[0] == 8
+
+
+def test_stable_hash_is_process_independent():
+    assert shards.stable_hash("vv::abc::t0") == int.from_bytes(
+        __import__("hashlib").sha1(b"vv::abc::t0").digest()[:8], "big")
+
+
+def _work(batch):
+    return [{"id": i, "value": len(i)} for i in batch]
+
+
+@pytest.mark.parametrize("world", [1, 2, 3])
+def test_sharded_run_any_world_size_merges_to_same_table(tmp_path, world):
+    ids = [f"x{i:03d}" for i in range(50)]
+    ref_dir = tmp_path / "ref"
+    shards.run_sharded(ids, _work, ref_dir, id_col="id", batch_size=4, part_rows=7, rank=0, world_size=1, progress=False)
+    ref = shards.merge_parts(ref_dir, ids, "id")
+    d = tmp_path / f"w{world}"
+    for r in range(world):
+        shards.run_sharded(ids, _work, d, id_col="id", batch_size=4, part_rows=7, rank=r, world_size=world, progress=False)
+    pd.testing.assert_frame_equal(shards.merge_parts(d, ids, "id"), ref)
+
+
+def test_resume_after_partial_run_and_world_size_change(tmp_path):
+    ids = [f"x{i:03d}" for i in range(40)]
+    d = tmp_path / "parts"
+    calls = []
+
+    def work(batch):
+        calls.extend(batch)
+        return _work(batch)
+
+    # a first run with world size 2 where only rank 0 finished
+    shards.run_sharded(ids, work, d, id_col="id", batch_size=5, part_rows=5, rank=0, world_size=2, progress=False)
+    first = set(calls)
+    calls.clear()
+    rep = shards.run_sharded(ids, work, d, id_col="id", batch_size=5, part_rows=5, rank=0, world_size=1, progress=False)
+    assert set(calls) == set(ids) - first and rep["skipped_done"] == len(first)
+    merged = shards.merge_parts(d, ids, "id")
+    assert list(merged["id"]) == sorted(ids)
+
+
+def test_merge_detects_missing_and_duplicates(tmp_path):
+    ids = ["a", "b", "c"]
+    shards.run_sharded(ids[:2], _work, tmp_path, id_col="id", batch_size=2, part_rows=2, rank=0, world_size=1, progress=False)
+    with pytest.raises(shards.MergeError, match="1 missing"):
+        shards.merge_parts(tmp_path, ids, "id")
+    w = shards.PartWriter(tmp_path, rank=1, part_rows=10)
+    w.add([{"id": "a", "value": 1}])
+    w.close()
+    with pytest.raises(shards.MergeError, match="1 duplicated"):
+        shards.merge_parts(tmp_path, ids[:2], "id")

@@ -1,0 +1,159 @@
+"""Pool readers on hand-written files: good rows kept, every bad line quarantined with its reason."""
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from gdo_utils.config import params_from_dict
+from gdo_utils.pool import (PoolFormatError, build_pool, extract_pairs, load_raw_records, run_pool_stage,
+                            source_group)
+from gdo_utils.schema import QA_COLUMNS, QUARANTINE_REASONS
+
+
+def _params(tmp_path: Path, pools: dict, check_media=True):
+    return params_from_dict({"run_name": "t", "output_root": str(tmp_path / "out"), "pools": pools,
+                             "pool": {"max_frames": 32, "check_media": check_media}})
+
+
+def _jsonl(path: Path, lines: list) -> Path:
+    path.write_text("\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def onevision_file(media_dir):
+    return _jsonl(media_dir / "ov.jsonl", [
+        {"id": "img1", "images": ["a.jpg", "b.jpg"], "data_source": "ShapeQA(synthetic)",
+         "messages": [{"role": "user", "content": "<image>\nHow many   squares?"}, {"role": "assistant", "content": "Two."},
+                      {"role": "user", "content": "Which colour?\nA. red\nB. blue"}, {"role": "assistant", "content": "A"}]},
+        {"id": "img2", "images": ["b.jpg"],
+         "messages": [{"from": "gpt", "value": "orphan"}, {"from": "human", "value": "<image> Shape?"},
+                      {"from": "gpt", "value": "circle"}, {"from": "human", "value": "<image>"},
+                      {"from": "gpt", "value": "empty question is dropped"}]},
+        '{"id": "broken", "images": ["a.jpg"], "messages": [',                       # line 3: malformed JSON
+        {"id": "noimg", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]},
+        {"id": "nomsg", "images": ["a.jpg"]},
+        {"id": "gone", "images": ["missing.jpg"], "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]},
+        {"id": "emptyans", "images": ["a.jpg"], "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "  "}]},
+        ["not", "an", "object"],
+        {"id": "badrole", "images": ["a.jpg"], "messages": [{"role": "robot", "content": "q"}]},
+    ])
+
+
+def test_onevision_reader_keeps_good_rows_and_quarantines_each_bad_line(tmp_path, onevision_file):
+    params = _params(tmp_path, {"gdo": [{"format": "onevision", "path": str(onevision_file)}]})
+    res = build_pool(params, params.pools.gdo, "gdo", "pools.gdo")
+    t = res.table
+    assert list(t.columns) == QA_COLUMNS
+    assert list(t["qa_uid"]) == ["ov::img1::t0", "ov::img1::t1", "ov::img2::t0"]
+    row = t.iloc[0]
+    assert row["question"] == "How many squares?" and row["answer"] == "Two."
+    assert list(row["media"]) == [str(onevision_file.parent / "a.jpg")]  # first image only
+    assert row["bucket"] == "image_qa" and row["n_frames"] == 1
+    assert row["source"] == "ShapeQA(synthetic)" and row["source_group"] == "ShapeQA"
+    assert t.iloc[1]["question_raw"] == "Which colour?\nA. red\nB. blue" and t.iloc[1]["question"] == "Which colour? A. red B. blue"
+    assert t.iloc[2]["source"] == "ov"  # file stem when no data_source
+    q = res.quarantine.set_index("line")
+    assert dict(q["reason"]) == {3: "malformed_json", 4: "no_image", 5: "missing_messages", 6: "missing_media",
+                                 7: "empty_turns", 8: "wrong_schema", 9: "wrong_schema"}
+    assert q.loc[6, "field"] == "images[0]" and q.loc[9, "field"] == "messages[0].role"
+    assert set(q["reason"]) <= set(QUARANTINE_REASONS)
+    rep = res.report
+    assert rep["records"] == 9 and rep["records_ok"] == 2 and rep["quarantined"] == 7
+    assert rep["dropped_empty_pairs"] == 1 and rep["ignored_orphan_assistant_turns"] == 1
+
+
+def test_llava_video_frames_folder_and_mp4(tmp_path, media_dir):
+    frames = [f"frames/v1/frame_{i:04d}.jpg" for i in range(40)]
+    f = _jsonl(media_dir / "vid.jsonl", [
+        {"id": "a", "video_id": "v1", "images": frames, "data_source": "toy_motion_dir_v2_val_extra",
+         "messages": [{"role": "user", "content": "<video>\nWhat happens after the red circle appears?"},
+                      {"role": "assistant", "content": "It moves left."}]},
+        {"id": "b", "video_id": "v2", "video": "v2.mp4",
+         "messages": [{"role": "user", "content": "<video> Direction?"}, {"role": "assistant", "content": "right"}]},
+        {"id": "c", "video": "frames/v1", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]},
+        {"id": "d", "video_id": "v3", "video": "bad.mp4", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]},
+        {"id": "e", "video_id": "v4", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]},
+    ])
+    params = _params(tmp_path, {"gdo": [{"format": "llava_video", "path": str(f)}]})
+    res = build_pool(params, params.pools.gdo, "gdo", "pools.gdo")
+    t = res.table.set_index("qa_uid")
+    a = t.loc["vv::a::t0"]
+    assert a["n_frames"] == 32 and a["n_frames_total"] == 40 and a["media_kind"] == "frames"
+    assert list(a["frame_indices"]) == [round(i * 39 / 31) for i in range(32)]
+    assert a["video_uid"] == "v1" and a["bucket"] == "short_video" and a["source_group"] == "toy_motion_dir_v2"
+    b = t.loc["vv::b::t0"]
+    assert b["media_kind"] == "video_file" and b["n_frames"] == 12 and list(b["frame_indices"]) == list(range(12))
+    c = t.loc["vv::c::t0"]
+    assert c["video_uid"] == "c" and c["n_frames"] == 32  # frame folder, video_uid falls back to id
+    assert dict(zip(res.quarantine["record_id"], res.quarantine["reason"])) == {"d": "unreadable_media", "e": "no_frames"}
+
+
+def test_llava_json_pool_text_only_and_duplicates(tmp_path, media_dir):
+    f = media_dir / "llava.json"
+    f.write_text(json.dumps([
+        {"id": "1", "image": "a.jpg", "conversations": [{"from": "human", "value": "<image>\nQ1"}, {"from": "gpt", "value": "A1"},
+                                                        {"from": "human", "value": "Q2"}, {"from": "gpt", "value": "A2"}]},
+        {"id": "2", "conversations": [{"from": "human", "value": "text only?"}, {"from": "gpt", "value": "yes"}]},
+        {"id": "1", "image": "b.jpg", "conversations": [{"from": "human", "value": "again"}, {"from": "gpt", "value": "dup"}]},
+        {"id": "3", "image": "a.jpg"},
+        "junk",
+    ]))
+    params = _params(tmp_path, {"ofa_source": {"name": "llava665k", "sources": [{"format": "llava_json", "path": str(f)}]}})
+    res = build_pool(params, params.pools.ofa_source.sources, "llava665k", "pools.ofa_source.sources")
+    assert list(res.table["qa_uid"]) == ["llava665k::1::t0", "llava665k::1::t1", "llava665k::2::t0", "llava665k::1#dup1::t0"]
+    assert list(res.table["bucket"]) == ["image_qa", "image_qa", "text_only", "image_qa"]
+    assert list(res.table["record_index"]) == [0, 0, 1, 2]
+    assert res.report["renamed_duplicate_ids"] == 1
+    assert list(res.quarantine["reason"]) == ["missing_messages", "wrong_schema"]
+    assert list(res.quarantine["line"]) == [4, 5]
+    assert load_raw_records(f, "llava_json")[2]["image"] == "b.jpg"
+
+
+def test_json_array_file_that_is_not_json_names_file_and_line(tmp_path):
+    f = tmp_path / "vf.json"
+    f.write_text('[\n {"id": "x",\n  "conversations": oops}\n]')
+    params = _params(tmp_path, {"ofa_transfer": [{"name": "vf", "sources": [{"format": "visionflan", "path": str(f)}]}]})
+    with pytest.raises(PoolFormatError, match=r"vf\.json:3:\d+: not valid JSON"):
+        build_pool(params, params.pools.ofa_transfer[0].sources, "vf", "pools.ofa_transfer[0].sources")
+
+
+def test_pair_extraction_rules():
+    pairs = extract_pairs([
+        {"role": "system", "content": "sys"},
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "<image> What  is\n\nthis?"}]},
+        {"role": "assistant", "content": "A  cat."},
+        {"role": "assistant", "content": "orphan"},
+        {"role": "user", "content": "<video><audio>"},
+        {"role": "assistant", "content": "dropped"},
+        {"role": "user", "content": "Next?"},
+        {"role": "assistant", "content": "Dog"},
+    ])
+    assert [(p.turn, p.question, p.answer) for p in pairs] == [(0, "What is this?", "A cat."), (1, "Next?", "Dog")]
+
+
+@pytest.mark.parametrize("src,group", [
+    ("ShapeQA(synthetic)", "ShapeQA"), ("a_b_c_d_e_f", "a_b_c_d"), ("a_b_c", "a_b_c"), ("plain", "plain"),
+])
+def test_source_group(src, group):
+    assert source_group(src) == group
+
+
+def test_stage_writes_files_and_skips_when_unchanged(tmp_path, onevision_file):
+    params = _params(tmp_path, {"gdo": [{"format": "onevision", "path": str(onevision_file)}]})
+    rep = run_pool_stage(params)
+    out = params.stage_dir("pool")
+    assert {p.name for p in out.iterdir()} >= {"qa.parquet", "quarantine.parquet", "report.json", "manifest.json"}
+    assert rep["gdo"]["quarantined"] == 7
+    before = (out / "qa.parquet").stat().st_mtime_ns
+    run_pool_stage(params)
+    assert (out / "qa.parquet").stat().st_mtime_ns == before
+    q = pd.read_parquet(out / "quarantine.parquet")
+    assert len(q) == 7 and q["source_file"].str.endswith("ov.jsonl").all()
+
+
+def test_check_media_off_trusts_images(tmp_path, onevision_file):
+    params = _params(tmp_path, {"gdo": [{"format": "onevision", "path": str(onevision_file)}]}, check_media=False)
+    res = build_pool(params, params.pools.gdo, "gdo", "pools.gdo")
+    assert "missing_media" not in set(res.quarantine["reason"]) and "ov::gone::t0" in set(res.table["qa_uid"])

@@ -158,11 +158,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from .chain import NotebookFailed
+    from .pool import PoolFormatError
+
     try:
         args.func(args)
     except ParamsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (NotebookFailed, PoolFormatError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

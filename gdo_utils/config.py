@@ -177,6 +177,14 @@ class UniformConfig(Strict):
 
 
 class SubsetsConfig(Strict):
+    """GDO goal-preset subsets (gdo_utils.subsets): profiles, uniform baseline, named release options.
+
+    Budget for small pools (the demo): `budget_override` fixes the target of every profile (an int count,
+    or a float ratio in (0, 1) of the pool); `ratio_scale` instead keeps each preset's own budget rule and
+    multiplies its MIN_RATIO and MAX_RATIO (capped at 1), so profiles keep different sizes on a toy pool
+    whose MIN_COUNT (12000+) would otherwise clamp every budget to floor(N * MAX_RATIO) of a few rows.
+    """
+
     profiles: list[str] = Field(default_factory=lambda: ["minloss", "diverse", "temp", "temp_plus"])
     profiles_dir: str = "params/profiles"
     uniform: UniformConfig = Field(default_factory=UniformConfig)
@@ -185,6 +193,25 @@ class SubsetsConfig(Strict):
     per_video_cap: int = Field(8, ge=1)
     budget_override: int | float | None = Field(None, description="Fixed count (int) or ratio (float < 1) for every profile.")
     ablations: list[Literal["no_vds", "no_ppl", "no_sc", "no_vds_budget"]] = Field(default_factory=list)
+    ratio_scale: float = Field(1.0, gt=0, description="Multiplies each preset's MIN_RATIO and MAX_RATIO (demo: small pools).")
+    duration_frames: Literal["n_frames", "n_frames_total"] = Field(
+        "n_frames", description="Frame count the duration stratum uses (spec: n_frames, after T-subsampling).")
+    prompt_text: Literal["question_raw", "question"] = Field(
+        "question_raw", description="User text written to train.jsonl (raw keeps MCQ option lines).")
+    figures: bool = Field(True, description="Draw each subset's composition figure for its data card.")
+
+    @field_validator("budget_override")
+    @classmethod
+    def _budget(cls, v: int | float | None) -> int | float | None:
+        if v is None:
+            return v
+        if isinstance(v, bool):
+            raise ValueError("budget_override must be a count (int >= 1) or a ratio (float in (0, 1))")
+        if isinstance(v, int) and v < 1:
+            raise ValueError(f"budget_override count must be >= 1, got {v}")
+        if isinstance(v, float) and not 0.0 < v < 1.0:
+            raise ValueError(f"budget_override ratio must be in (0, 1), got {v} (write a count as an int)")
+        return v
 
 
 class Params(Strict):

@@ -24,6 +24,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 MANIFEST_NAME = "manifest.json"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 TRACKED_PACKAGES = (
     "gdo-utils", "torch", "torchvision", "transformers", "accelerate", "open_clip_torch", "faiss-cpu",
     "numpy", "pandas", "pyarrow", "decord", "opencv-python-headless", "papermill", "pydantic",
@@ -40,6 +42,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are shared files
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():

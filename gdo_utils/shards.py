@@ -171,3 +171,28 @@ def merge_parts(parts_dir: str | Path, expected_ids: Iterable[str], id_col: str)
             f"(e.g. dup={list(dup.index[:3])}, missing={sorted(missing)[:3]}, extra={sorted(extra)[:3]})"
         )
     return df.sort_values(id_col, kind="mergesort").reset_index(drop=True)
+
+
+def wait_for_ranks(parts_dir: str | Path, expected_ids: Iterable[str], id_col: str, timeout_s: float = 86_400,
+                   poll_s: float = 10.0) -> None:
+    """Block rank 0 until every expected id is in the parts (a torch.distributed barrier when initialised)."""
+    import time
+
+    try:
+        import torch.distributed as tdist
+
+        if tdist.is_available() and tdist.is_initialized():
+            tdist.barrier()
+            return
+    except ImportError:  # pragma: no cover - torch is a hard dependency
+        pass
+    expected = set(expected_ids)
+    t0 = time.time()
+    while True:
+        missing = expected - done_ids(parts_dir, id_col)
+        if not missing:
+            return
+        if time.time() - t0 > timeout_s:
+            raise TimeoutError(f"{parts_dir}: {len(missing)} ids still missing after {timeout_s:.0f}s")
+        log.info("waiting for other ranks: %d ids missing", len(missing))
+        time.sleep(poll_s)

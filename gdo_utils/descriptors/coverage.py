@@ -1,0 +1,169 @@
+"""Coverage descriptor (GDO_METHOD.md section 3.6): k-means over a joint feature space.
+
+Every candidate is assigned to its nearest of K = min(k, n) centroids (gdo_utils.kmeans.fit_kmeans:
+seeded k-means++ init, single-threaded faiss Lloyd iterations, batched assignment); with d the
+Euclidean distance to that centroid, cluster_rep = exp(-d) (typical of its cluster) and
+cluster_hard = 1 - cluster_rep (far from its centroid).
+
+Feature spaces (DescriptorsConfig.coverage_features):
+- "clip" (default): `clip_joint_features`, the CLIP joint embedding shared with OFA.
+- "standardized": `standardized_features`, descriptor + text/vision statistics.
+
+Release defects this module fixes (GDO_METHOD.md section 3, "known defects"): the release hashes
+words with Python's salted `hash()`, so its coverage features (and hence clusters) change between
+processes; here words are hashed with hashlib.blake2b, identical under any PYTHONHASHSEED. The release
+also mixes raw PPL (up to e^30) with unit-scale features, so PPL alone decides the clusters; here
+every descriptor is robust-z-scored (log PPL, clipped) and clipped to +-4 before it enters.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+
+from gdo_utils.descriptors.stats import robust_z
+from gdo_utils.kmeans import fit_kmeans
+
+COVERAGE_COLUMNS = ("cluster_id", "cluster_dist", "cluster_rep", "cluster_hard")
+DESCRIPTOR_FEATURES = ("amm", "frame_diversity", "vds", "log_ppl", "tnc", "self_consistency")
+TEXT_FEATURES = ("log_q_words", "log_a_words", "n_frames_32", "is_video", "log_q_digits", "has_qmark")
+HASH_BUCKETS = 64
+Z_CLIP = 4.0
+LOG_PPL_CLIP = 30.0
+FRAMES_SCALE = 32.0
+_TOKEN_RE = r"[A-Za-z0-9_]+"
+
+
+def cluster_coverage(features: np.ndarray, k: int, seed: int, niter: int = 20) -> pd.DataFrame:
+    """k-means coverage per row: cluster_id (int64), cluster_dist (float32), cluster_rep = exp(-d), cluster_hard."""
+    res = fit_kmeans(np.asarray(features), k=k, seed=seed, niter=niter)
+    dist = res.distances.astype(np.float32)
+    rep = np.exp(-dist.astype(np.float64))
+    out = pd.DataFrame({
+        "cluster_id": res.labels.astype(np.int64),
+        "cluster_dist": dist,
+        "cluster_rep": rep,
+        "cluster_hard": 1.0 - rep,
+    })
+    out.attrs["k"] = int(res.centroids.shape[0])
+    return out
+
+
+def _l2_rows(x: np.ndarray) -> np.ndarray:
+    """Row-wise L2 normalisation (float32); all-zero rows stay zero."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+
+
+def clip_joint_features(image: np.ndarray, text: np.ndarray, has_image: np.ndarray | None = None,
+                        has_text: np.ndarray | None = None) -> np.ndarray:
+    """Joint CLIP feature L2([L2(img); L2(txt)]) per row, zero block for a missing modality (float32).
+
+    `image` (n, d_img) and `text` (n, d_txt) are CLIP embeddings; `has_image` / `has_text` (n,) mark
+    rows that really have that modality (default: all). Missing or non-finite embeddings become zeros.
+    """
+    img = np.asarray(image, dtype=np.float32)
+    txt = np.asarray(text, dtype=np.float32)
+    if img.ndim != 2 or txt.ndim != 2 or len(img) != len(txt):
+        raise ValueError(f"image and text must be 2-D with the same rows, got {img.shape} and {txt.shape}")
+    n = len(img)
+    hi = np.ones(n, bool) if has_image is None else np.asarray(has_image, dtype=bool).reshape(n)
+    ht = np.ones(n, bool) if has_text is None else np.asarray(has_text, dtype=bool).reshape(n)
+    hi = hi & np.isfinite(img).all(axis=1)
+    ht = ht & np.isfinite(txt).all(axis=1)
+    img = np.where(hi[:, None], np.nan_to_num(img), 0.0)
+    txt = np.where(ht[:, None], np.nan_to_num(txt), 0.0)
+    return _l2_rows(np.concatenate([_l2_rows(img), _l2_rows(txt)], axis=1))
+
+
+def stable_bucket(token: str, buckets: int = HASH_BUCKETS) -> int:
+    """Bucket of a token from blake2b (stable across processes, unlike Python's salted hash())."""
+    digest = hashlib.blake2b(token.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") % buckets
+
+
+def hashed_bow(texts: pd.Series, buckets: int = HASH_BUCKETS) -> np.ndarray:
+    """Hashed bag of lowercase word tokens per text, L2-normalised rows (float32, (n, buckets))."""
+    s = pd.Series(texts).astype(object).where(pd.notna(texts), "").astype(str).str.lower()
+    toks = s.str.findall(_TOKEN_RE)
+    lengths = toks.str.len().to_numpy(dtype=np.int64)
+    flat = [t for row in toks for t in row]
+    out = np.zeros((len(s), buckets), dtype=np.float32)
+    if flat:
+        uniq, inverse = np.unique(np.asarray(flat, dtype=object).astype(str), return_inverse=True)
+        ubuckets = np.fromiter((stable_bucket(t, buckets) for t in uniq), dtype=np.int64, count=len(uniq))
+        rows = np.repeat(np.arange(len(s)), lengths)
+        np.add.at(out, (rows, ubuckets[inverse]), 1.0)
+    return _l2_rows(out)
+
+
+def _align(desc: pd.DataFrame, qa: pd.DataFrame) -> pd.DataFrame:
+    """Descriptor rows in the QA table's order (by qa_uid when both have it, else by position)."""
+    if "qa_uid" in desc.columns and "qa_uid" in qa.columns:
+        if desc["qa_uid"].duplicated().any():
+            dup = desc.loc[desc["qa_uid"].duplicated(), "qa_uid"].iloc[0]
+            raise ValueError(f"descriptor table has duplicate qa_uid, e.g. {dup!r}")
+        return desc.set_index("qa_uid").reindex(pd.Index(qa["qa_uid"]))
+    if len(desc) != len(qa):
+        raise ValueError(f"descriptor ({len(desc)}) and QA ({len(qa)}) tables differ in length and lack qa_uid")
+    return desc.reset_index(drop=True)
+
+
+def _col(df: pd.DataFrame, name: str, default: float = np.nan) -> np.ndarray:
+    """A numeric column as float64 (missing column -> `default`, non-numeric -> NaN)."""
+    if name not in df.columns:
+        return np.full(len(df), default, dtype=np.float64)
+    return pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def standardized_features(desc: pd.DataFrame, qa: pd.DataFrame, buckets: int = HASH_BUCKETS) -> np.ndarray:
+    """Deterministic coverage features (float32, rows in `qa` order), layout FEATURE_NAMES.
+
+    1. descriptors amm, frame_diversity, vds, log(ppl) clipped to +-30, tnc, self_consistency:
+       robust z over the pool, NaN -> 0, clipped to +-4;
+    2. text/vision statistics: log1p(question words), log1p(answer words), n_frames/32, is_video,
+       log1p(digits in the question), question-mark presence;
+    3. `buckets`-bucket hashed bag of words of the question (blake2b), L2-normalised.
+    """
+    d = _align(desc, qa)
+    ppl = _col(d, "ppl")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_ppl = np.where(ppl > 0, np.log(np.where(ppl > 0, ppl, 1.0)), np.nan)
+    log_ppl = np.clip(log_ppl, -LOG_PPL_CLIP, LOG_PPL_CLIP)
+    raw = {"amm": _col(d, "amm"), "frame_diversity": _col(d, "frame_diversity"), "vds": _col(d, "vds"),
+           "log_ppl": log_ppl, "tnc": _col(d, "tnc"), "self_consistency": _col(d, "self_consistency")}
+    zs = [np.clip(np.nan_to_num(robust_z(raw[name]), nan=0.0, posinf=Z_CLIP, neginf=-Z_CLIP), -Z_CLIP, Z_CLIP)
+          for name in DESCRIPTOR_FEATURES]
+
+    n = len(qa)
+    q = qa["question"].astype(object).where(qa["question"].notna(), "").astype(str) if "question" in qa \
+        else pd.Series([""] * n)
+    a = qa["answer"].astype(object).where(qa["answer"].notna(), "").astype(str) if "answer" in qa \
+        else pd.Series([""] * n)
+    n_frames = np.nan_to_num(_col(qa, "n_frames", 0.0), nan=0.0)
+    if "media_kind" in qa.columns:
+        is_video = qa["media_kind"].isin(["frames", "video_file"]).to_numpy(dtype=np.float64)
+    elif "bucket" in qa.columns:
+        is_video = (qa["bucket"] == "short_video").to_numpy(dtype=np.float64)
+    else:
+        is_video = (n_frames > 1).astype(np.float64)
+    stats = [
+        np.log1p(q.str.count(_TOKEN_RE).to_numpy(dtype=np.float64)),
+        np.log1p(a.str.count(_TOKEN_RE).to_numpy(dtype=np.float64)),
+        n_frames / FRAMES_SCALE,
+        is_video,
+        np.log1p(q.str.count(r"[0-9]").to_numpy(dtype=np.float64)),
+        q.str.contains("?", regex=False).to_numpy(dtype=np.float64),
+    ]
+    dense = np.stack(zs + stats, axis=1).astype(np.float32)
+    return np.concatenate([dense, hashed_bow(q, buckets)], axis=1)
+
+
+def feature_names(buckets: int = HASH_BUCKETS) -> list[str]:
+    """Column names of `standardized_features` (descriptor z's, text stats, bow_00..)."""
+    return [f"z_{c}" for c in DESCRIPTOR_FEATURES] + list(TEXT_FEATURES) + [f"bow_{i:02d}" for i in range(buckets)]
+
+
+FEATURE_NAMES = feature_names()

@@ -1,0 +1,283 @@
+"""Sharded, resumable extraction of the six GDO descriptors and the deterministic merge.
+
+`run_descriptors` (one rank; single process or under torchrun) computes, per batch of candidates,
+motion (AMM, frame diversity) from the decoded frames and, with the backbone, loss_video/loss_blind
+(VDS, PPL), TNC and SC; rows go to Parquet parts keyed by qa_uid (gdo_utils.shards: rank by stable
+hash, resume by id, any world size). A candidate whose model step fails keeps its cheap descriptors
+and gets an `error` string; a CUDA out-of-memory halves the batch and retries down to one row.
+`merge_descriptors` checks every qa_uid exactly once, adds coverage (k-means on the CLIP joint
+embedding, or the `standardized` features) and the level-1 quality, and writes
+outputs/<run>/descriptors/descriptors.parquet + report.json + manifest.json.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import torch
+
+from ..config import Params, params_hash
+from ..io import manifest_matches, read_json, write_json, write_manifest, write_parquet
+from ..media import MediaError, load_frames, subsample
+from ..shards import dist_info, list_parts, merge_parts, run_sharded
+from ..vlm_batch import VLMSample, to_pil
+from .motion import motion_descriptors
+from .temporal import tnc_regex
+
+log = logging.getLogger(__name__)
+
+PART_SCHEMA = pa.schema([
+    ("qa_uid", pa.string()), ("amm", pa.float64()), ("frame_diversity", pa.float64()),
+    ("loss_video", pa.float64()), ("loss_blind", pa.float64()), ("vds", pa.float64()), ("ppl", pa.float64()),
+    ("tnc", pa.float64()), ("self_consistency", pa.float64()), ("tnc_reply", pa.string()),
+    ("sc_answers", pa.list_(pa.string())), ("error", pa.string()),
+])
+OUTPUT_COLUMNS = ["qa_uid", "amm", "frame_diversity", "loss_video", "loss_blind", "vds", "ppl", "tnc",
+                  "self_consistency", "cluster_id", "cluster_dist", "cluster_rep", "cluster_hard", "quality", "error"]
+
+
+def descriptors_dir(params: Params) -> Path:
+    return params.stage_dir("descriptors")
+
+
+def extraction_hash(params: Params) -> str:
+    """What the per-row values depend on (not the merge-time coverage settings)."""
+    d = params.model_dump(mode="json")
+    desc = {k: v for k, v in d["descriptors"].items() if k not in ("coverage_features", "coverage_k", "coverage_niter",
+                                                                    "batch_size", "part_rows")}
+    return params_hash({"vlm": d["models"]["vlm"], "build_tiny": d["models"]["build_tiny"], "desc": desc,
+                        "pools": d["pools"]["gdo"], "pool": d["pool"], "toyworld": d["toyworld"], "seed": d["seed"]})
+
+
+def stage_hash(params: Params) -> str:
+    d = params.model_dump(mode="json")
+    return params_hash({"extraction": extraction_hash(params), "descriptors": d["descriptors"],
+                        "clip": d["models"]["clip"], "embed": d["embed"]})
+
+
+# ----------------------------------------------------------------------------- one batch
+def is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+def with_oom_retry(fn: Callable[[Sequence[int]], dict[int, dict]], idx: Sequence[int]) -> tuple[dict[int, dict], dict[int, str]]:
+    """Run fn on a batch of positions; on OOM split the batch in halves and retry, down to single rows.
+
+    Returns (results by position, errors by position) — a row that fails alone is an error, not a crash.
+    """
+    try:
+        return fn(idx), {}
+    except Exception as exc:  # noqa: BLE001 - OOM is detected by type or message across backends
+        if not is_oom(exc):
+            raise
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        if len(idx) == 1:
+            return {}, {idx[0]: "oom"}
+        mid = len(idx) // 2
+        log.warning("out of memory on a batch of %d: retrying as %d + %d", len(idx), mid, len(idx) - mid)
+        r1, e1 = with_oom_retry(fn, idx[:mid])
+        r2, e2 = with_oom_retry(fn, idx[mid:])
+        return {**r1, **r2}, {**e1, **e2}
+
+
+class DescriptorWorker:
+    """Computes one batch of descriptor rows (the `work` function handed to run_sharded)."""
+
+    def __init__(self, params: Params, table: pd.DataFrame, vlm: Any | None) -> None:
+        self.p, self.cfg, self.vlm = params, params.descriptors, vlm
+        self.rows = table.set_index("qa_uid", drop=False)
+        self.image_kwargs = None
+        if vlm is not None and hasattr(vlm.processor, "image_processor"):
+            size = dict(getattr(vlm.processor.image_processor, "size", {}) or {})
+            if "shortest_edge" in size:
+                self.image_kwargs = {"size": {"shortest_edge": size["shortest_edge"],
+                                              "longest_edge": params.models.vlm.image_max_pixels}}
+
+    def __call__(self, batch_ids: Sequence[str]) -> list[dict]:
+        out: list[dict] = []
+        frames: list[np.ndarray | None] = []
+        for qid in batch_ids:
+            r = self.rows.loc[qid]
+            row: dict[str, Any] = {"qa_uid": qid, "amm": None, "frame_diversity": None, "loss_video": None,
+                                   "loss_blind": None, "vds": None, "ppl": None, "tnc": None,
+                                   "self_consistency": None, "tnc_reply": None, "sc_answers": None, "error": None}
+            f = None
+            try:
+                f = load_frames(list(r["media"]), list(r["frame_indices"]))
+                if r["media_kind"] in ("frames", "video_file"):
+                    row["amm"], row["frame_diversity"] = motion_descriptors(f, self.cfg.motion_frames, self.cfg.motion_size)
+                else:
+                    row["amm"], row["frame_diversity"] = 0.0, 0.0
+            except MediaError as exc:
+                row["error"] = f"{exc.reason}: {exc.path}"
+            frames.append(f)
+            if self.cfg.tnc_mode == "regex":
+                row["tnc"] = tnc_regex(r["question"])
+            out.append(row)
+        if self.vlm is not None and not self.cfg.skip_model:
+            self._model_step(batch_ids, out, frames)
+        return out
+
+    def _model_step(self, ids: Sequence[str], out: list[dict], frames: list[np.ndarray | None]) -> None:
+        from .model_based import dependence, stability, tnc_llm
+
+        q = [self.rows.loc[i, "question"] for i in ids]
+        a = [self.rows.loc[i, "answer"] for i in ids]
+        visual = [j for j, f in enumerate(frames) if f is not None]
+
+        def blind_and_tnc(pos: Sequence[int]) -> dict[int, dict]:
+            from ..vlm_batch import answer_losses
+
+            lb = answer_losses(self.vlm, [VLMSample(q[j], a[j]) for j in pos], with_visuals=False)
+            res = {j: {"loss_blind": float(x)} for j, x in zip(pos, lb)}
+            if self.cfg.tnc_mode == "llm":
+                tnc, replies = tnc_llm(self.vlm, [q[j] for j in pos])
+                for j, t, rep in zip(pos, tnc, replies):
+                    res[j].update(tnc=float(t), tnc_reply=rep)
+            return res
+
+        def with_visuals(pos: Sequence[int]) -> dict[int, dict]:
+            samples = [VLMSample(q[j], a[j], to_pil(subsample(frames[j], self.cfg.max_frames_model))) for j in pos]
+            dep = dependence(self.vlm, samples, self.image_kwargs)
+            sc, answers = stability(self.vlm, samples, [ids[j] for j in pos], n=self.cfg.sc_samples,
+                                    top_p=self.cfg.sc_top_p, temperature=self.cfg.sc_temperature,
+                                    max_new_tokens=self.cfg.sc_max_new_tokens, seed=self.p.seed,
+                                    image_kwargs=self.image_kwargs)
+            return {j: {"loss_video": float(dep["loss_video"][k]), "self_consistency": float(sc[k]),
+                        "sc_answers": answers[k]} for k, j in enumerate(pos)}
+
+        res_b, err_b = with_oom_retry(blind_and_tnc, list(range(len(ids))))
+        res_v, err_v = with_oom_retry(with_visuals, visual) if visual else ({}, {})
+        for j, row in enumerate(out):
+            row.update(res_b.get(j, {}))
+            row.update(res_v.get(j, {}))
+            if row["loss_video"] is not None and row["loss_blind"] is not None:
+                from .model_based import vds_ppl
+
+                v, p = vds_ppl(np.array([row["loss_video"]]), np.array([row["loss_blind"]]))
+                row["vds"], row["ppl"] = float(v[0]), float(p[0])
+            errs = [e for e in (row["error"], err_b.get(j) and f"blind: {err_b[j]}", err_v.get(j) and f"visual: {err_v[j]}") if e]
+            row["error"] = "; ".join(errs) if errs else None
+
+
+# ----------------------------------------------------------------------------- stage entry points
+def run_descriptors(params: Params, force: bool = False, progress: bool = True) -> dict:
+    """This rank's extraction into descriptors/parts (skips qa_uids already written)."""
+    from ..pool import load_pool
+
+    out = descriptors_dir(params)
+    parts = out / "parts"
+    stamp = out / "parts.json"
+    h = extraction_hash(params)
+    if parts.exists() and (force or not stamp.is_file() or read_json(stamp).get("extraction_hash") != h):
+        rank, _ = dist_info()
+        if rank == 0:
+            import shutil
+
+            log.info("descriptor parts were made with other settings (or --force): starting over")
+            shutil.rmtree(parts)
+    out.mkdir(parents=True, exist_ok=True)
+    if not stamp.is_file() or read_json(stamp).get("extraction_hash") != h:
+        write_json(stamp, {"extraction_hash": h})
+    table = load_pool(params)
+    vlm = None
+    if not params.descriptors.skip_model:
+        from ..models import ensure_models, load_vlm_from_params
+
+        ensure_models(params)
+        vlm = load_vlm_from_params(params)
+        torch.manual_seed(params.seed)
+    worker = DescriptorWorker(params, table, vlm)
+    t0 = time.time()
+    counts = run_sharded(sorted(table["qa_uid"]), worker, parts, id_col="qa_uid",
+                         batch_size=params.descriptors.batch_size, part_rows=params.descriptors.part_rows,
+                         schema=PART_SCHEMA, desc="descriptors", progress=progress)
+    counts["seconds"] = round(time.time() - t0, 2)
+    counts["candidates_per_s"] = round(counts["processed"] / max(counts["seconds"], 1e-9), 3)
+    return counts
+
+
+def coverage_features(params: Params, desc: pd.DataFrame, qa: pd.DataFrame) -> np.ndarray:
+    """Features for coverage clustering, rows aligned with `desc` (sorted by qa_uid)."""
+    from .coverage import clip_joint_features, standardized_features
+
+    if params.descriptors.coverage_features == "standardized":
+        return standardized_features(desc, qa)
+    from ..embed import ensure_embeddings, load_embeddings
+    from ..pool import GDO_POOL_NAME
+
+    ensure_embeddings(params, GDO_POOL_NAME, level="qa")
+    emb = load_embeddings(params, GDO_POOL_NAME)
+    pos = pd.Series(np.arange(len(emb.ids)), index=emb.ids)
+    take = pos.reindex(desc["qa_uid"]).to_numpy()
+    if np.isnan(take.astype(float)).any():
+        raise RuntimeError("embeddings do not cover every qa_uid of the descriptors (rebuild the embed stage)")
+    take = take.astype(int)
+    return clip_joint_features(emb.image[take], emb.text[take], emb.has_image[take], emb.has_text[take])
+
+
+def merge_descriptors(params: Params, extraction: dict | None = None) -> dict:
+    """Merge all ranks' parts, add coverage and the level-1 quality, write descriptors.parquet + report."""
+    from ..pool import load_pool
+    from ..score import level1_quality
+    from .coverage import cluster_coverage
+
+    t0 = time.time()
+    out = descriptors_dir(params)
+    qa = load_pool(params)
+    df = merge_parts(out / "parts", qa["qa_uid"], "qa_uid")
+    feats = coverage_features(params, df, qa.set_index("qa_uid").loc[df["qa_uid"]].reset_index())
+    cov = cluster_coverage(feats, params.descriptors.coverage_k, params.seed, params.descriptors.coverage_niter)
+    for c in ("cluster_id", "cluster_dist", "cluster_rep", "cluster_hard"):
+        df[c] = cov[c].to_numpy()
+    df["quality"] = np.asarray(level1_quality(df), dtype=np.float64)
+    final = df[OUTPUT_COLUMNS]
+    debug = df[["qa_uid", "tnc_reply", "sc_answers"]]
+    outs = [write_parquet(out / "descriptors.parquet", final), write_parquet(out / "samples.parquet", debug)]
+    errors = df["error"].dropna()
+    reasons = Counter(e.split(":")[0].split(";")[0].strip() for e in errors)
+    n = len(df)
+    sc_missing = int(df["self_consistency"].isna().sum())
+    report = {
+        "rows": n, "parts": len(list_parts(out / "parts")), "errors": int(len(errors)),
+        "errors_by_reason": dict(sorted(reasons.items())),
+        "missing": {c: int(df[c].isna().sum()) for c in ("amm", "loss_video", "loss_blind", "tnc", "self_consistency")},
+        "sc_fallback_rows": sc_missing, "tnc_mode": params.descriptors.tnc_mode,
+        "coverage": {"features": params.descriptors.coverage_features, "k_requested": params.descriptors.coverage_k,
+                     "k_used": int(cov.attrs.get("k", df["cluster_id"].nunique())),
+                     "clusters_nonempty": int(df["cluster_id"].nunique())},
+        "merge_seconds": round(time.time() - t0, 2),
+        "extraction": extraction,
+    }
+    outs.append(write_json(out / "report.json", report))
+    write_manifest(out, stage="descriptors", params_hash=stage_hash(params), params_file=params.source_file,
+                   wall_time_s=time.time() - t0, outputs=outs, extra={"extraction_hash": extraction_hash(params)})
+    if report["errors"]:
+        log.warning("descriptors: %d of %d candidates with errors %s", report["errors"], n, report["errors_by_reason"])
+    return report
+
+
+def run_stage(params: Params, force: bool = False, progress: bool = True) -> dict:
+    """Extract (single process) and merge; skipped when the outputs match the params hash."""
+    out = descriptors_dir(params)
+    if not force and manifest_matches(out, stage_hash(params), ["descriptors.parquet", "report.json"]):
+        log.info("descriptors: up to date, skipped")
+        return read_json(out / "report.json")
+    counts = run_descriptors(params, force=force, progress=progress)
+    return merge_descriptors(params, extraction=counts)
+
+
+def load_descriptors(params: Params) -> pd.DataFrame:
+    path = descriptors_dir(params) / "descriptors.parquet"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run `gdo-repro descriptors --params ...` first")
+    from ..io import read_parquet
+
+    return read_parquet(path)

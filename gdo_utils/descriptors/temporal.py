@@ -1,0 +1,57 @@
+"""TNC (temporal necessity / temporal demand) descriptor, GDO_METHOD.md section 3.3.
+
+Two modes:
+- "regex": 1.0 when the question contains one of TEMPORAL_WORDS as a whole word (case-insensitive),
+  else 0.0. Whole word means regex word boundaries: "then" matches "Then," but not "thenceforth",
+  and inflections ("happens", "happened") do not match "happen", exactly as the word list reads.
+- "llm": the backbone, text only, is asked TNC_PROMPT_TEMPLATE and answers one word (greedy, <= 3 new
+  tokens); `parse_tnc_reply` maps the reply to 1.0 / 0.0 / 0.5.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+TEMPORAL_WORDS: tuple[str, ...] = (
+    "before", "after", "then", "while", "during", "first", "next", "finally", "sequence", "later",
+    "earlier", "transition", "happen",
+)
+TEMPORAL_PATTERN: re.Pattern[str] = re.compile(r"\b(?:" + "|".join(TEMPORAL_WORDS) + r")\b", re.IGNORECASE)
+
+TNC_PROMPT_TEMPLATE = (
+    "Does answering the following question require temporal reasoning over several video frames? "
+    "Answer with one word, Temporal or Static.\nQuestion: {question}"
+)
+TNC_TEMPORAL, TNC_STATIC, TNC_UNSURE = 1.0, 0.0, 0.5
+_REPLY_PATTERN = re.compile(r"temporal|static", re.IGNORECASE)
+
+
+def tnc_regex(question: str | None) -> float:
+    """Regex TNC of one question: 1.0 if it holds a temporal word (whole word, any case), else 0.0."""
+    if not question:
+        return 0.0
+    return 1.0 if TEMPORAL_PATTERN.search(str(question)) else 0.0
+
+
+def tnc_regex_series(questions: pd.Series) -> np.ndarray:
+    """Vectorised regex TNC over a column of questions -> float64 array of 1.0 / 0.0 (None/NaN -> 0.0)."""
+    s = pd.Series(questions, copy=False).astype(object).where(pd.notna(questions), "").astype(str)
+    return s.str.contains(TEMPORAL_PATTERN, regex=True).to_numpy(dtype=np.float64)
+
+
+def parse_tnc_reply(text: str | None) -> float:
+    """Map the model's one-word reply to TNC: "temporal" -> 1.0, "static" -> 0.0, anything else 0.5.
+
+    Case-insensitive substring match, so "Temporal.", "TEMPORAL" and "temporally" count. If both
+    words occur (e.g. "Static, not temporal"), the one that occurs first wins: the first word is the
+    model's answer and later words are commentary. For the usual <= 3-token reply this equals the
+    release's containment rule.
+    """
+    if not text:
+        return TNC_UNSURE
+    m = _REPLY_PATTERN.search(str(text))
+    if m is None:
+        return TNC_UNSURE
+    return TNC_TEMPORAL if m.group(0).lower() == "temporal" else TNC_STATIC

@@ -1,0 +1,235 @@
+"""CLIP image and text embeddings of a pool, shared by GDO coverage and the OFA selector.
+
+Two levels: `qa` (one row per qa_uid: the candidate's image or the mean of its frames, and its
+question; GDO coverage) and `sample` (one row per sample_id: image as above, text = mean of the
+L2-normalised embeddings of every user turn, L2-normalised again; OFA_METHOD.md step 1). Rows are
+L2-normalised, stored fp16 as image.npy / text.npy in id order with ids.parquet beside them; missing
+modalities are zero rows flagged in `has_image` / `has_text` (with the reason in `error`), never dropped.
+Work is sharded by a stable hash of the id and resumes by id (gdo_utils.shards).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import torch
+
+from .config import Params, params_hash
+from .io import manifest_matches, read_json, read_parquet, write_bytes, write_json, write_manifest, write_parquet
+from .media import MediaError, load_frames, subsample
+from .models import Clip, load_clip
+from .shards import dist_info, merge_parts, run_sharded
+
+log = logging.getLogger(__name__)
+Level = Literal["qa", "sample"]
+PART_SCHEMA = pa.schema([("id", pa.string()), ("has_image", pa.bool_()), ("has_text", pa.bool_()),
+                         ("image", pa.list_(pa.float32())), ("text", pa.list_(pa.float32())), ("error", pa.string())])
+
+
+@dataclass
+class Embeddings:
+    """Embeddings of one pool in id order (float32 in memory, fp16 on disk)."""
+
+    ids: np.ndarray
+    image: np.ndarray
+    text: np.ndarray
+    has_image: np.ndarray
+    has_text: np.ndarray
+    level: str = "sample"
+    arch: str = ""
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def l2n(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """Row-wise L2 normalisation (zero rows stay zero)."""
+    n = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(n, eps)
+
+
+def joint_features(emb: Embeddings) -> np.ndarray:
+    """x = L2([L2(image); L2(text)]) (OFA step 1 / GDO coverage default), float32."""
+    return l2n(np.concatenate([l2n(emb.image), l2n(emb.text)], axis=1)).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- units of work
+@dataclass
+class EmbedItem:
+    """What to embed for one id: media of its (first) row and the texts of its user turns."""
+
+    id: str
+    media: list[str]
+    frame_indices: list[int]
+    texts: list[str]
+
+
+def items_for(table: pd.DataFrame, level: Level) -> dict[str, EmbedItem]:
+    """One item per qa_uid (level qa) or per sample_id (level sample, all turns' questions)."""
+    if level == "qa":
+        return {r.qa_uid: EmbedItem(r.qa_uid, list(r.media), list(r.frame_indices), [r.question])
+                for r in table.itertuples(index=False)}
+    out: dict[str, EmbedItem] = {}
+    for sid, g in table.sort_values(["sample_id", "turn"], kind="mergesort").groupby("sample_id", sort=True):
+        first = g.iloc[0]
+        out[str(sid)] = EmbedItem(str(sid), list(first["media"]), list(first["frame_indices"]), list(g["question"]))
+    return out
+
+
+class ClipEmbedder:
+    """Batched open_clip encoding of images (frames averaged) and texts."""
+
+    def __init__(self, clip: Clip, frames_per_video: int) -> None:
+        self.clip, self.frames_per_video = clip, frames_per_video
+
+    @torch.no_grad()
+    def encode_images(self, images: list) -> np.ndarray:
+        if not images:
+            return np.zeros((0, self.clip.embed_dim), np.float32)
+        x = torch.stack([self.clip.preprocess(im) for im in images]).to(self.clip.device)
+        return l2n(self.clip.model.encode_image(x).float().cpu().numpy())
+
+    @torch.no_grad()
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.clip.embed_dim), np.float32)
+        tok = self.clip.tokenizer(texts).to(self.clip.device)  # truncated to the context length (77)
+        return l2n(self.clip.model.encode_text(tok).float().cpu().numpy())
+
+    def __call__(self, items: Sequence[EmbedItem]) -> list[dict]:
+        from PIL import Image
+
+        images, owner, errors = [], [], {}
+        for j, it in enumerate(items):
+            if not it.media:
+                errors[j] = "no_media"
+                continue
+            try:
+                frames = subsample(load_frames(it.media, it.frame_indices), self.frames_per_video)
+            except MediaError as exc:
+                errors[j] = f"{exc.reason}: {exc.path}"
+                continue
+            images += [Image.fromarray(f) for f in frames]
+            owner += [j] * len(frames)
+        img_emb = self.encode_images(images)
+        flat_texts, t_owner = [], []
+        for j, it in enumerate(items):
+            for t in it.texts:
+                if t and t.strip():
+                    flat_texts.append(t)
+                    t_owner.append(j)
+        txt_emb = self.encode_texts(flat_texts)
+        d = self.clip.embed_dim
+        rows = []
+        owner_a, t_owner_a = np.asarray(owner), np.asarray(t_owner)
+        for j, it in enumerate(items):
+            im = img_emb[owner_a == j] if len(owner) else np.zeros((0, d), np.float32)
+            tx = txt_emb[t_owner_a == j] if len(t_owner) else np.zeros((0, d), np.float32)
+            has_i, has_t = len(im) > 0, len(tx) > 0
+            rows.append({"id": it.id, "has_image": has_i, "has_text": has_t,
+                         "image": (l2n(im.mean(0)) if has_i else np.zeros(d, np.float32)).tolist(),
+                         "text": (l2n(tx.mean(0)) if has_t else np.zeros(d, np.float32)).tolist(),
+                         "error": errors.get(j) or (None if has_t else "no_text")})
+        return rows
+
+
+# ----------------------------------------------------------------------------- stage
+def embed_dir(params: Params, pool_name: str) -> Path:
+    return params.stage_dir("embed", pool_name)
+
+
+def embed_hash(params: Params, pool_name: str, level: Level) -> str:
+    data = params.model_dump(mode="json")
+    return params_hash({"clip": data["models"]["clip"], "embed": data["embed"], "pools": data["pools"],
+                        "pool": data["pool"], "toyworld": data["toyworld"], "name": pool_name, "level": level})
+
+
+def _save_npy(path: Path, arr: np.ndarray) -> Path:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    return write_bytes(path, buf.getvalue())
+
+
+def run_embed(params: Params, table: pd.DataFrame, out_dir: str | Path, level: Level = "sample",
+              force: bool = False, pool_name: str | None = None, progress: bool = True) -> dict:
+    """Embed every id of `table` at `level` into out_dir (sharded by id, resumable, merged on rank 0)."""
+    out = Path(out_dir)
+    name = pool_name or out.name
+    h = embed_hash(params, name, level)
+    files = ["ids.parquet", "image.npy", "text.npy", "report.json"]
+    if not force and manifest_matches(out, h, files):
+        return read_json(out / "report.json")
+    parts = out / "parts"
+    if force and parts.exists():
+        import shutil
+
+        shutil.rmtree(parts)
+    t0 = time.time()
+    items = items_for(table, level)
+    clip = load_clip(params.models.clip, params, device="cpu" if params.device == "cpu" else "auto")
+    embedder = ClipEmbedder(clip, params.embed.frames_per_video)
+    ids = sorted(items)
+    rank, world = dist_info()
+    counts = run_sharded(ids, lambda batch: embedder([items[i] for i in batch]), parts, id_col="id",
+                         batch_size=params.embed.batch_size, part_rows=params.embed.part_rows, schema=PART_SCHEMA,
+                         desc=f"embed {name}", progress=progress)
+    if rank != 0:
+        return counts
+    if world > 1:
+        from .shards import wait_for_ranks
+
+        wait_for_ranks(parts, ids, "id")
+    df = merge_parts(parts, ids, "id")
+    image = np.asarray(df["image"].tolist(), dtype=np.float32).astype(np.float16)
+    text = np.asarray(df["text"].tolist(), dtype=np.float32).astype(np.float16)
+    meta = df[["id", "has_image", "has_text", "error"]]
+    outs = [write_parquet(out / "ids.parquet", meta), _save_npy(out / "image.npy", image),
+            _save_npy(out / "text.npy", text)]
+    report = {"pool": name, "level": level, "rows": int(len(df)), "dim": int(image.shape[1]), "clip_arch": clip.arch,
+              "has_image": int(meta["has_image"].sum()), "has_text": int(meta["has_text"].sum()),
+              "errors_by_reason": {k: int(v) for k, v in meta["error"].dropna().str.split(":").str[0]
+                                   .value_counts().sort_index().items()},
+              "seconds": round(time.time() - t0, 2), **{f"shard_{k}": v for k, v in counts.items()}}
+    outs.append(write_json(out / "report.json", report))
+    write_manifest(out, stage=f"embed:{name}", params_hash=h, params_file=params.source_file,
+                   wall_time_s=time.time() - t0, outputs=outs)
+    if report["rows"] - report["has_image"]:
+        log.warning("embed %s: %d of %d rows without an image embedding %s", name, report["rows"] - report["has_image"],
+                    report["rows"], report["errors_by_reason"])
+    return report
+
+
+def default_level(params: Params, pool_name: str) -> Level:
+    """GDO pool -> one embedding per candidate (qa); OFA pools -> one per sample."""
+    from .pool import GDO_POOL_NAME
+
+    return "qa" if pool_name == GDO_POOL_NAME else "sample"
+
+
+def ensure_embeddings(params: Params, pool_name: str, level: Level | None = None, force: bool = False) -> dict:
+    """Compute (or reuse) the embeddings of a built pool; returns the embed report."""
+    from .pool import load_pool
+
+    level = level or default_level(params, pool_name)
+    return run_embed(params, load_pool(params, pool_name), embed_dir(params, pool_name), level=level, force=force,
+                     pool_name=pool_name)
+
+
+def load_embeddings(params: Params, pool_name: str) -> Embeddings:
+    """Read a pool's embeddings (float32) in id order."""
+    d = embed_dir(params, pool_name)
+    if not (d / "ids.parquet").is_file():
+        raise FileNotFoundError(f"{d}/ids.parquet not found: run `gdo-repro embed --pool {pool_name}` first")
+    meta = read_parquet(d / "ids.parquet")
+    rep = read_json(d / "report.json")
+    return Embeddings(ids=meta["id"].to_numpy(dtype=str), image=np.load(d / "image.npy").astype(np.float32),
+                      text=np.load(d / "text.npy").astype(np.float32), has_image=meta["has_image"].to_numpy(bool),
+                      has_text=meta["has_text"].to_numpy(bool), level=rep["level"], arch=rep["clip_arch"])

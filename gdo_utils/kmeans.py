@@ -1,0 +1,83 @@
+"""Seeded k-means with faiss, shared by GDO coverage and the OFA pseudo-labels.
+
+faiss.Kmeans is deterministic for a seed on one thread; we pin the thread count during training so
+the same features and seed give the same centroids on any machine size. Initialisation is
+k-means++ (OFA spec, step 2) computed here with numpy from the same seed, then refined by faiss
+Lloyd iterations. Assignment of all rows runs in batches so million-row pools stay in memory.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+
+
+@dataclass
+class KMeansResult:
+    """Centroids (k, d) float32, labels (n,) int64, distances (n,) float32 (Euclidean, not squared)."""
+
+    centroids: np.ndarray
+    labels: np.ndarray
+    distances: np.ndarray
+
+
+def kmeans_plus_plus(x: np.ndarray, k: int, seed: int, sample: int = 100_000) -> np.ndarray:
+    """k-means++ seeding (Arthur & Vassilvitskii) on at most `sample` rows, seeded."""
+    rng = np.random.default_rng(seed)
+    n = x.shape[0]
+    pool = x if n <= sample else x[np.sort(rng.choice(n, sample, replace=False))]
+    pool = pool.astype(np.float64)
+    centers = np.empty((k, pool.shape[1]), dtype=np.float64)
+    first = int(rng.integers(len(pool)))
+    centers[0] = pool[first]
+    d2 = ((pool - centers[0]) ** 2).sum(1)
+    for j in range(1, k):
+        total = d2.sum()
+        if total <= 0:  # fewer distinct points than k: repeat picks deterministically
+            idx = int(rng.integers(len(pool)))
+        else:
+            idx = int(rng.choice(len(pool), p=d2 / total))
+        centers[j] = pool[idx]
+        d2 = np.minimum(d2, ((pool - centers[j]) ** 2).sum(1))
+    return centers.astype(np.float32)
+
+
+def assign(x: np.ndarray, centroids: np.ndarray, batch: int = 65_536) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest centroid (labels int64) and Euclidean distance (float32) for every row, in batches."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    index = faiss.IndexFlatL2(centroids.shape[1])
+    index.add(np.ascontiguousarray(centroids, dtype=np.float32))
+    labels = np.empty(len(x), dtype=np.int64)
+    dist = np.empty(len(x), dtype=np.float32)
+    for s in range(0, len(x), batch):
+        d2, lab = index.search(x[s:s + batch], 1)
+        labels[s:s + batch] = lab[:, 0]
+        dist[s:s + batch] = np.sqrt(np.maximum(d2[:, 0], 0.0))
+    return labels, dist
+
+
+def fit_kmeans(x: np.ndarray, k: int, seed: int, niter: int = 25, max_points_per_centroid: int = 256) -> KMeansResult:
+    """Cluster `x` into min(k, n) clusters: k-means++ init, faiss Lloyd iterations, batched assignment.
+
+    Deterministic for a seed (faiss runs single-threaded here). Raises ValueError on NaN/inf rows.
+    """
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if x.ndim != 2 or len(x) == 0:
+        raise ValueError(f"k-means needs a non-empty 2-D array, got shape {x.shape}")
+    if not np.isfinite(x).all():
+        bad = int((~np.isfinite(x)).any(1).sum())
+        raise ValueError(f"k-means features contain NaN/inf in {bad} row(s)")
+    k = int(min(k, len(x)))
+    init = kmeans_plus_plus(x, k, seed)
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        km = faiss.Kmeans(x.shape[1], k, niter=niter, seed=seed, verbose=False,
+                          max_points_per_centroid=max_points_per_centroid, min_points_per_centroid=1)
+        km.train(x, init_centroids=init)
+        centroids = np.array(km.centroids, dtype=np.float32).reshape(k, x.shape[1])
+    finally:
+        faiss.omp_set_num_threads(threads)
+    labels, dist = assign(x, centroids)
+    return KMeansResult(centroids, labels, dist)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -139,3 +140,26 @@ def test_text_corpus_and_held_out_seed():
     corpus = text_corpus(cfg, n=20)
     assert corpus == text_corpus(cfg, n=20) and any("Temporal" in c for c in corpus)
     assert held_out_seed("mvbench", 42) == held_out_seed("mvbench", 42) != held_out_seed("videomme", 42)
+
+
+def test_every_reader_on_the_toy_world_quarantines_exactly_the_injected_faults(tmp_path):
+    """Pool stage over the four toy formats: good records kept, each injected fault quarantined with its reason."""
+    from gdo_utils.config import load_params
+    from gdo_utils.pool import load_pool, load_quarantine, run_pool_stage
+
+    p = load_params(Path(__file__).resolve().parents[1] / "params/demo.yaml",
+                    [f"output_root={tmp_path}", *(f"toyworld.{k}={v}" for k, v in SMALL.items())])
+    reports = run_pool_stage(p)
+    faults = {(f["file"], f["line"], f["reason"]) for f in generate_toyworld(p.toyworld, p.toyworld_dir)["injected_faults"]}
+    got = set()
+    for name in reports:
+        q = load_quarantine(p, name)
+        got |= {(Path(f).name, int(line), r) for f, line, r in zip(q["source_file"], q["line"], q["reason"])}
+        assert reports[name]["quarantined"] == len(q)
+        qa = load_pool(p, name)
+        assert qa["qa_uid"].is_unique and (qa["question"].str.len() > 0).all() and (qa["answer"].str.len() > 0).all()
+    assert got == faults
+    gdo = load_pool(p)
+    assert gdo["qa_uid"].str.match(r"^(ov|vv)::").all()
+    assert set(gdo["media_kind"]) == {"image", "frames", "video_file"}
+    assert gdo.loc[gdo["bucket"] == "short_video", "n_frames"].max() == 32  # 40-frame clips subsampled to T

@@ -265,12 +265,20 @@ def merge_descriptors(params: Params, extraction: dict | None = None) -> dict:
 
 
 def run_stage(params: Params, force: bool = False, progress: bool = True) -> dict:
-    """Extract (single process) and merge; skipped when the outputs match the params hash."""
+    """Extract and merge (rank 0 merges under torchrun); skipped when the outputs match the params hash."""
     out = descriptors_dir(params)
     if not force and manifest_matches(out, stage_hash(params), ["descriptors.parquet", "report.json"]):
         log.info("descriptors: up to date, skipped")
         return read_json(out / "report.json")
     counts = run_descriptors(params, force=force, progress=progress)
+    rank, world = dist_info()
+    if world > 1:  # under torchrun: rank 0 merges once every rank's parts are written
+        if rank != 0:
+            return counts
+        from ..pool import load_pool
+        from ..shards import wait_for_ranks
+
+        wait_for_ranks(descriptors_dir(params) / "parts", load_pool(params)["qa_uid"], "qa_uid")
     return merge_descriptors(params, extraction=counts)
 
 

@@ -1,0 +1,200 @@
+"""Inputs of the subset builder, loaded once per run: pool columns, descriptors, strata, integer codes.
+
+Only the columns the selection needs are read from the pool's Parquet (media lists, the largest column,
+are read later for the selected rows only). Strings stay Arrow-backed; the text dedup key, the video
+and the source group become integer codes so the greedy stages work on plain integer lists.
+"""
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..config import Params
+from ..io import MANIFEST_NAME, read_json, sha256_file
+from ..pool import pool_dir
+from ..score import check_ablations, descriptor_positions, level2_score
+from .strata import Strata, compute_strata
+from .text import as_arrow
+
+log = logging.getLogger(__name__)
+
+BASE_COLUMNS = ["qa_uid", "video_uid", "source", "source_group", "bucket", "n_frames", "question", "answer"]
+DESCRIPTOR_FILE = "descriptors.parquet"
+RESERVOIR_STREAM = 0x0A1F
+SCORE_ABLATIONS = ("no_vds", "no_ppl", "no_sc")
+
+
+class SubsetInputError(ValueError):
+    """The pool or the descriptors cannot be used; the message names the file and the column."""
+
+
+def pool_file(params: Params) -> Path:
+    """The GDO pool's qa.parquet."""
+    return pool_dir(params) / "qa.parquet"
+
+
+def descriptors_file(params: Params) -> Path:
+    """The descriptor stage's descriptors.parquet."""
+    return params.stage_dir("descriptors") / DESCRIPTOR_FILE
+
+
+def _stage_hash(directory: Path, data_file: Path) -> str | None:
+    """The params hash of a stage's manifest, else the sha256 of its data file, else None."""
+    mf = directory / MANIFEST_NAME
+    if mf.is_file():
+        try:
+            h = read_json(mf).get("params_hash")
+            if h:
+                return f"manifest:{h}"
+        except (ValueError, OSError):
+            pass
+    return f"sha256:{sha256_file(data_file)}" if data_file.is_file() else None
+
+
+def input_hashes(params: Params) -> dict:
+    """What the subsets depend on upstream: the pool and descriptor stage hashes."""
+    pf, df = pool_file(params), descriptors_file(params)
+    return {"pool": _stage_hash(pf.parent, pf), "descriptors": _stage_hash(df.parent, df)}
+
+
+def pool_columns(params: Params) -> list[str]:
+    """The pool columns selection needs (media and raw text are read later, for the selected rows only)."""
+    s = params.subsets
+    extra = (["question_raw"] if s.mcq_detection == "before_collapse" else []) + \
+        (["n_frames_total"] if s.duration_frames == "n_frames_total" else [])
+    return BASE_COLUMNS + extra
+
+
+def read_pool_columns(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """Some columns of the pool's qa.parquet (default BASE_COLUMNS), with clear errors for missing ones."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run the pool stage first (gdo-repro pool --params ...)")
+    columns = columns or BASE_COLUMNS
+    names = pq.read_schema(path).names
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise SubsetInputError(f"{path}: missing column(s) {missing}")
+    table = pq.read_table(path, columns=columns).to_pandas()
+    for col in ("question", "answer", "video_uid", "bucket", "source_group", "source"):
+        nulls = int(table[col].isna().sum())
+        if nulls:
+            raise SubsetInputError(f"{path}: column {col!r} has {nulls} null value(s)")
+    return table
+
+
+def check_unique_ids(table: pd.DataFrame, path: Path) -> None:
+    """The pool's qa_uids must be unique (the take condition "qa_uid is new" relies on it)."""
+    uid = as_arrow(table["qa_uid"])
+    if len(pc.unique(uid)) != len(uid):
+        dup = table["qa_uid"][table["qa_uid"].duplicated()].iloc[0]
+        raise SubsetInputError(f"{path}: column 'qa_uid' has duplicated values, e.g. {dup!r}")
+
+
+def _codes(table: pd.DataFrame, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The uniqueness check and the dedup / video integer codes (run beside the strata)."""
+    check_unique_ids(table, path)
+    return text_codes(table["question"], table["answer"]), dense_codes(table["video_uid"])
+
+
+def read_descriptors(path: Path) -> pd.DataFrame | None:
+    """descriptors.parquet, or None (with a warning) when the descriptor stage has not run."""
+    if not path.is_file():
+        log.warning("%s not found: every candidate is scored without descriptors", path)
+        return None
+    return pq.read_table(path).to_pandas()
+
+
+def dense_codes(values: pd.Series) -> np.ndarray:
+    """Integer code per distinct value (order of first appearance), via Arrow hashing."""
+    enc = pc.dictionary_encode(as_arrow(values))
+    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def text_codes(question: pd.Series, answer: pd.Series) -> np.ndarray:
+    """One code per distinct (question, answer) pair: the dedup key question + "|||" + answer."""
+    q = dense_codes(question)
+    a = dense_codes(answer)
+    key = q * (int(a.max()) + 1 if len(a) else 1) + a
+    codes, _ = pd.factorize(key)
+    return codes.astype(np.int64)
+
+
+@dataclass
+class PoolContext:
+    """Everything the selection reads, computed once and shared by every profile of a run."""
+
+    params: Params
+    table: pd.DataFrame
+    descriptors: pd.DataFrame | None
+    strata: Strata
+    text_code: np.ndarray
+    video_code: np.ndarray
+    group_code: np.ndarray
+    hashes: dict
+    _scores: dict = field(default_factory=dict)
+    uniform_cache: dict = field(default_factory=dict)
+    _reservoir: np.ndarray | None = None
+
+    @property
+    def n(self) -> int:
+        """Pool size."""
+        return len(self.table)
+
+    @property
+    def is_video(self) -> np.ndarray:
+        """Video-bucket mask per pool row."""
+        return self.strata.is_video
+
+    def scores(self, ablations: frozenset[str] = frozenset()) -> pd.DataFrame:
+        """Level-2 scores under the score-changing ablations (cached; no_vds_budget does not change them)."""
+        key = frozenset(a for a in check_ablations(ablations) if a in SCORE_ABLATIONS)
+        if key not in self._scores:
+            s = self.params.subsets
+            self._scores[key] = level2_score(self.table, self.descriptors, sorted(key), self.params.seed,
+                                             s.temporal_category, s.mcq_detection, strata=self.strata,
+                                             duration_frames=s.duration_frames)
+        return self._scores[key]
+
+    def reservoir(self) -> np.ndarray:
+        """The uniform reservoir: a seeded permutation of the pool rows (also the uniform baseline's order)."""
+        if self._reservoir is None:
+            self._reservoir = np.random.default_rng([int(self.params.seed), RESERVOIR_STREAM]).permutation(self.n)
+        return self._reservoir
+
+
+def load_context(params: Params) -> PoolContext:
+    """Read the pool and descriptors and compute strata and codes (the expensive, shared part)."""
+    s = params.subsets
+    table = read_pool_columns(pool_file(params), pool_columns(params))
+    with ThreadPoolExecutor(max_workers=1) as pool:  # integer codes beside the descriptor read and strata
+        f_codes = pool.submit(_codes, table, pool_file(params))
+        ctx = _context_with_strata(params, table, f_codes)
+    log.info("subsets: pool of %d QA (%d video), %d strata, %d distinct texts", ctx.n, int(ctx.is_video.sum()),
+             ctx.strata.n_strata, int(ctx.text_code.max()) + 1 if ctx.n else 0)
+    return ctx
+
+
+def _context_with_strata(params: Params, table: pd.DataFrame, f_codes) -> PoolContext:
+    """Descriptors + strata on this thread; the codes come from the future."""
+    s = params.subsets
+    desc = read_descriptors(descriptors_file(params))
+    tnc = None
+    if s.temporal_category == "tnc":
+        if desc is None or "tnc" not in desc.columns:
+            raise SubsetInputError(f"{descriptors_file(params)}: temporal_category=tnc needs the 'tnc' column")
+        has, idx = descriptor_positions(as_arrow(table["qa_uid"]), as_arrow(desc["qa_uid"]))
+        tnc = np.where(has, pd.to_numeric(desc["tnc"]).to_numpy(dtype=float, na_value=np.nan)[idx], np.nan)
+    strata = compute_strata(table, temporal_category=s.temporal_category, mcq_detection=s.mcq_detection,
+                            tnc=tnc, duration_frames=s.duration_frames)
+    text_code, video_code = f_codes.result()
+    return PoolContext(params=params, table=table, descriptors=desc, strata=strata, text_code=text_code,
+                       video_code=video_code,
+                       group_code=strata.fields["source_group"].cat.codes.to_numpy().astype(np.int64),
+                       hashes=input_hashes(params))

@@ -1,0 +1,73 @@
+"""Writing a selected set of pool rows: train.jsonl, selected_ids.txt and selection.parquet.
+
+Media lists (the largest pool column) are read once per build for the union of the rows to write
+(`RowSource`); the text columns come from the already-loaded pool table.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..io import sha256_file, write_parquet
+from .context import PoolContext, pool_file
+from .export import read_rows, training_jsonl_array, write_string_array
+from .text import as_arrow
+
+REQUIRED = ("train.jsonl", "selected_ids.txt", "report.json", "card.md")
+
+
+class RowSource:
+    """Training-record columns of a set of pool rows: text from the loaded table, media read once from Parquet."""
+
+    def __init__(self, ctx: PoolContext, rows: np.ndarray) -> None:
+        self.ctx = ctx
+        self.rows = np.unique(np.asarray(rows, dtype=np.int64))
+        cols = ["media_kind", "media", "frame_indices"]
+        if ctx.params.subsets.prompt_text == "question_raw":
+            cols.append("question_raw")
+        self.table = read_rows(pool_file(ctx.params), self.rows, cols)
+
+    def table_of(self, rows: np.ndarray) -> pa.Table:
+        """qa_uid, question, answer and the media columns of `rows` (each must be in this source)."""
+        t = self.table.take(pa.array(np.searchsorted(self.rows, rows)))
+        idx = pa.array(rows)
+        for c in ("qa_uid", "question", "answer"):
+            t = t.append_column(c, as_arrow(self.ctx.table[c]).take(idx))
+        return t
+
+
+def sorted_by_uid(ctx: PoolContext, rows: np.ndarray) -> np.ndarray:
+    """Rows ordered by qa_uid (the order of train.jsonl and selected_ids.txt)."""
+    if not len(rows):
+        return rows
+    uids = as_arrow(ctx.table["qa_uid"]).take(pa.array(rows))
+    return rows[pc.sort_indices(uids).to_numpy()]
+
+
+def write_subset_files(ctx: PoolContext, out_dir: Path, rows: np.ndarray, stages: list[str] | None,
+                       scores: pd.DataFrame, source: RowSource) -> dict[str, str]:
+    """train.jsonl, selected_ids.txt and selection.parquet of some rows; returns their sha256."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ordered = sorted_by_uid(ctx, rows)
+    table = source.table_of(ordered)
+    write_string_array(out_dir / "train.jsonl", training_jsonl_array(table, ctx.params.subsets.prompt_text))
+    write_string_array(out_dir / "selected_ids.txt", pc.binary_join_element_wise(
+        as_arrow(table.column("qa_uid")), pa.scalar("\n", pa.large_string()), pa.scalar("", pa.large_string())))
+    sel = pa.table({"qa_uid": as_arrow(ctx.table["qa_uid"]).take(pa.array(rows)).cast(pa.string()),
+                    "stage": pa.array(stages if stages is not None else ["uniform"] * len(rows), type=pa.string()),
+                    "pick": pa.array(np.arange(len(rows), dtype=np.int64)),
+                    "score": pa.array(scores["score"].to_numpy()[rows])})
+    write_parquet(out_dir / "selection.parquet", sel)
+    return {f: sha256_file(out_dir / f) for f in ("train.jsonl", "selected_ids.txt")}
+
+
+def rows_of_ids(ctx: PoolContext, ids: list[str]) -> np.ndarray:
+    """Pool rows of some qa_uids (an error when one is not in the pool)."""
+    pos = pc.index_in(pa.array(ids, type=pa.large_string()), value_set=as_arrow(ctx.table["qa_uid"]))
+    if pos.null_count:
+        raise ValueError("a uniform baseline lists qa_uids that are not in the pool; rebuild it with force=True")
+    return pos.to_numpy(zero_copy_only=False).astype(np.int64)

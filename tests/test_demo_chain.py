@@ -41,3 +41,47 @@ def test_demo_pool_outputs(demo_run):
     assert report["quarantined"] == len(q) > 0  # the toy world injects faults; all are counted
     assert (run_dir / "pool" / "manifest.json").is_file()
     assert (run_dir / "figures" / "pool_overview.png").is_file() and (run_dir / "figures" / "pool_overview.pdf").is_file()
+
+
+def test_demo_descriptors_contract(demo_run):
+    run_dir, _ = demo_run
+    qa = pd.read_parquet(run_dir / "pool" / "qa.parquet")
+    desc = pd.read_parquet(run_dir / "descriptors" / "descriptors.parquet")
+    assert list(desc.columns) == ["qa_uid", "amm", "frame_diversity", "loss_video", "loss_blind", "vds", "ppl", "tnc",
+                                  "self_consistency", "cluster_id", "cluster_dist", "cluster_rep", "cluster_hard",
+                                  "quality", "error"]
+    assert desc["qa_uid"].tolist() == sorted(qa["qa_uid"])  # one row per candidate, sorted by qa_uid
+    assert desc["quality"].notna().all()
+    report = json.loads((run_dir / "descriptors" / "report.json").read_text())
+    assert report["rows"] == len(qa) and report["errors"] == int(desc["error"].notna().sum())
+    for fig in ("descriptor_distributions", "descriptor_correlations", "quality_level1"):
+        assert (run_dir / "figures" / f"{fig}.png").is_file() and (run_dir / "figures" / f"{fig}.pdf").is_file()
+
+
+def test_demo_ofa_contract(demo_run):
+    run_dir, _ = demo_run
+    sel = run_dir / "ofa" / "selector"
+    for f in ("selector.safetensors", "selector.json", "centroids.npy", "history.parquet", "manifest.json"):
+        assert (sel / f).is_file(), f
+    for pool in ("llava665k", "visionflan"):
+        scores = pd.read_parquet(run_dir / "ofa" / pool / "scores.parquet")
+        assert {"sample_id", "cluster", "conf", "entropy", "gate", "scored"} <= set(scores.columns)
+        rep = json.loads((run_dir / "ofa" / pool / "report.json").read_text())
+        selected = json.loads((run_dir / "ofa" / pool / "selected.json").read_text())
+        assert len(selected) == rep["n_selected"] == -(-15 * int(scores["scored"].sum()) // 100)
+        assert rep["n_unscored"] == int((~scores["scored"]).sum())
+
+
+def test_demo_subsets_contract(demo_run):
+    run_dir, _ = demo_run
+    qa = pd.read_parquet(run_dir / "pool" / "qa.parquet")
+    sizes = {}
+    for name in ("minloss", "diverse", "temp", "temp_plus"):
+        d = run_dir / "subsets" / name
+        rows = [json.loads(x) for x in (d / "train.jsonl").read_text().splitlines()]
+        rep = json.loads((d / "report.json").read_text())
+        assert len(rows) == rep["size"] and (d / "card.md").is_file()
+        assert {r["id"] for r in rows} <= set(qa["qa_uid"])
+        sizes[name] = len(rows)
+        assert (run_dir / "subsets" / f"uniform_{name}" / "train.jsonl").is_file()
+    assert 0 < min(sizes.values()) and max(sizes.values()) < 0.2 * len(qa)

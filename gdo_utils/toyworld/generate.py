@@ -31,7 +31,7 @@ from .questions import QA, image_questions, sample_questions, text_only_question
 from .scenes import VIDEO_KINDS, render_image, render_video, sample_image_scene, sample_video_scene
 
 log = logging.getLogger(__name__)
-VERSION = 1  # bump when the generator's output changes for the same config
+VERSION = 2  # bump when the generator's output changes for the same config
 
 IMAGE_SOURCES = {  # question family -> data_source (several naming styles, so source groups differ)
     "count": "shape_counting(synth_cauldron)", "caption": "toy_detailed_caption_long_v1",

@@ -42,8 +42,12 @@ def _column(s: Shape, size: int) -> str:
     return "left" if s.x < third else ("right" if s.x >= 2 * third else "middle")
 
 
+def article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
 def describe(shapes: list[Shape], background: str) -> str:
-    names = [f"a {s.name}" for s in shapes]
+    names = [f"{article(s.name)} {s.name}" for s in shapes]
     body = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
     return f"The picture shows {body} on a {background} background."
 
@@ -70,9 +74,9 @@ def image_questions(scene: ImageScene, rng: np.random.Generator, want_mcq: bool)
     present = {(s.color, s.kind) for s in shapes}
     absent = [(c, k) for c in COLORS for k in SHAPES if (c, k) not in present]
     c, k = absent[int(rng.integers(len(absent)))]
-    out.append(QA(f"Is there a {c} {k} in the image?", "No.", "exists"))
+    out.append(QA(f"Is there {article(c)} {c} {k} in the image?", "No.", "exists"))
     s = shapes[int(rng.integers(n))]
-    out.append(QA(f"Is there a {s.name} in the image?", "Yes.", "exists"))
+    out.append(QA(f"Is there {article(s.name)} {s.name} in the image?", "Yes.", "exists"))
     if want_mcq:
         out.append(_mcq(rng, "How many shapes can be seen?", str(n), [str(x) for x in rng.permutation(range(1, 6))],
                         "count"))

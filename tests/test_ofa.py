@@ -16,7 +16,7 @@ from gdo_utils.ofa.core import balanced_sampler, core_indices, core_quota, split
 from gdo_utils.ofa.features import joint_features, scorable_mask, split_modalities, unscored_reasons
 from gdo_utils.ofa.kdpp import sample_kdpp, sample_kdpp_jitter
 from gdo_utils.ofa.model import GatedFusionSelector
-from gdo_utils.ofa.numeric import ceil_ratio, largest_remainder
+from gdo_utils.apportion import ceil_ratio, largest_remainder
 from gdo_utils.ofa.scoring import score, scores_table
 from gdo_utils.ofa.select import cluster_quotas, least_confident, select, selection_budget
 from gdo_utils.ofa.store import (SelectorMismatchError, check_feature_spec, feature_spec, load_selector,

@@ -21,7 +21,8 @@ from gdo_utils.subsets.context import load_context
 from gdo_utils.subsets.core import select_subset
 from gdo_utils.subsets.export import training_jsonl_array, training_records, write_string_array
 from gdo_utils.subsets.profiles import Profile, ProfileError, load_profile, load_profile_file
-from gdo_utils.subsets.quotas import largest_remainder, source_group_floors
+from gdo_utils.apportion import largest_remainder
+from gdo_utils.subsets.quotas import source_group_floors
 from gdo_utils.subsets.strata import compute_strata, mcq_mask, temporal_match
 from gdo_utils.subsets.synthetic import write_synthetic
 from gdo_utils.subsets.text import answer_token_stats, word_counts

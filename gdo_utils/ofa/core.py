@@ -2,7 +2,7 @@
 
 Per cluster C_k the max(core_min, ceil(core_ratio * |C_k|)) members nearest to the centroid form the
 core (never more than |C_k|; distance ties go to the earlier row; the ceiling is taken on the
-decimal ratio, see numeric.ceil_ratio). The core is shuffled with the seed; max(1, round(val_ratio *
+decimal ratio, see gdo_utils.apportion.ceil_ratio). The core is shuffled with the seed; max(1, round(val_ratio *
 |core|)) rows are validation (Python's round, half to even; at most |core| - 1), the rest training.
 Training batches are drawn with replacement with weight 1/count(y): one draw of the size
 of the training core per epoch.
@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import WeightedRandomSampler
 
-from .numeric import ceil_ratio
+from ..apportion import ceil_ratio
 
 
 @dataclass

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from .core import rank_within_group
 from .features import l2_normalize
 from .kdpp import sample_kdpp_jitter
-from .numeric import ceil_ratio, largest_remainder
+from ..apportion import ceil_ratio, largest_remainder
 
 
 @dataclass

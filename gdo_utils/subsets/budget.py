@@ -1,7 +1,7 @@
 """The budget rule and the VDS-aware adjustment of a goal preset (GDO_METHOD.md section 5).
 
-All ceil/floor of products of counts and ratios use a 1e-9 tolerance so that floating-point noise
-(e.g. 0.07 * 100 = 7.000000000000001) never adds or drops a sample.
+All ceil/floor of products of counts and ratios go through gdo_utils.apportion (1e-9 tolerance), so
+floating-point noise (e.g. 0.07 * 100 = 7.000000000000001) never adds or drops a sample.
 """
 from __future__ import annotations
 
@@ -10,20 +10,11 @@ import math
 
 import numpy as np
 
+from ..apportion import ceil_tol, floor_tol
 from .profiles import Profile
 
 log = logging.getLogger(__name__)
-EPS = 1e-9
-
-
-def ceil_(x: float) -> int:
-    """ceil with a tolerance for floating-point noise."""
-    return int(math.ceil(x - EPS))
-
-
-def floor_(x: float) -> int:
-    """floor with a tolerance for floating-point noise."""
-    return int(math.floor(x + EPS))
+EPS = 1e-9  # tolerance of the coverage-mass comparison
 
 
 def stratum_shares(counts: np.ndarray) -> np.ndarray:
@@ -65,11 +56,11 @@ def budget_rule(counts: np.ndarray, profile: Profile, ratio_scale: float = 1.0) 
     max_ratio = min(1.0, profile.max_ratio * ratio_scale)
     lower = {
         "min_count": profile.min_count,
-        "n_min_ratio": ceil_(n_pool * min_ratio),
-        "e_strata_mult": ceil_(e * profile.strata_mult),
-        "tail": ceil_(profile.tail_target / p_tail) if p_tail > 0 else 0,
+        "n_min_ratio": ceil_tol(n_pool * min_ratio),
+        "e_strata_mult": ceil_tol(e * profile.strata_mult),
+        "tail": ceil_tol(profile.tail_target / p_tail) if p_tail > 0 else 0,
     }
-    upper = {"max_count": profile.max_count, "n_max_ratio": floor_(n_pool * max_ratio), "pool": n_pool}
+    upper = {"max_count": profile.max_count, "n_max_ratio": floor_tol(n_pool * max_ratio), "pool": n_pool}
     lo = max(lower.values())
     n = min(lo, *upper.values())
     return {
@@ -87,14 +78,14 @@ def vds_adjustment(n: int, n_pool: int, positive_share: float, profile: Profile,
     With no positive candidate (pos = 0) the adjustment cannot help and is skipped (target = n, noted).
     """
     max_ratio = min(1.0, profile.max_ratio * ratio_scale)
-    cap_terms = {"pool": n_pool, "max_count": profile.max_count, "n_max_mult": ceil_(n * profile.vds3_max_mult),
-                 "n_max_ratio": floor_(n_pool * max_ratio)}
+    cap_terms = {"pool": n_pool, "max_count": profile.max_count, "n_max_mult": ceil_tol(n * profile.vds3_max_mult),
+                 "n_max_ratio": floor_tol(n_pool * max_ratio)}
     out = {"positive_share": positive_share, "threshold": profile.vds3_threshold,
            "target_positive": profile.vds3_target_positive, "cap_terms": cap_terms}
     if positive_share <= 0:
         out.update(needed=None, target=int(n), applied=False, note="no candidate has legacy_vds3 > threshold")
         return out
-    needed = ceil_(profile.vds3_target_positive / positive_share)
+    needed = ceil_tol(profile.vds3_target_positive / positive_share)
     target = min(max(n, needed), min(cap_terms.values()))
     out.update(needed=needed, target=int(target), applied=True)
     return out
@@ -108,7 +99,7 @@ def derive_budget(counts: np.ndarray, legacy_vds3: np.ndarray, profile: Profile,
         if isinstance(override, int):
             target, how = min(int(override), n_pool), f"fixed count {override}"
         else:
-            target, how = min(n_pool, max(1, floor_(n_pool * float(override)))), f"fixed ratio {override}"
+            target, how = min(n_pool, max(1, floor_tol(n_pool * float(override)))), f"fixed ratio {override}"
         out = {"mode": "override", "override": override, "description": how, "pool_size": n_pool,
                "n": target, "vds_adjustment": None, "target": target}
     else:

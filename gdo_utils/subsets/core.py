@@ -17,7 +17,8 @@ from ..score import check_ablations
 from .budget import derive_budget
 from .context import PoolContext
 from .profiles import Profile
-from .quotas import bucket_quotas, largest_remainder, source_group_floors, stratum_caps, video_limits
+from ..apportion import largest_remainder
+from .quotas import bucket_quotas, source_group_floors, stratum_caps, video_limits
 from .select import STAGES, Picker, score_order, top_per_group
 from .strata import VIDEO_BUCKET
 

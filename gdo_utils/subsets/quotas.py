@@ -4,50 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .budget import ceil_, floor_
+from ..apportion import ceil_tol, floor_tol, largest_remainder
 from .profiles import Profile
 
 SOURCE_FLOOR_SHARE = 0.7
-
-
-def largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:
-    """Integer quotas proportional to `weights` summing exactly to `total` (floor + largest remainder).
-
-    Integer weights are apportioned in exact integer arithmetic; ties in the remainder go to the
-    earlier index. All-zero weights give all-zero quotas (and total must then be 0).
-    """
-    w = np.asarray(weights)
-    total = int(total)
-    if total < 0:
-        raise ValueError(f"total must be >= 0, got {total}")
-    if len(w) == 0 or total == 0:
-        return np.zeros(len(w), np.int64)
-    if (w < 0).any():
-        raise ValueError("weights must be >= 0")
-    if np.issubdtype(w.dtype, np.integer):
-        s = int(w.sum())
-        if s == 0:
-            raise ValueError("weights sum to 0 but total > 0")
-        if total * int(w.max()) < 2 ** 62:
-            prod = total * w.astype(np.int64)
-            base, rem = prod // s, prod % s
-        else:  # exact Python integers for astronomically large products
-            pairs = [divmod(total * int(x), s) for x in w.tolist()]
-            base = np.array([b for b, _ in pairs], dtype=np.int64)
-            rem = np.array([r for _, r in pairs], dtype=object)
-        frac = np.asarray(rem, dtype=float) / s
-    else:
-        s = float(w.sum())
-        if s <= 0:
-            raise ValueError("weights sum to 0 but total > 0")
-        exact = total * w.astype(float) / s
-        base = np.floor(exact + 1e-12).astype(np.int64)
-        frac = exact - base
-    short = total - int(base.sum())
-    if short > 0:
-        order = np.lexsort((np.arange(len(w)), -frac))
-        base[order[:short]] += 1
-    return base
 
 
 def bucket_quotas(buckets: pd.Series, target: int) -> dict[str, int]:
@@ -59,9 +19,9 @@ def bucket_quotas(buckets: pd.Series, target: int) -> dict[str, int]:
 
 def video_limits(profile: Profile, target: int, video_quota: int) -> dict[str, int]:
     """min_video, max_video and the temporal-video floor (Temporal and Mixed count)."""
-    min_video = ceil_(profile.min_video_ratio * target)
-    max_video = max(min_video, floor_(profile.max_video_ratio * target))
-    min_temporal = ceil_(profile.min_temporal_in_video_ratio * max(min_video, video_quota))
+    min_video = ceil_tol(profile.min_video_ratio * target)
+    max_video = max(min_video, floor_tol(profile.max_video_ratio * target))
+    min_temporal = ceil_tol(profile.min_temporal_in_video_ratio * max(min_video, video_quota))
     return {"min_video": min_video, "max_video": max_video, "video_quota": int(video_quota),
             "min_temporal_video": min_temporal}
 
@@ -77,18 +37,18 @@ def source_group_floors(group_counts: pd.Series, target: int, profile: Profile) 
     ordered = group_counts.sort_index().sort_values(ascending=False, kind="stable")
     top = ordered.head(profile.source_group_floor_topk)
     rows, floors = [], {}
-    base_req = max(1, ceil_(target * profile.min_source_group_ratio))
+    base_req = max(1, ceil_tol(target * profile.min_source_group_ratio))
     for g, c in top.items():
         expected = target * int(c) / n if n else 0.0
-        required = max(base_req, ceil_(profile.floor_frac_of_expected * expected))
-        kept = required <= floor_(expected)
+        required = max(base_req, ceil_tol(profile.floor_frac_of_expected * expected))
+        kept = required <= floor_tol(expected)
         rows.append({"group": str(g), "pool": int(c), "expected": expected, "required": required, "kept": kept})
         if kept:
             floors[str(g)] = required
-    total, limit = sum(floors.values()), floor_(SOURCE_FLOOR_SHARE * target)
+    total, limit = sum(floors.values()), floor_tol(SOURCE_FLOOR_SHARE * target)
     scaled = total > limit
     if scaled and total > 0:
-        floors = {g: max(1, floor_(r * limit / total)) for g, r in floors.items()}
+        floors = {g: max(1, floor_tol(r * limit / total)) for g, r in floors.items()}
     for r in rows:
         r["floor"] = floors.get(r["group"], 0)
     return {"floors": floors, "table": rows, "sum_before_scaling": total, "limit": limit, "scaled": scaled}

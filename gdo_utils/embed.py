@@ -25,6 +25,7 @@ from .io import manifest_matches, read_json, read_parquet, write_bytes, write_js
 from .media import MediaError, load_frames, subsample
 from .models import Clip, load_clip
 from .shards import dist_info, merge_parts, run_sharded
+from .vectors import l2_normalize
 
 log = logging.getLogger(__name__)
 Level = Literal["qa", "sample"]
@@ -46,17 +47,6 @@ class Embeddings:
 
     def __len__(self) -> int:
         return len(self.ids)
-
-
-def l2n(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    """Row-wise L2 normalisation (zero rows stay zero)."""
-    n = np.linalg.norm(x, axis=-1, keepdims=True)
-    return x / np.maximum(n, eps)
-
-
-def joint_features(emb: Embeddings) -> np.ndarray:
-    """x = L2([L2(image); L2(text)]) (OFA step 1 / GDO coverage default), float32."""
-    return l2n(np.concatenate([l2n(emb.image), l2n(emb.text)], axis=1)).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- units of work
@@ -93,14 +83,14 @@ class ClipEmbedder:
         if not images:
             return np.zeros((0, self.clip.embed_dim), np.float32)
         x = torch.stack([self.clip.preprocess(im) for im in images]).to(self.clip.device)
-        return l2n(self.clip.model.encode_image(x).float().cpu().numpy())
+        return l2_normalize(self.clip.model.encode_image(x).float().cpu().numpy())
 
     @torch.no_grad()
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.clip.embed_dim), np.float32)
         tok = self.clip.tokenizer(texts).to(self.clip.device)  # truncated to the context length (77)
-        return l2n(self.clip.model.encode_text(tok).float().cpu().numpy())
+        return l2_normalize(self.clip.model.encode_text(tok).float().cpu().numpy())
 
     def __call__(self, items: Sequence[EmbedItem]) -> list[dict]:
         from PIL import Image
@@ -133,8 +123,8 @@ class ClipEmbedder:
             tx = txt_emb[t_owner_a == j] if len(t_owner) else np.zeros((0, d), np.float32)
             has_i, has_t = len(im) > 0, len(tx) > 0
             rows.append({"id": it.id, "has_image": has_i, "has_text": has_t,
-                         "image": (l2n(im.mean(0)) if has_i else np.zeros(d, np.float32)).tolist(),
-                         "text": (l2n(tx.mean(0)) if has_t else np.zeros(d, np.float32)).tolist(),
+                         "image": (l2_normalize(im.mean(0)) if has_i else np.zeros(d, np.float32)).tolist(),
+                         "text": (l2_normalize(tx.mean(0)) if has_t else np.zeros(d, np.float32)).tolist(),
                          "error": errors.get(j) or (None if has_t else "no_text")})
         return rows
 

@@ -24,6 +24,7 @@ import pandas as pd
 
 from gdo_utils.descriptors.stats import robust_z
 from gdo_utils.kmeans import fit_kmeans
+from gdo_utils.vectors import joint_features, l2_normalize
 
 COVERAGE_COLUMNS = ("cluster_id", "cluster_dist", "cluster_rep", "cluster_hard")
 DESCRIPTOR_FEATURES = ("amm", "frame_diversity", "vds", "log_ppl", "tnc", "self_consistency")
@@ -50,13 +51,6 @@ def cluster_coverage(features: np.ndarray, k: int, seed: int, niter: int = 20) -
     return out
 
 
-def _l2_rows(x: np.ndarray) -> np.ndarray:
-    """Row-wise L2 normalisation (float32); all-zero rows stay zero."""
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
-
-
 def clip_joint_features(image: np.ndarray, text: np.ndarray, has_image: np.ndarray | None = None,
                         has_text: np.ndarray | None = None) -> np.ndarray:
     """Joint CLIP feature L2([L2(img); L2(txt)]) per row, zero block for a missing modality (float32).
@@ -75,7 +69,7 @@ def clip_joint_features(image: np.ndarray, text: np.ndarray, has_image: np.ndarr
     ht = ht & np.isfinite(txt).all(axis=1)
     img = np.where(hi[:, None], np.nan_to_num(img), 0.0)
     txt = np.where(ht[:, None], np.nan_to_num(txt), 0.0)
-    return _l2_rows(np.concatenate([_l2_rows(img), _l2_rows(txt)], axis=1))
+    return joint_features(img, txt)
 
 
 def stable_bucket(token: str, buckets: int = HASH_BUCKETS) -> int:
@@ -96,7 +90,7 @@ def hashed_bow(texts: pd.Series, buckets: int = HASH_BUCKETS) -> np.ndarray:
         ubuckets = np.fromiter((stable_bucket(t, buckets) for t in uniq), dtype=np.int64, count=len(uniq))
         rows = np.repeat(np.arange(len(s)), lengths)
         np.add.at(out, (rows, ubuckets[inverse]), 1.0)
-    return _l2_rows(out)
+    return l2_normalize(out)
 
 
 def _align(desc: pd.DataFrame, qa: pd.DataFrame) -> pd.DataFrame:

@@ -237,3 +237,12 @@ def budget_sweep(params: Params, name: str, budgets: Iterable[int | float], *, c
                      if len(sel.rows) else float("nan"),
                      "unmet": len(sel.report["unmet_constraints"]), **sel.report["stage_counts"]})
     return pd.DataFrame(rows)
+
+
+def ablation_table(params: Params, reports: dict[str, dict], ctx: PoolContext, reference: str = "temp_plus") -> pd.DataFrame:
+    """Size, video share and overlap with the reference subset of each `reference*` ablation subset."""
+    ref = set(subset_rows(params, reference, ctx).tolist())
+    rows = {n: {"size": r["size"], "video_share": r["composition"]["video_share"],
+                f"shared_with_{reference}": len(ref & set(subset_rows(params, n, ctx).tolist()))}
+            for n, r in reports.items() if n.startswith(reference)}
+    return pd.DataFrame(rows).T

@@ -168,24 +168,40 @@ class DescriptorWorker:
 
 
 # ----------------------------------------------------------------------------- stage entry points
+def _stamp_matches(stamp: Path, h: str) -> bool:
+    return stamp.is_file() and read_json(stamp).get("extraction_hash") == h
+
+
 def run_descriptors(params: Params, force: bool = False, progress: bool = True) -> dict:
-    """This rank's extraction into descriptors/parts (skips qa_uids already written)."""
+    """This rank's extraction into descriptors/parts (skips qa_uids already written).
+
+    Parts made with other extraction settings are discarded by rank 0, which then stamps the folder
+    with the settings' hash; other ranks wait for that stamp before writing. Under torchrun, `force`
+    is honoured by rank 0 only (clear the parts yourself if several ranks must restart at once).
+    """
     from ..pool import load_pool
 
     out = descriptors_dir(params)
     parts = out / "parts"
     stamp = out / "parts.json"
     h = extraction_hash(params)
-    if parts.exists() and (force or not stamp.is_file() or read_json(stamp).get("extraction_hash") != h):
-        rank, _ = dist_info()
-        if rank == 0:
+    rank, _ = dist_info()
+    if rank == 0:
+        if parts.exists() and (force or not _stamp_matches(stamp, h)):
             import shutil
 
             log.info("descriptor parts were made with other settings (or --force): starting over")
             shutil.rmtree(parts)
-    out.mkdir(parents=True, exist_ok=True)
-    if not stamp.is_file() or read_json(stamp).get("extraction_hash") != h:
-        write_json(stamp, {"extraction_hash": h})
+        out.mkdir(parents=True, exist_ok=True)
+        if not _stamp_matches(stamp, h):
+            write_json(stamp, {"extraction_hash": h})
+    else:
+        waited = 0.0
+        while not _stamp_matches(stamp, h):
+            if waited > 3600:
+                raise TimeoutError(f"{stamp}: rank 0 did not prepare the parts folder within an hour")
+            time.sleep(1.0)
+            waited += 1.0
     table = load_pool(params)
     vlm = None
     if not params.descriptors.skip_model:

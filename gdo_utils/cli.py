@@ -60,13 +60,10 @@ def cmd_pool(args):
 
 
 def cmd_embed(args):
-    from .embed import run_embed
-    from .pool import GDO_POOL_NAME, load_pool
+    from .embed import ensure_embeddings
+    from .pool import GDO_POOL_NAME
 
-    p = _params(args)
-    name = args.pool or GDO_POOL_NAME
-    level = "qa" if name == GDO_POOL_NAME else "sample"
-    _print(run_embed(p, load_pool(p, name), p.stage_dir("embed", name), level=level, force=args.force))
+    _print(ensure_embeddings(_params(args), args.pool or GDO_POOL_NAME, force=args.force))
 
 
 def cmd_descriptors(args):

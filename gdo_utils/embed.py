@@ -197,7 +197,7 @@ def run_embed(params: Params, table: pd.DataFrame, out_dir: str | Path, level: L
     return report
 
 
-def default_level(params: Params, pool_name: str) -> Level:
+def default_level(pool_name: str) -> Level:
     """GDO pool -> one embedding per candidate (qa); OFA pools -> one per sample."""
     from .pool import GDO_POOL_NAME
 
@@ -208,7 +208,7 @@ def ensure_embeddings(params: Params, pool_name: str, level: Level | None = None
     """Compute (or reuse) the embeddings of a built pool; returns the embed report."""
     from .pool import load_pool
 
-    level = level or default_level(params, pool_name)
+    level = level or default_level(pool_name)
     return run_embed(params, load_pool(params, pool_name), embed_dir(params, pool_name), level=level, force=force,
                      pool_name=pool_name)
 

@@ -8,7 +8,6 @@ Qwen3-VL-8B-Instruct and ViT-B-32 weights; `load_vlm` / `load_clip` do not care 
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -270,7 +269,3 @@ def load_clip(cfg: ClipConfig, params: Params | None = None, device: str = "cpu"
             log.warning("CLIP %s has no checkpoint: randomly initialised weights (fine for tests only)", cfg.arch)
     model.eval()
     return Clip(model, preprocess, tokenizer, dev, cfg.arch)
-
-
-def describe_models(info: dict) -> str:
-    return json.dumps(info, indent=2, default=str)

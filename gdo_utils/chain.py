@@ -8,7 +8,6 @@ each stage inside a notebook also skips work whose manifest matches.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import time
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Params, load_params, params_hash
-from .io import read_json, write_json
+from .io import read_json, sha256_file, write_json
 
 log = logging.getLogger(__name__)
 NOTEBOOK_RE = re.compile(r"^(\d{2})_[A-Za-z0-9_]+\.ipynb$")
@@ -46,10 +45,6 @@ def discover(notebooks_dir: str | Path) -> list[NotebookStep]:
     return steps
 
 
-def _file_sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-
-
 def run_chain(params_file: str | Path, *, overrides: list[str] | None = None, only: list[str] | None = None,
               force: bool = False, notebooks_dir: str | Path = "notebooks", kernel_name: str = "python3",
               cwd: str | Path | None = None) -> list[dict]:
@@ -73,7 +68,7 @@ def run_chain(params_file: str | Path, *, overrides: list[str] | None = None, on
     for step in steps:
         executed = out_dir / step.path.name
         record_file = out_dir / f"{step.name}.run.json"
-        nb_sha = _file_sha(step.path)
+        nb_sha = sha256_file(step.path)[:16]
         if not force and record_file.is_file() and executed.is_file():
             rec = read_json(record_file)
             if rec.get("params_hash") == p_hash and rec.get("notebook_sha") == nb_sha and rec.get("status") == "ok":

@@ -175,3 +175,16 @@ def test_oom_halves_the_batch_and_gives_up_on_single_rows():
 
     with pytest.raises(ValueError):
         with_oom_retry(other, [0, 1])
+
+
+def test_skip_model_with_regex_tnc_gives_cheap_descriptors_only(world, tmp_path):
+    _, p = _clone(world, tmp_path, "cheap", skip_model=True, tnc_mode="regex", coverage_features="standardized")
+    report = run_stage(p)
+    desc = pd.read_parquet(descriptors_dir(p) / "descriptors.parquet")
+    qa = load_pool(p).set_index("qa_uid").loc[desc["qa_uid"]]
+    assert desc[["loss_video", "loss_blind", "vds", "ppl", "self_consistency"]].isna().all().all()
+    from gdo_utils.descriptors.temporal import tnc_regex_series
+
+    np.testing.assert_array_equal(desc["tnc"].to_numpy(), tnc_regex_series(qa["question"]))
+    assert desc["amm"].notna().all() and desc["quality"].notna().all() and desc["cluster_id"].notna().all()
+    assert report["missing"]["loss_video"] == len(desc) and report["coverage"]["features"] == "standardized"

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .media import MediaError, load_frames, uniform_indices
+from .words import count_words
 
 
 def save_figure(fig: plt.Figure, path_stem: str | Path, dpi: int = 150) -> list[Path]:
@@ -34,8 +35,8 @@ def plot_pool_overview(table: pd.DataFrame, title: str = "") -> plt.Figure:
     ax[0].set_title("candidates per bucket")
     ax[1].hist(table["n_frames"], bins=np.arange(0, table["n_frames"].max() + 2) - 0.5, color="#4C72B0")
     ax[1].set_title("frames per candidate (after T-subsampling)")
-    qn = table["question"].str.count(r"[A-Za-z0-9_]+")
-    an = table["answer"].str.count(r"[A-Za-z0-9_]+")
+    qn = count_words(table["question"])
+    an = count_words(table["answer"])
     ax[2].hist([qn, an], bins=20, label=["question", "answer"], color=["#4C72B0", "#DD8452"])
     ax[2].set_title("length (word tokens)")
     ax[2].legend()

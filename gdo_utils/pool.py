@@ -28,6 +28,7 @@ from .config import Params, PoolSource, params_hash, resolve_path
 from .io import manifest_matches, read_parquet, write_json, write_manifest, write_parquet
 from .media import MediaError, is_video_file, list_frame_folder, load_image, probe_video, uniform_indices
 from .schema import QA_COLUMNS, QA_SCHEMA, QUARANTINE_COLUMNS, QUARANTINE_SCHEMA
+from .words import count_words
 
 log = logging.getLogger(__name__)
 
@@ -415,7 +416,7 @@ def build_pool(params: Params, sources: list[PoolSource], pool: str, field_prefi
 
 def summarize(table: pd.DataFrame, quarantine: pd.DataFrame, files: list[dict], pool: str) -> dict:
     """Pool report: counts per file and in total, buckets, sources, lengths, quarantine reasons."""
-    words = table["question"].str.count(r"[A-Za-z0-9_]+") if len(table) else pd.Series(dtype=int)
+    words = count_words(table["question"]) if len(table) else pd.Series(dtype=int)
     return {
         "pool": pool,
         "files": files,

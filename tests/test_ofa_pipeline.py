@@ -19,6 +19,7 @@ from gdo_utils.config import params_from_dict
 from gdo_utils.embed import load_embeddings
 from gdo_utils.io import sha256_file, write_bytes, write_json, write_parquet
 from gdo_utils.ofa import pipeline
+from gdo_utils.plots import save_figure
 from gdo_utils.pool import run_pool_stage
 
 
@@ -176,6 +177,6 @@ def test_views_and_figures(tmp_path):
     figs = [plots.plot_training_curves(history, meta["chosen_epoch"], 4, 0.6),
             plots.plot_confidence(views.load_scores(params, "vf"), ids, "vf"),
             plots.plot_quotas(views.load_report(params, "vf"))]
-    paths = plots.save(figs[0], params.stage_dir("figures"), "ofa_training")
+    paths = save_figure(figs[0], params.stage_dir("figures", "ofa_training"))
     assert all(p.is_file() and p.stat().st_size > 0 for p in paths)
     assert all(len(f.axes) >= 1 for f in figs)

@@ -19,6 +19,7 @@ from gdo_utils.subsets import build_all, build_profile, budget_sweep, export_sub
 from gdo_utils.subsets.budget import budget_rule, derive_budget, vds_adjustment
 from gdo_utils.subsets.context import load_context
 from gdo_utils.subsets.core import select_subset
+from gdo_utils.words import WORD_TOKEN_RE
 from gdo_utils.subsets.export import training_jsonl_array, training_records, write_string_array
 from gdo_utils.subsets.profiles import Profile, ProfileError, load_profile, load_profile_file
 from gdo_utils.apportion import largest_remainder
@@ -201,14 +202,12 @@ def test_video_limits_caps_and_top_per_group_by_hand():
 
 # ----------------------------------------------------------------------------- strata fields
 def test_text_statistics_match_the_regex_definition():
-    import re
-
     texts = ["Hello, world!", "", "  a_b 12x  é ü-z ", "The the THE cat", "x" * 5 + " ..." + " y", "日本 go"]
     wc = word_counts(pd.Series(texts))
-    assert list(wc) == [len(re.findall(r"[A-Za-z0-9_]+", t)) for t in texts]
+    assert list(wc) == [len(WORD_TOKEN_RE.findall(t)) for t in texts]
     n, d = answer_token_stats(pd.Series(texts))
     assert list(n) == list(wc)
-    assert list(d) == [len(set(x.lower() for x in re.findall(r"[A-Za-z0-9_]+", t))) for t in texts]
+    assert list(d) == [len(set(x.lower() for x in WORD_TOKEN_RE.findall(t))) for t in texts]
 
 
 def test_temporal_regex_and_mcq_options():

@@ -25,6 +25,7 @@ import pandas as pd
 from gdo_utils.descriptors.stats import robust_z
 from gdo_utils.kmeans import fit_kmeans
 from gdo_utils.vectors import joint_features, l2_normalize
+from gdo_utils.words import WORD_TOKEN
 
 COVERAGE_COLUMNS = ("cluster_id", "cluster_dist", "cluster_rep", "cluster_hard")
 DESCRIPTOR_FEATURES = ("amm", "frame_diversity", "vds", "log_ppl", "tnc", "self_consistency")
@@ -33,7 +34,6 @@ HASH_BUCKETS = 64
 Z_CLIP = 4.0
 LOG_PPL_CLIP = 30.0
 FRAMES_SCALE = 32.0
-_TOKEN_RE = r"[A-Za-z0-9_]+"
 
 
 def cluster_coverage(features: np.ndarray, k: int, seed: int, niter: int = 20) -> pd.DataFrame:
@@ -81,7 +81,7 @@ def stable_bucket(token: str, buckets: int = HASH_BUCKETS) -> int:
 def hashed_bow(texts: pd.Series, buckets: int = HASH_BUCKETS) -> np.ndarray:
     """Hashed bag of lowercase word tokens per text, L2-normalised rows (float32, (n, buckets))."""
     s = pd.Series(texts).astype(object).where(pd.notna(texts), "").astype(str).str.lower()
-    toks = s.str.findall(_TOKEN_RE)
+    toks = s.str.findall(WORD_TOKEN)
     lengths = toks.str.len().to_numpy(dtype=np.int64)
     flat = [t for row in toks for t in row]
     out = np.zeros((len(s), buckets), dtype=np.float32)
@@ -144,8 +144,8 @@ def standardized_features(desc: pd.DataFrame, qa: pd.DataFrame, buckets: int = H
     else:
         is_video = (n_frames > 1).astype(np.float64)
     stats = [
-        np.log1p(q.str.count(_TOKEN_RE).to_numpy(dtype=np.float64)),
-        np.log1p(a.str.count(_TOKEN_RE).to_numpy(dtype=np.float64)),
+        np.log1p(q.str.count(WORD_TOKEN).to_numpy(dtype=np.float64)),
+        np.log1p(a.str.count(WORD_TOKEN).to_numpy(dtype=np.float64)),
         n_frames / FRAMES_SCALE,
         is_video,
         np.log1p(q.str.count(r"[0-9]").to_numpy(dtype=np.float64)),

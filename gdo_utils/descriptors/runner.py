@@ -12,6 +12,7 @@ outputs/<run>/descriptors/descriptors.parquet + report.json + manifest.json.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,10 +24,16 @@ import pyarrow as pa
 import torch
 
 from ..config import Params, params_hash
-from ..io import manifest_matches, read_json, write_json, write_manifest, write_parquet
+from ..embed import ensure_embeddings, load_embeddings
+from ..io import manifest_matches, read_json, read_parquet, write_json, write_manifest, write_parquet
 from ..media import MediaError, load_frames, subsample
-from ..shards import dist_info, list_parts, merge_parts, run_sharded
-from ..vlm_batch import VLMSample, to_pil
+from ..models import ensure_models, load_vlm_from_params
+from ..pool import GDO_POOL_NAME, load_pool
+from ..score import level1_quality
+from ..shards import dist_info, list_parts, merge_parts, run_sharded, wait_for_ranks
+from ..vlm_batch import VLMSample, answer_losses, to_pil
+from .coverage import clip_joint_features, cluster_coverage, standardized_features
+from .model_based import dependence, stability, tnc_llm, vds_ppl
 from .motion import motion_descriptors
 from .temporal import tnc_regex
 
@@ -126,15 +133,11 @@ class DescriptorWorker:
         return out
 
     def _model_step(self, ids: Sequence[str], out: list[dict], frames: list[np.ndarray | None]) -> None:
-        from .model_based import dependence, stability, tnc_llm
-
         q = [self.rows.loc[i, "question"] for i in ids]
         a = [self.rows.loc[i, "answer"] for i in ids]
         visual = [j for j, f in enumerate(frames) if f is not None]
 
         def blind_and_tnc(pos: Sequence[int]) -> dict[int, dict]:
-            from ..vlm_batch import answer_losses
-
             lb = answer_losses(self.vlm, [VLMSample(q[j], a[j]) for j in pos], with_visuals=False)
             res = {j: {"loss_blind": float(x)} for j, x in zip(pos, lb)}
             if self.cfg.tnc_mode == "llm":
@@ -159,8 +162,6 @@ class DescriptorWorker:
             row.update(res_b.get(j, {}))
             row.update(res_v.get(j, {}))
             if row["loss_video"] is not None and row["loss_blind"] is not None:
-                from .model_based import vds_ppl
-
                 v, p = vds_ppl(np.array([row["loss_video"]]), np.array([row["loss_blind"]]))
                 row["vds"], row["ppl"] = float(v[0]), float(p[0])
             errs = [e for e in (row["error"], err_b.get(j) and f"blind: {err_b[j]}", err_v.get(j) and f"visual: {err_v[j]}") if e]
@@ -179,8 +180,6 @@ def run_descriptors(params: Params, force: bool = False, progress: bool = True) 
     with the settings' hash; other ranks wait for that stamp before writing. Under torchrun, `force`
     is honoured by rank 0 only (clear the parts yourself if several ranks must restart at once).
     """
-    from ..pool import load_pool
-
     out = descriptors_dir(params)
     parts = out / "parts"
     stamp = out / "parts.json"
@@ -188,8 +187,6 @@ def run_descriptors(params: Params, force: bool = False, progress: bool = True) 
     rank, _ = dist_info()
     if rank == 0:
         if parts.exists() and (force or not _stamp_matches(stamp, h)):
-            import shutil
-
             log.info("descriptor parts were made with other settings (or --force): starting over")
             shutil.rmtree(parts)
         out.mkdir(parents=True, exist_ok=True)
@@ -205,8 +202,6 @@ def run_descriptors(params: Params, force: bool = False, progress: bool = True) 
     table = load_pool(params)
     vlm = None
     if not params.descriptors.skip_model:
-        from ..models import ensure_models, load_vlm_from_params
-
         ensure_models(params)
         vlm = load_vlm_from_params(params)
         torch.manual_seed(params.seed)
@@ -222,13 +217,8 @@ def run_descriptors(params: Params, force: bool = False, progress: bool = True) 
 
 def coverage_features(params: Params, desc: pd.DataFrame, qa: pd.DataFrame) -> np.ndarray:
     """Features for coverage clustering, rows aligned with `desc` (sorted by qa_uid)."""
-    from .coverage import clip_joint_features, standardized_features
-
     if params.descriptors.coverage_features == "standardized":
         return standardized_features(desc, qa)
-    from ..embed import ensure_embeddings, load_embeddings
-    from ..pool import GDO_POOL_NAME
-
     ensure_embeddings(params, GDO_POOL_NAME, level="qa")
     emb = load_embeddings(params, GDO_POOL_NAME)
     pos = pd.Series(np.arange(len(emb.ids)), index=emb.ids)
@@ -241,10 +231,6 @@ def coverage_features(params: Params, desc: pd.DataFrame, qa: pd.DataFrame) -> n
 
 def merge_descriptors(params: Params, extraction: dict | None = None) -> dict:
     """Merge all ranks' parts, add coverage and the level-1 quality, write descriptors.parquet + report."""
-    from ..pool import load_pool
-    from ..score import level1_quality
-    from .coverage import cluster_coverage
-
     t0 = time.time()
     out = descriptors_dir(params)
     qa = load_pool(params)
@@ -260,12 +246,11 @@ def merge_descriptors(params: Params, extraction: dict | None = None) -> dict:
     errors = df["error"].dropna()
     reasons = Counter(e.split(":")[0].split(";")[0].strip() for e in errors)
     n = len(df)
-    sc_missing = int(df["self_consistency"].isna().sum())
+    missing = {c: int(df[c].isna().sum()) for c in ("amm", "loss_video", "loss_blind", "tnc", "self_consistency")}
     report = {
         "rows": n, "parts": len(list_parts(out / "parts")), "errors": int(len(errors)),
         "errors_by_reason": dict(sorted(reasons.items())),
-        "missing": {c: int(df[c].isna().sum()) for c in ("amm", "loss_video", "loss_blind", "tnc", "self_consistency")},
-        "sc_fallback_rows": sc_missing, "tnc_mode": params.descriptors.tnc_mode,
+        "missing": missing, "sc_fallback_rows": missing["self_consistency"], "tnc_mode": params.descriptors.tnc_mode,
         "coverage": {"features": params.descriptors.coverage_features, "k_requested": params.descriptors.coverage_k,
                      "k_used": int(cov.attrs.get("k", df["cluster_id"].nunique())),
                      "clusters_nonempty": int(df["cluster_id"].nunique())},
@@ -291,9 +276,6 @@ def run_stage(params: Params, force: bool = False, progress: bool = True) -> dic
     if world > 1:  # under torchrun: rank 0 merges once every rank's parts are written
         if rank != 0:
             return counts
-        from ..pool import load_pool
-        from ..shards import wait_for_ranks
-
         wait_for_ranks(descriptors_dir(params) / "parts", load_pool(params)["qa_uid"], "qa_uid")
     return merge_descriptors(params, extraction=counts)
 
@@ -302,6 +284,4 @@ def load_descriptors(params: Params) -> pd.DataFrame:
     path = descriptors_dir(params) / "descriptors.parquet"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: run `gdo-repro descriptors --params ...` first")
-    from ..io import read_parquet
-
     return read_parquet(path)

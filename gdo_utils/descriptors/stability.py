@@ -7,24 +7,16 @@ SC = mean pairwise Jaccard similarity of the lowercase word-token sets of severa
 """
 from __future__ import annotations
 
-import re
 from itertools import combinations
 from typing import Sequence
 
 import numpy as np
 
 from gdo_utils.descriptors.stats import robust_z, sigmoid
+from gdo_utils.words import word_tokens  # noqa: F401 - SC's tokens, re-exported
 
-_TOKEN = re.compile(r"[A-Za-z0-9_]+")
 SC_FALLBACK_VDS_WEIGHT = 0.6
 SC_FALLBACK_PPL_WEIGHT = 0.2
-
-
-def word_tokens(text: str | None) -> set[str]:
-    """Lowercase word-token set of a text: runs of [A-Za-z0-9_] (None -> empty set)."""
-    if not text:
-        return set()
-    return {t.lower() for t in _TOKEN.findall(str(text))}
 
 
 def jaccard(a: set[str], b: set[str]) -> float:

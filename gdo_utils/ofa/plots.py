@@ -2,14 +2,12 @@
 quota vs taken per cluster. Each returns a Figure; `save` writes it under outputs/<run>/figures/."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from ..media import MediaError, load_image
-from ..plots import save_figure
 
 
 def plot_training_curves(history: pd.DataFrame, chosen_epoch: int, k: int, target: float | None = None) -> plt.Figure:
@@ -97,8 +95,3 @@ def plot_scored_examples(rows: pd.DataFrame, title: str = "", wrap: int = 38) ->
         fig.suptitle(title)
     fig.tight_layout()
     return fig
-
-
-def save(fig: plt.Figure, figures_dir: str | Path, name: str) -> list[Path]:
-    """Write the figure as PNG + PDF under figures_dir (gdo_utils.plots.save_figure)."""
-    return save_figure(fig, Path(figures_dir) / name)

@@ -34,8 +34,10 @@ PRESETS = ("minloss", "diverse", "temp", "temp_plus", "custom")
 
 
 def make_params(tmp_path: Path, **subsets) -> object:
+    # these tests pin the kit's behaviour options; tests/test_release_mode.py covers the release's
     tree = {"run_name": "t", "output_root": str(tmp_path / "out"), "seed": 42,
-            "subsets": {"profiles_dir": str(PROFILES), "figures": False, "ratio_scale": 5.0, **subsets}}
+            "subsets": {"profiles_dir": str(PROFILES), "figures": False, "ratio_scale": 5.0, "behaviour": "kit",
+                        **subsets}}
     return params_from_dict(tree)
 
 

@@ -210,6 +210,17 @@ def load_context(params: Params) -> PoolContext:
     return ctx
 
 
+def context_from_tables(params: Params, table: pd.DataFrame, descriptors: pd.DataFrame | None) -> PoolContext:
+    """A pool context from in-memory tables (hand-built pools in tests and notebooks; no files read)."""
+    s = params.subsets
+    strata = pool_strata(table, descriptors, s.temporal_category, s.mcq_detection, s.duration_frames)
+    text_code, video_code = _codes(table, Path("<table>"))
+    return PoolContext(params=params, table=table, descriptors=descriptors, strata=strata, text_code=text_code,
+                       video_code=video_code,
+                       group_code=strata.fields["source_group"].cat.codes.to_numpy().astype(np.int64),
+                       hashes={"pool": None, "descriptors": None})
+
+
 def _context_with_strata(params: Params, table: pd.DataFrame, f_codes) -> PoolContext:
     """Descriptors + strata on this thread; the codes come from the future."""
     s = params.subsets

@@ -35,6 +35,7 @@ class Selection:
     stages: list[str]
     report: dict
     scores: pd.DataFrame = field(repr=False)
+    candidates: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
 
 
 def _unmet(name: str, required: int, achieved: int, detail: str = "") -> dict:
@@ -128,7 +129,7 @@ def select_subset(ctx: PoolContext, profile: Profile, ablations: Iterable[str] =
     report = _selection_report(ctx, profile, abl, budget, b_quota, limits, s_quota, floors, caps, cand, rows,
                                picker, counts, temporal_floor_rows)
     report["behaviour"] = {"switch": s.behaviour, **opt}
-    return Selection(rows=rows, stages=list(picker.stage_of), report=report, scores=scores)
+    return Selection(rows=rows, stages=list(picker.stage_of), report=report, scores=scores, candidates=cand)
 
 
 def _group_floors(ctx: PoolContext, picker: Picker, floors: dict[str, int], pool: np.ndarray, how: str) -> int:

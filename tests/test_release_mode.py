@@ -246,3 +246,86 @@ def test_descriptor_presence_row_vs_values():
     rel = pool_scores(table, desc, presence="row")["term_missing_descriptors"].tolist()
     kit = pool_scores(table, desc, presence="values")["term_missing_descriptors"].tolist()
     assert rel == [0.0, -0.15] and kit == [-0.15, -0.15]
+
+
+# ----------------------------------------------------------------------------- the core promise
+def _promise_violations(ctx, sel) -> list[str]:
+    """Strata where an unselected candidate the fill stages could still take outscores a selected row.
+
+    A candidate could still be taken when it is not selected, its text is new, its video is under the
+    per-video cap and (for a video) the subset is under max_video: such a row stayed takeable through
+    every stage (the take conditions only tighten), and every stage walks its rows in score order.
+    """
+    s = ctx.params.subsets
+    score = sel.scores["score"].to_numpy()
+    rows = sel.rows[np.asarray(sel.stages) != "uniform_fallback"]
+    taken = np.zeros(ctx.n, bool)
+    taken[sel.rows] = True
+    texts = set(ctx.text_code[sel.rows].tolist())
+    codes = ctx.cap_video_code()
+    per_video = pd.Series(codes[sel.rows]).value_counts()
+    n_video = int(ctx.is_video[sel.rows].sum())
+    cand = sel.candidates
+    open_ = ~taken[cand] & ~np.isin(ctx.text_code[cand], list(texts)) & \
+        (per_video.reindex(codes[cand]).fillna(0).to_numpy() < s.per_video_cap) & \
+        ~(ctx.is_video[cand] & (n_video >= sel.report["quotas"]["max_video"]))
+    best_open = pd.Series(score[cand[open_]]).groupby(ctx.strata.stratum[cand[open_]]).max()
+    worst_taken = pd.Series(score[rows]).groupby(ctx.strata.stratum[rows]).min()
+    both = best_open.index.intersection(worst_taken.index)
+    return [ctx.strata.labels[k] for k in both if worst_taken[k] < best_open[k]]
+
+
+@pytest.mark.parametrize("behaviour", ["release", "kit"])
+def test_selected_rows_outscore_the_takeable_candidates_of_their_stratum_synthetic(tmp_path, behaviour):
+    from gdo_utils.subsets.context import load_context
+    from gdo_utils.subsets.synthetic import write_synthetic
+
+    params = params_from_dict({"run_name": "t", "output_root": str(tmp_path), "seed": 42,
+                               "subsets": {"behaviour": behaviour, "profiles_dir": str(PROFILES), "figures": False,
+                                           "ratio_scale": 5.0}})
+    write_synthetic(params, 3000, seed=5)
+    ctx = load_context(params)
+    for name in ("minloss", "temp_plus"):
+        sel = select_subset(ctx, load_profile_file(PROFILES / f"{name}.yaml"))
+        assert len(sel.rows) == sel.report["target"] > 0
+        assert _promise_violations(ctx, sel) == [], name
+
+
+@pytest.fixture(scope="module")
+def toy_pool(tmp_path_factory):
+    """The demo's toy-world GDO pool (params/demo.yaml) with seeded synthetic descriptors."""
+    import pyarrow as pa
+
+    from gdo_utils.config import load_params
+    from gdo_utils.pool import load_pool, run_pool_stage
+    from gdo_utils.subsets.synthetic import synthetic_descriptors
+
+    d = tmp_path_factory.mktemp("toy")
+    p = load_params(Path(__file__).resolve().parents[1] / "params" / "demo.yaml",
+                    [f"output_root={d}", "pool.check_media=false"])
+    run_pool_stage(p, only=["gdo"])
+    qa = load_pool(p)
+    return qa, synthetic_descriptors(pa.Table.from_pandas(qa, preserve_index=False), 3)
+
+
+@pytest.mark.parametrize("behaviour", ["release", "kit"])
+def test_selected_rows_outscore_the_takeable_candidates_of_their_stratum_toyworld(toy_pool, behaviour):
+    qa, desc = toy_pool
+    ctx = context_from_tables(make_params(behaviour, ratio_scale=7.0), qa, desc)
+    for name in ("minloss", "diverse", "temp", "temp_plus"):
+        sel = select_subset(ctx, load_profile_file(PROFILES / f"{name}.yaml"))
+        assert len(sel.rows) > 0
+        assert _promise_violations(ctx, sel) == [], name
+
+
+def test_promise_check_flags_a_lower_row_taken_over_a_higher_one():
+    from gdo_utils.subsets.core import Selection
+
+    rows = [row("a", 0.9), row("b", 0.5), row("c", 0.1)]
+    table = pd.DataFrame(rows)
+    scores = pd.DataFrame({"score": table.pop("_score").to_numpy(), "tie": [0.3, 0.2, 0.1], "legacy_vds3": 0.0})
+    ctx = context_from_tables(make_params("kit", 2), table, None)
+    good = Selection(np.array([0, 1]), ["stratum_quotas"] * 2, {"quotas": {"max_video": 2}}, scores, np.arange(3))
+    bad = Selection(np.array([0, 2]), ["stratum_quotas"] * 2, {"quotas": {"max_video": 2}}, scores, np.arange(3))
+    assert _promise_violations(ctx, good) == []
+    assert _promise_violations(ctx, bad) == [ctx.strata.labels[0]]      # c (0.1) taken while b (0.5) was open

@@ -329,3 +329,31 @@ def test_promise_check_flags_a_lower_row_taken_over_a_higher_one():
     bad = Selection(np.array([0, 2]), ["stratum_quotas"] * 2, {"quotas": {"max_video": 2}}, scores, np.arange(3))
     assert _promise_violations(ctx, good) == []
     assert _promise_violations(ctx, bad) == [ctx.strata.labels[0]]      # c (0.1) taken while b (0.5) was open
+
+
+# ----------------------------------------------------------------------------- other release departures
+def test_tnc_prompt_is_the_release_wording():
+    from gdo_utils.descriptors.temporal import TNC_PROMPT_TEMPLATE
+
+    # gdo/extract_six_metrics.py, tnc_llm, verbatim
+    assert TNC_PROMPT_TEMPLATE.format(question="What happens first?") == (
+        "Decide if the question requires temporal reasoning over multiple frames.\n"
+        "Answer only one word: Temporal or Static.\n"
+        "Question: What happens first?")
+
+
+def test_ofa_selector_input_unit_vs_joint_halves():
+    from gdo_utils.config import OFAConfig
+    from gdo_utils.ofa.features import joint_features, selector_input_of, split_modalities
+
+    assert OFAConfig().selector_input == "unit"
+    img, txt = np.array([[3.0, 4.0]]), np.array([[0.0, 2.0]])
+    x = joint_features(img, txt)                       # [0.6, 0.8, 0, 1] / sqrt 2
+    vi, vt = split_modalities(x, 2, "unit")
+    np.testing.assert_allclose(vi, [[0.6, 0.8]], atol=1e-6)
+    np.testing.assert_allclose(vt, [[0.0, 1.0]], atol=1e-6)
+    hi, ht = split_modalities(x, 2, "joint_halves")
+    np.testing.assert_allclose(hi, [[0.6 / 2 ** 0.5, 0.8 / 2 ** 0.5]], atol=1e-6)
+    np.testing.assert_allclose(hi * ht, vi * vt / 2, atol=1e-6)     # the interaction term is halved
+    assert selector_input_of({"config": {"selector_input": "unit"}}) == "unit"
+    assert selector_input_of({"config": {}}) == "joint_halves"      # selectors saved before the option

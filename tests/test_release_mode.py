@@ -69,8 +69,13 @@ def test_behaviour_switch_sets_every_option_and_an_explicit_option_wins():
     assert kit.behaviour_options() == {k: v["kit"] for k, v in BEHAVIOUR_OPTIONS.items()}
     assert make_params("release", rounding="tolerance").subsets.option("rounding") == "tolerance"
     assert make_params().subsets.behaviour == "release"          # the release is the default
+    from typing import get_args
+
+    from gdo_utils.config import SubsetsConfig
     for name, values in BEHAVIOUR_OPTIONS.items():               # every option is a validated field
         assert set(values) == {"release", "kit"} and values["release"] != values["kit"], name
+        literal = get_args(SubsetsConfig.model_fields[name].annotation)[0]
+        assert set(get_args(literal)) == set(values.values()), name
 
 
 # ----------------------------------------------------------------------------- each option both ways

@@ -16,6 +16,10 @@ quality_score -> quality, tnc_score -> tnc, cluster_score -> cluster_rep, cluste
 cluster_hard; the release's SC placeholder -1 -> missing), an `import_report.json` and a manifest.
 The report counts bad rows (line and reason), duplicated ids, ids not in the pool (kept: the release's
 z statistics and VDS-positive share count every metrics row) and pool rows without metrics.
+
+One residual difference: the release's running z statistics also count the values of the rows a
+duplicate id replaced; the descriptor table holds one row per id, so with duplicated ids the kit's
+statistics (and possibly the selection) can differ slightly. The report counts the duplicates.
 """
 from __future__ import annotations
 

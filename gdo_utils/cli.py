@@ -114,6 +114,16 @@ def cmd_subsets(args):
         print("\n".join(f"{k}: {v.get('size', v.get('n_selected', '?'))}" for k, v in reps.items()))
 
 
+def cmd_import_metrics(args):
+    from .descriptors.release_metrics import import_metrics
+    from .pool import GDO_POOL_NAME, run_pool_stage
+
+    p = _params(args)
+    run_pool_stage(p, only=[GDO_POOL_NAME])          # the GDO pool the metrics are joined to (skipped when current)
+    rep = import_metrics(p, args.file)
+    _print({k: v for k, v in rep.items() if not k.endswith("_listed")})
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="gdo-repro", description=__doc__.splitlines()[0])
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -147,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--pool", action="append", help="pool names (default: source + transfer pools)")
     sp = add("subsets", cmd_subsets, "GDO goal-preset subsets and the uniform baseline")
     sp.add_argument("--profile", action="append", help="profile name(s); default: all in params")
+    sp = add("import-metrics", cmd_import_metrics, "import the GDO release's metrics.jsonl as the run's descriptors",
+             force=False)
+    sp.add_argument("file", help="the release's merged metrics JSONL (e.g. outputs/metrics/sixd_metrics_merged.jsonl)")
     return ap
 
 
@@ -156,14 +169,18 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from .chain import NotebookFailed
+    from .descriptors.release_metrics import MetricsImportError
     from .pool import PoolFormatError
+    from .score import ScoreInputError
+    from .subsets.context import SubsetInputError
 
     try:
         args.func(args)
     except ParamsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (NotebookFailed, PoolFormatError, FileNotFoundError) as exc:
+    except (NotebookFailed, PoolFormatError, FileNotFoundError, MetricsImportError, ScoreInputError,
+            SubsetInputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

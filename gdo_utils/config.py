@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 PLACEHOLDER_PREFIX = "<FILL"
 TOYWORLD_SCHEME = "toyworld:"
 RUN_SCHEME = "run:"
+ENV_SCHEME = "env:"
 
 
 class ParamsError(ValueError):
@@ -152,6 +154,9 @@ class OFAConfig(Strict):
     dropout: float = 0.1
     alpha_init: float = 0.1
     fusion: Literal["gated", "static_gate", "no_interaction"] = "gated"
+    selector_input: Literal["unit", "joint_halves"] = Field(
+        "unit", description="Selector inputs: unit-norm v_img and v_txt (OFA_METHOD.md step 4) or the two halves "
+                            "of the joint vector (each divided by sqrt 2, so the interaction term is halved).")
     lr: float = 1e-5
     weight_decay: float = 1e-4
     batch_size: int = 1024
@@ -174,6 +179,27 @@ class UniformConfig(Strict):
         if (self.size is None) == (self.multiplier is None):
             raise ValueError("set exactly one of uniform.size and uniform.multiplier")
         return self
+
+
+Behaviour = Literal["release", "kit"]
+
+# Each behaviour option of the subset builder and its value under `subsets.behaviour` (README table
+# "release vs kit"; gdo_utils/subsets/behaviour.py says what each one changes). An option set
+# explicitly in the params wins over the switch.
+BEHAVIOUR_OPTIONS: dict[str, dict[str, str]] = {
+    "floor_candidates": {"release": "capped", "kit": "pool"},
+    "quota_fill": {"release": "stratum_order", "kit": "score_order"},
+    "rounding": {"release": "float", "kit": "tolerance"},
+    "z_std": {"release": "sample", "kit": "population"},
+    "temporal_oversample_on": {"release": "temporal_mixed", "kit": "temporal"},
+    "tie_order": {"release": "first_seen", "kit": "sorted"},
+    "group_floor_fill": {"release": "group_by_group", "kit": "score_order"},
+    "per_video_cap_on": {"release": "video", "kit": "all"},
+    "metric_stats_over": {"release": "metrics", "kit": "pool"},
+    "tie_numbers": {"release": "python_random", "kit": "pcg64"},
+    "candidate_ties": {"release": "stream", "kit": "tie_number"},
+    "descriptor_presence": {"release": "row", "kit": "values"},
+}
 
 
 class SubsetsConfig(Strict):
@@ -199,6 +225,54 @@ class SubsetsConfig(Strict):
     prompt_text: Literal["question_raw", "question"] = Field(
         "question_raw", description="User text written to train.jsonl (raw keeps MCQ option lines).")
     figures: bool = Field(True, description="Draw each subset's composition figure for its data card.")
+    allow_no_descriptors: bool = Field(
+        False, description="Build subsets when the run has no descriptors at all (every video then carries the "
+                           "no-metrics penalty); otherwise that is an error.")
+    behaviour: Behaviour = Field(
+        "release", description="release: every option below takes the GDO release's behaviour (id for id); "
+                               "kit: the kit's choices. An option set explicitly wins.")
+    floor_candidates: Literal["capped", "pool"] | None = Field(
+        None, description="Floor stages draw from the per-stratum capped candidates (release) or the whole pool.")
+    quota_fill: Literal["stratum_order", "score_order"] | None = Field(
+        None, description="Stratum quotas filled stratum by stratum in first-seen order (release) or in one "
+                          "global score-ordered walk.")
+    rounding: Literal["float", "tolerance"] | None = Field(
+        None, description="ceil/floor of products in plain floating point (release: floor(100000*0.018) = 1799) "
+                          "or with a 1e-9 tolerance (1800).")
+    z_std: Literal["sample", "population"] | None = Field(
+        None, description="Standard deviation of the level-2 z-scores: sample (release) or population.")
+    temporal_oversample_on: Literal["temporal_mixed", "temporal"] | None = Field(
+        None, description="TEMPORAL_OVERSAMPLE applies to Temporal and Mixed video strata (release) or Temporal only.")
+    tie_order: Literal["first_seen", "sorted"] | None = Field(
+        None, description="Quota remainder ties and top-K source-group ties in first-seen order (release) or "
+                          "sorted label order.")
+    group_floor_fill: Literal["group_by_group", "score_order"] | None = Field(
+        None, description="Source-group floors filled group by group in most-common order (release) or in one "
+                          "score-ordered walk.")
+    per_video_cap_on: Literal["video", "all"] | None = Field(
+        None, description="The per-video cap counts short-video rows only (release) or every row.")
+    metric_stats_over: Literal["metrics", "pool"] | None = Field(
+        None, description="z statistics and the VDS-positive share over every descriptor row (release: all of "
+                          "metrics.jsonl) or over the pool's rows.")
+    tie_numbers: Literal["python_random", "pcg64"] | None = Field(
+        None, description="Ties (and the uniform reservoir) from the release's random.Random(seed) stream or "
+                          "numpy PCG64.")
+    candidate_ties: Literal["stream", "tie_number"] | None = Field(
+        None, description="Per-stratum candidate caps kept as the release's stream (a row enters a full list only "
+                          "with a strictly higher score) or as the top-cap rows by (score, tie).")
+    descriptor_presence: Literal["row", "values"] | None = Field(
+        None, description="A video has descriptors when it has a descriptor row (release) or a row with a value.")
+
+    def option(self, name: str) -> str:
+        """The effective value of a behaviour option: set explicitly, else the `behaviour` switch's value."""
+        if name not in BEHAVIOUR_OPTIONS:
+            raise KeyError(f"unknown behaviour option {name!r}; known: {sorted(BEHAVIOUR_OPTIONS)}")
+        v = getattr(self, name)
+        return v if v is not None else BEHAVIOUR_OPTIONS[name][self.behaviour]
+
+    def behaviour_options(self) -> dict[str, str]:
+        """Every behaviour option with its effective value."""
+        return {k: self.option(k) for k in BEHAVIOUR_OPTIONS}
 
     @field_validator("budget_override")
     @classmethod
@@ -342,7 +416,7 @@ def resolve_path(params: Params, value: str | None, field: str) -> Path:
     """Turn a params path into a real Path.
 
     `run:x` -> outputs/<run>/x (e.g. tiny models built for the demo); `toyworld:x` -> the run's toy
-    world; `<FILL ...>` placeholders are refused with the field name.
+    world; `env:VAR` -> the path in environment variable VAR (params/release.yaml); `<FILL ...>` placeholders are refused with the field name.
     """
     if value is None:
         raise ParamsError(f"{params.source_file}: {field} is not set")
@@ -351,6 +425,13 @@ def resolve_path(params: Params, value: str | None, field: str) -> Path:
             f"{params.source_file}: {field} is still the placeholder {value!r}. "
             f"Edit the params file (or pass --set {field}=/your/path) to point at your data."
         )
+    if value.startswith(ENV_SCHEME):
+        var = value[len(ENV_SCHEME):]
+        got = os.environ.get(var, "")
+        if not got:
+            raise UnfilledPathError(f"{params.source_file}: {field}={value!r} reads the environment variable {var}, "
+                                    f"which is not set (export {var}=/your/path)")
+        return Path(got).expanduser()
     if value.startswith(RUN_SCHEME):
         return params.run_dir / value[len(RUN_SCHEME):]
     if value.startswith(TOYWORLD_SCHEME):

@@ -24,7 +24,11 @@ Missing values (documented choices, counted, never silent):
   column (and a qa_uid).
 
 Ties are broken by a seeded uniform number per row of the QA table (numpy PCG64 seeded with
-[seed, TIE_STREAM], drawn in the QA table's row order).
+[seed, TIE_STREAM], drawn in the QA table's row order), or by numbers the caller passes (the subsets'
+release mode draws the release's random.Random(seed) stream).
+
+Layering: this module imports only gdo_utils.stats (no descriptors, subsets or toy world module); the
+stratum fields come in as an argument.
 """
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .descriptors.stats import robust_z, sigmoid  # noqa: F401 - one definition, shared with the descriptors
+from .stats import robust_z, sigmoid, standard_z as _standard_z  # noqa: F401 - shared with the descriptors
 
 log = logging.getLogger(__name__)
 
@@ -58,19 +62,11 @@ class ScoreInputError(ValueError):
 
 
 # ----------------------------------------------------------------------------- small numeric helpers
-def standard_z(x: np.ndarray | pd.Series, clip: float = Z_CLIP) -> np.ndarray:
-    """(x - mean) / std (population std) over the finite values, clipped to +-clip; NaN stays NaN.
-
-    A constant column (std < 1e-12) gives z = 0 for its finite values.
-    """
-    x = np.asarray(x, dtype=float)
-    finite = np.isfinite(x)
-    if not finite.any():
-        return np.full(x.shape, np.nan)
-    v = x[finite]
-    mean, std = float(v.mean()), float(v.std())
-    z = (x - mean) / std if std >= 1e-12 else np.where(finite, 0.0, np.nan)
-    return np.clip(z, -clip, clip)
+def standard_z(x: np.ndarray | pd.Series, clip: float = Z_CLIP, *, ref: np.ndarray | None = None,
+               std: str = "population") -> np.ndarray:
+    """Mean/std z-score clipped to +-clip (gdo_utils.stats.standard_z): statistics over `ref` (default x),
+    population std (kit; a constant column gives 0) or sample std (release; sd 1.0 when undefined)."""
+    return _standard_z(np.asarray(x, dtype=float), clip, ref=ref, std=std)
 
 
 def _nz(z: np.ndarray) -> np.ndarray:
@@ -188,14 +184,31 @@ def source_prior(sources: pd.Series | np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- level 2: descriptor terms
-def legacy_vds3(loss_video: np.ndarray, loss_blind: np.ndarray, vds: np.ndarray, frame_div: np.ndarray) -> np.ndarray:
-    """-z(loss_video) + z(loss_blind) + z(frame_div), else z(VDS) + 0.5*z(frame_div), else z(VDS), else 0."""
-    z_lv, z_lb, z_fd, z_vds = (standard_z(x) for x in (loss_video, loss_blind, frame_div, vds))
+def legacy_vds3(loss_video: np.ndarray, loss_blind: np.ndarray, vds: np.ndarray, frame_div: np.ndarray, *,
+                refs: dict[str, np.ndarray] | None = None, std: str = "population") -> np.ndarray:
+    """-z(loss_video) + z(loss_blind) + z(frame_div), else z(VDS) + 0.5*z(frame_div), else z(VDS), else 0.
+
+    `refs` (keys loss_video, loss_blind, vds, frame_diversity) gives the rows the z statistics are taken
+    over (the release: every metrics row); default: the given rows themselves.
+    """
+    refs = refs or {}
+    z_lv, z_lb, z_fd, z_vds = (standard_z(x, ref=refs.get(k), std=std) for x, k in
+                               ((loss_video, "loss_video"), (loss_blind, "loss_blind"),
+                                (frame_div, "frame_diversity"), (vds, "vds")))
     ok_loss = np.isfinite(z_lv) & np.isfinite(z_lb) & np.isfinite(z_fd)
     ok_vds_fd = np.isfinite(z_vds) & np.isfinite(z_fd)
     ok_vds = np.isfinite(z_vds)
     return np.select([ok_loss, ok_vds_fd, ok_vds],
                      [-_nz(z_lv) + _nz(z_lb) + _nz(z_fd), _nz(z_vds) + 0.5 * _nz(z_fd), _nz(z_vds)], 0.0)
+
+
+def descriptor_vds3(descriptors: pd.DataFrame | None, std: str = "population") -> np.ndarray:
+    """legacy_vds3 of every row of a descriptor table, statistics over the table (the release's VDS-positive
+    share counts these rows: every row of metrics.jsonl, in the pool or not)."""
+    if descriptors is None or len(descriptors) == 0:
+        return np.zeros(0)
+    cols = {c: _numeric(descriptors, c, "descriptors") for c in LEVEL2_DESCRIPTOR_COLUMNS}
+    return legacy_vds3(cols["loss_video"], cols["loss_blind"], cols["vds"], cols["frame_diversity"], std=std)
 
 
 def capped(x: np.ndarray, c: float = CAP) -> np.ndarray:
@@ -258,30 +271,46 @@ def align_descriptors(qa_uid: pd.Series, descriptors: pd.DataFrame | None, colum
     return pd.DataFrame(out), has, notes
 
 
+def _with_quality(descriptors: pd.DataFrame) -> pd.DataFrame:
+    """The descriptor table with its `quality` column (level 1 computed when absent; a clear error when it
+    cannot be: the message names `quality` and the level-1 columns that are missing)."""
+    if "quality" in descriptors.columns:
+        return descriptors
+    missing = [c for c in LEVEL1_COLUMNS if c not in descriptors.columns]
+    if missing:
+        raise ScoreInputError(f"descriptors: missing column 'quality' (the level-1 quality; imported metrics call "
+                              f"it quality_score), and it cannot be computed: level-1 column(s) {missing} missing too")
+    return descriptors.assign(quality=level1_quality(descriptors).to_numpy())
+
+
 def level2_score(table: pd.DataFrame, descriptors: pd.DataFrame | None, ablations: Iterable[str] = (),
-                 seed: int = 42, temporal_category: str = "regex", mcq_detection: str = "after_collapse",
-                 *, strata=None, duration_frames: str = "n_frames") -> pd.DataFrame:
+                 seed: int = 42, *, strata, z_std: str = "population", stats_over: str = "pool",
+                 presence: str = "values", tie: np.ndarray | None = None) -> pd.DataFrame:
     """The level-2 ranking score and each of its terms, one row per QA-table row (same order).
 
     `descriptors` has one row per qa_uid (columns loss_video, loss_blind, vds, frame_diversity and
     quality; quality is computed with `level1_quality` when the column is absent). `ablations` switch
     off terms: no_vds drops the 0.95*VDS term, no_ppl zeroes naturalness, no_sc drops the
-    legacy_quality terms; no_vds_budget only affects the budget (score unchanged). `strata` may pass a
-    precomputed `gdo_utils.subsets.strata.Strata` of `table` to avoid recomputing the text fields.
-    """
-    from .subsets.strata import ALIGNMENT_FIELDS, compute_strata
+    legacy_quality terms; no_vds_budget only affects the budget (score unchanged). `strata` is the
+    stratum computation of `table` (gdo_utils.subsets.strata.Strata: fields, word counts, is_video,
+    alignment_fields), passed in so this module needs nothing from the subsets package.
 
+    Release options: z_std "sample" | "population"; stats_over "metrics" (z statistics over every
+    descriptor row) | "pool" (over the rows joined to the pool); presence "row" (a video with a descriptor
+    row has descriptors) | "values" (it needs one finite value); `tie` replaces the PCG64 tie numbers.
+    """
     abl = check_ablations(ablations)
     if "qa_uid" not in table.columns:
         raise ScoreInputError("QA table: missing column 'qa_uid'")
+    if stats_over not in ("metrics", "pool") or presence not in ("row", "values"):
+        raise ValueError(f"stats_over must be metrics|pool and presence row|values, got {stats_over!r}, {presence!r}")
     n = len(table)
-    desc_cols = list(LEVEL2_DESCRIPTOR_COLUMNS) + ["quality"] + (["tnc"] if temporal_category == "tnc" else [])
-    if descriptors is not None and len(descriptors) and "quality" not in descriptors.columns:
-        descriptors = descriptors.assign(quality=level1_quality(descriptors).to_numpy())
+    desc_cols = list(LEVEL2_DESCRIPTOR_COLUMNS) + ["quality"]
+    if descriptors is not None and len(descriptors):
+        descriptors = _with_quality(descriptors)
     d, has_row, notes = align_descriptors(table["qa_uid"], descriptors, desc_cols)
-    if strata is None:
-        strata = compute_strata(table, temporal_category=temporal_category, mcq_detection=mcq_detection,
-                                tnc=d["tnc"].to_numpy() if "tnc" in d else None, duration_frames=duration_frames)
+    refs = ({c: _numeric(descriptors, c, "descriptors") for c in desc_cols}
+            if stats_over == "metrics" and descriptors is not None and len(descriptors) else {})
     is_video = strata.is_video
     fields = strata.fields
 
@@ -289,7 +318,7 @@ def level2_score(table: pd.DataFrame, descriptors: pd.DataFrame | None, ablation
     if "no_ppl" in abl:
         nat = np.zeros(n)
     diff = difficulty(strata.q_words, strata.a_words)
-    align = alignment(fields, ALIGNMENT_FIELDS)
+    align = alignment(fields, strata.alignment_fields)
     tb = temporal_bonus(fields["temporal"].astype(str).to_numpy())
     if "source" not in table.columns:
         raise ScoreInputError("QA table: missing column 'source'")
@@ -299,9 +328,10 @@ def level2_score(table: pd.DataFrame, descriptors: pd.DataFrame | None, ablation
                     1.1 * nat + 0.85 * diff + 0.9 * align + 0.15 * sp)
 
     lv3 = legacy_vds3(d["loss_video"].to_numpy(), d["loss_blind"].to_numpy(), d["vds"].to_numpy(),
-                      d["frame_diversity"].to_numpy())
-    lq = _nz(standard_z(d["quality"].to_numpy()))
-    has_desc = has_row & np.isfinite(d[list(LEVEL2_DESCRIPTOR_COLUMNS) + ["quality"]].to_numpy()).any(axis=1)
+                      d["frame_diversity"].to_numpy(), refs=refs, std=z_std)
+    lq = _nz(standard_z(d["quality"].to_numpy(), ref=refs.get("quality"), std=z_std))
+    has_values = has_row & np.isfinite(d[desc_cols].to_numpy()).any(axis=1)
+    has_desc = has_row if presence == "row" else has_values
 
     t_base = np.where(is_video, 0.35, 0.90) * np.tanh(base / 3.0)
     t_vds = np.where(is_video, 0.95 * capped(lv3), 0.0)
@@ -321,7 +351,7 @@ def level2_score(table: pd.DataFrame, descriptors: pd.DataFrame | None, ablation
         "naturalness": nat, "difficulty": diff, "alignment": align, "temporal_bonus": tb, "source_prior": sp,
         "base": base, "legacy_vds3": lv3, "legacy_quality": lq, "term_base": t_base, "term_vds": t_vds,
         "term_quality": t_q, "term_missing_descriptors": t_missing, "score": score,
-        "tie": tie_numbers(n, seed),
+        "tie": tie_numbers(n, seed) if tie is None else np.asarray(tie, dtype=float),
     }, index=table.index)
     for col in ("naturalness", "difficulty", "alignment", "base", "legacy_vds3", "legacy_quality", "score"):
         bad = ~np.isfinite(out[col].to_numpy())
@@ -329,7 +359,8 @@ def level2_score(table: pd.DataFrame, descriptors: pd.DataFrame | None, ablation
             raise ScoreInputError(f"level2_score: term {col!r} is not finite for {int(bad.sum())} row(s), "
                                   f"e.g. qa_uid {out['qa_uid'].iloc[int(np.flatnonzero(bad)[0])]!r}")
     notes.update({"ablations": sorted(abl), "videos_without_descriptors": int(no_desc_video.sum()),
-                  "rows_with_descriptors": int(has_desc.sum())})
+                  "rows_with_descriptors": int(has_desc.sum()), "z_std": z_std, "z_stats_over": stats_over,
+                  "descriptor_presence": presence})
     out.attrs["notes"] = notes
     if notes["videos_without_descriptors"]:
         log.warning("level2_score: %d video candidate(s) have no descriptors (score 0.35*tanh(base/3) - 0.15)",

@@ -18,7 +18,7 @@ from gdo_utils.descriptors.coverage import (
 )
 from gdo_utils.descriptors.motion import motion_descriptors, motion_for_row
 from gdo_utils.descriptors.stability import sc_fallback, self_consistency, word_tokens
-from gdo_utils.descriptors.stats import robust_z, sigmoid
+from gdo_utils.stats import robust_z, sigmoid
 from gdo_utils.descriptors.temporal import (
     TEMPORAL_WORDS, TNC_PROMPT_TEMPLATE, parse_tnc_reply, tnc_regex, tnc_regex_series,
 )

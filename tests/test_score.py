@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from gdo_utils import score as S
+from gdo_utils.subsets.context import pool_scores
 
 
 def sig(x: float) -> float:
@@ -162,7 +163,7 @@ def _desc() -> pd.DataFrame:
 
 def test_level2_score_formulas():
     t = _table()
-    out = S.level2_score(t, _desc(), seed=42)
+    out = pool_scores(t, _desc(), seed=42)
     v = out["is_video"].to_numpy()
     assert list(v) == [True, False, True, True, False, True]
     base_v = out.naturalness + 0.85 * out.difficulty + 0.9 * out.alignment + 0.55 * out.temporal_bonus + 0.15 * out.source_prior
@@ -189,7 +190,7 @@ def test_level2_computes_quality_when_absent():
     d = _desc().drop(columns=["quality"])
     for col in ("ppl", "amm", "tnc", "self_consistency", "cluster_rep", "cluster_hard"):
         d[col] = 0.5
-    out = S.level2_score(_table(), d)
+    out = pool_scores(_table(), d)
     np.testing.assert_allclose(out.legacy_quality[:5], S.standard_z(S.level1_quality(d).to_numpy()))
 
 
@@ -201,8 +202,8 @@ def test_level2_computes_quality_when_absent():
 ])
 def test_each_ablation_changes_exactly_its_term(ablation, changed):
     t, d = _table(), _desc()
-    ref = S.level2_score(t, d, seed=1)
-    out = S.level2_score(t, d, [ablation], seed=1)
+    ref = pool_scores(t, d, seed=1)
+    out = pool_scores(t, d, [ablation], seed=1)
     differs = {c for c in ref.columns if c != "qa_uid" and not np.allclose(ref[c].to_numpy(float), out[c].to_numpy(float))}
     assert differs == changed
     if ablation == "no_vds":
@@ -215,21 +216,21 @@ def test_each_ablation_changes_exactly_its_term(ablation, changed):
 
 def test_ties_seeded_and_errors():
     t, d = _table(), _desc()
-    a, b, c = S.level2_score(t, d, seed=3), S.level2_score(t, d, seed=3), S.level2_score(t, d, seed=4)
+    a, b, c = pool_scores(t, d, seed=3), pool_scores(t, d, seed=3), pool_scores(t, d, seed=4)
     np.testing.assert_array_equal(a.tie, b.tie)
     assert not np.array_equal(a.tie, c.tie)
     with pytest.raises(ValueError, match="unknown ablation"):
-        S.level2_score(t, d, ["no_magic"])
+        pool_scores(t, d, ["no_magic"])
     dup = pd.concat([d, d.iloc[:1]], ignore_index=True)
     with pytest.raises(S.ScoreInputError, match="duplicated.*'u0'"):
-        S.level2_score(t, dup)
+        pool_scores(t, dup)
     bad = d.assign(loss_video=[1.0, np.inf, 1.0, 1.0, 1.0])
     with pytest.raises(S.ScoreInputError, match="'loss_video'.*'u1'"):
-        S.level2_score(t, bad)
+        pool_scores(t, bad)
 
 
 def test_level2_without_any_descriptors():
-    out = S.level2_score(_table(), None)
+    out = pool_scores(_table(), None)
     v = out.is_video.to_numpy()
     np.testing.assert_allclose(out.score[v], 0.35 * np.tanh(out.base[v] / 3) - 0.15)
     np.testing.assert_allclose(out.score[~v], 0.90 * np.tanh(out.base[~v] / 3))

@@ -34,8 +34,10 @@ PRESETS = ("minloss", "diverse", "temp", "temp_plus", "custom")
 
 
 def make_params(tmp_path: Path, **subsets) -> object:
+    # these tests pin the kit's behaviour options; tests/test_release_mode.py covers the release's
     tree = {"run_name": "t", "output_root": str(tmp_path / "out"), "seed": 42,
-            "subsets": {"profiles_dir": str(PROFILES), "figures": False, "ratio_scale": 5.0, **subsets}}
+            "subsets": {"profiles_dir": str(PROFILES), "figures": False, "ratio_scale": 5.0, "behaviour": "kit",
+                        **subsets}}
     return params_from_dict(tree)
 
 
@@ -72,11 +74,17 @@ def test_presets_load_with_the_spec_values():
     assert got["minloss"].temporal_oversample == 1.55 and got["diverse"].source_group_floor_topk == 28
     assert got["temp"].min_video_ratio == 0.35 and got["custom"].vds3_max_mult == 3.0
     assert [got[n].paper_1x_size for n in PRESETS[:4]] == [12900, 42900, 33300, 53300]
-    # every preset file lists every preset key itself (the _default include only fills docs/optionals)
-    keys = set(Profile.model_fields) - {"name", "description", "paper_1x_size"}
+    # _default.yaml carries every key; each preset file states only the values that differ from it
     import yaml
+    default = yaml.safe_load((PROFILES / "_default.yaml").read_text())
+    assert set(Profile.model_fields) - {"name"} <= set(default)
     for n in PRESETS:
-        assert keys <= set(yaml.safe_load((PROFILES / f"{n}.yaml").read_text())), n
+        own = yaml.safe_load((PROFILES / f"{n}.yaml").read_text())
+        assert own.pop("include") == "_default.yaml", n
+        same = [k for k, v in own.items() if k != "description" and default.get(k) == v]
+        assert same == [], (n, same)
+    assert got["custom"].model_dump(exclude={"name", "description"}) == \
+        {k: v for k, v in default.items() if k != "description"}
 
 
 @pytest.mark.parametrize("text, field", [

@@ -22,7 +22,7 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-from gdo_utils.descriptors.stats import robust_z
+from gdo_utils.stats import robust_z
 from gdo_utils.kmeans import fit_kmeans
 from gdo_utils.vectors import joint_features, l2_normalize
 from gdo_utils.words import WORD_TOKEN

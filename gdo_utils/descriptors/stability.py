@@ -3,7 +3,7 @@
 SC = mean pairwise Jaccard similarity of the lowercase word-token sets of several sampled answers
 (tokens = runs of [A-Za-z0-9_]). When SC is missing for a row, the merge fills it with
 `sc_fallback` = sigmoid(0.6*z(VDS) - 0.2*|z(PPL)|), z being the robust z-score over the pool
-(gdo_utils.descriptors.stats.robust_z).
+(gdo_utils.stats.robust_z).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from gdo_utils.descriptors.stats import robust_z, sigmoid
+from gdo_utils.stats import robust_z, sigmoid
 from gdo_utils.words import word_tokens  # noqa: F401 - SC's tokens, re-exported
 
 SC_FALLBACK_VDS_WEIGHT = 0.6

@@ -1,10 +1,11 @@
 """TNC (temporal necessity / temporal demand) descriptor, GDO_METHOD.md section 3.3.
 
 Two modes:
-- "regex": 1.0 when the question contains one of TEMPORAL_WORDS as a whole word (case-insensitive),
+- "regex": 1.0 when the question contains one of TEMPORAL_WORDS (gdo_utils.words, the one list the
+  subsets' temporal category also uses) as a whole word (case-insensitive),
   else 0.0. Whole word means regex word boundaries: "then" matches "Then," but not "thenceforth",
   and inflections ("happens", "happened") do not match "happen", exactly as the word list reads.
-- "llm": the backbone, text only, is asked TNC_PROMPT_TEMPLATE and answers one word (greedy, <= 3 new
+- "llm": the backbone, text only, is asked TNC_PROMPT_TEMPLATE (the release's wording) and answers one word (greedy, <= 3 new
   tokens); `parse_tnc_reply` maps the reply to 1.0 / 0.0 / 0.5.
 """
 from __future__ import annotations
@@ -14,15 +15,13 @@ import re
 import numpy as np
 import pandas as pd
 
-TEMPORAL_WORDS: tuple[str, ...] = (
-    "before", "after", "then", "while", "during", "first", "next", "finally", "sequence", "later",
-    "earlier", "transition", "happen",
-)
-TEMPORAL_PATTERN: re.Pattern[str] = re.compile(r"\b(?:" + "|".join(TEMPORAL_WORDS) + r")\b", re.IGNORECASE)
+from ..words import TEMPORAL_PATTERN, TEMPORAL_WORDS, has_temporal_word, temporal_mask  # noqa: F401 - one list
 
+# The release's prompt, verbatim (gdo/extract_six_metrics.py, tnc_llm), sent as one text-only user turn.
 TNC_PROMPT_TEMPLATE = (
-    "Does answering the following question require temporal reasoning over several video frames? "
-    "Answer with one word, Temporal or Static.\nQuestion: {question}"
+    "Decide if the question requires temporal reasoning over multiple frames.\n"
+    "Answer only one word: Temporal or Static.\n"
+    "Question: {question}"
 )
 TNC_TEMPORAL, TNC_STATIC, TNC_UNSURE = 1.0, 0.0, 0.5
 _REPLY_PATTERN = re.compile(r"temporal|static", re.IGNORECASE)
@@ -30,15 +29,12 @@ _REPLY_PATTERN = re.compile(r"temporal|static", re.IGNORECASE)
 
 def tnc_regex(question: str | None) -> float:
     """Regex TNC of one question: 1.0 if it holds a temporal word (whole word, any case), else 0.0."""
-    if not question:
-        return 0.0
-    return 1.0 if TEMPORAL_PATTERN.search(str(question)) else 0.0
+    return 1.0 if has_temporal_word(question) else 0.0
 
 
 def tnc_regex_series(questions: pd.Series) -> np.ndarray:
     """Vectorised regex TNC over a column of questions -> float64 array of 1.0 / 0.0 (None/NaN -> 0.0)."""
-    s = pd.Series(questions, copy=False).astype(object).where(pd.notna(questions), "").astype(str)
-    return s.str.contains(TEMPORAL_PATTERN, regex=True).to_numpy(dtype=np.float64)
+    return temporal_mask(questions).astype(np.float64)
 
 
 def parse_tnc_reply(text: str | None) -> float:

@@ -25,7 +25,8 @@ from ..config import NamedPool, Params, params_hash, resolve_path
 from ..io import MANIFEST_NAME, manifest_matches, read_json, read_parquet, write_json, write_manifest, write_parquet
 from .clustering import pseudo_labels, transfer_labels
 from .core import split_core
-from .features import (NORMALISATION, REASON_NO_EMBEDDING, joint_features, split_modalities, unscored_reasons)
+from .features import (REASON_NO_EMBEDDING, SELECTOR_INPUTS, joint_features, selector_input_of, split_modalities,
+                       unscored_reasons)
 from .records import write_selected
 from .scoring import score, scores_table
 from .select import select
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 
 FIT_KEYS = ("k", "kmeans_niter", "core_ratio", "core_min", "val_ratio", "hidden", "gate_hidden", "dropout",
             "alpha_init", "fusion", "lr", "weight_decay", "batch_size", "epochs", "checkpoint_policy",
-            "target_macro_acc")
+            "target_macro_acc", "selector_input")
 SELECT_KEYS = ("budget_ratio", "diversity", "dpp_block")
 SOURCE_CLUSTERS = "source_clusters.parquet"
 SCORES = "scores.parquet"
@@ -162,7 +163,7 @@ def fit(params: Params, force: bool = False) -> dict[str, Any]:
         log.warning("source pool %s has %d scorable samples: K reduced from %d to %d", src.name, len(x), cfg.k, k)
     split = split_core(km.labels, km.distances, k, cfg.core_ratio, cfg.core_min, cfg.val_ratio, seed)
     d_img = emb.image.shape[1]
-    v_img, v_txt = split_modalities(x, d_img)
+    v_img, v_txt = split_modalities(x, d_img, cfg.selector_input)
     res = train_selector(v_img, v_txt, km.labels, split, cfg, k, seed, device=device_of(params))
     chosen = res.history.iloc[res.chosen_epoch - 1]
     summary = {
@@ -174,7 +175,8 @@ def fit(params: Params, force: bool = False) -> dict[str, Any]:
         "val_macro_acc": float(chosen["val_macro_acc"]), "val_coverage": int(chosen["val_coverage"]),
         "conf_q50": float(chosen["conf_q50"]), "selector_dir": str(out), "skipped": False,
     }
-    spec = feature_spec(d_img, emb.text.shape[1], k, getattr(emb, "arch", "") or params.models.clip.arch, NORMALISATION)
+    spec = feature_spec(d_img, emb.text.shape[1], k, getattr(emb, "arch", "") or params.models.clip.arch,
+                        SELECTOR_INPUTS[cfg.selector_input])
     meta = {"feature_spec": spec, "model": model_config(cfg), "config": cfg.model_dump(mode="json"), "seed": seed,
             "chosen_epoch": res.chosen_epoch, "checkpoint_policy": cfg.checkpoint_policy,
             "source_pool": src.name, "summary": summary}
@@ -228,7 +230,7 @@ def score_pool(params: Params, name: str, force: bool = False) -> pd.DataFrame:
         clusters, dist = src["cluster"].to_numpy()[at], src["distance"].to_numpy()[at]
     else:
         clusters, dist = transfer_labels(x, sel.centroids)
-    v_img, v_txt = split_modalities(x, sel.feature_spec["image_dim"])
+    v_img, v_txt = split_modalities(x, sel.feature_spec["image_dim"], selector_input_of(sel.meta))
     table = scores_table(ids, reasons, clusters, dist, score(sel.model, v_img, v_txt, batch=SCORE_BATCH, device=dev))
     n_un = int((~mask).sum())
     if n_un:

@@ -2,7 +2,8 @@
 
 Modules, one job each: `profiles` (validated YAML presets), `strata` and `text` (stratum fields),
 `budget` (budget rule + VDS-aware adjustment), `quotas` (quotas and constraints), `select` (greedy take
-conditions), `context` (pool + descriptors loaded once), `core` (the six fill stages), `uniform` (Uni-10x),
+conditions), `context` (pool + descriptors loaded once), `core` (the six fill stages), `release` (the GDO
+release's random stream and per-stratum candidate heaps, for `subsets.behaviour: release`), `uniform` (Uni-10x),
 `export` (train.jsonl and other trainer formats), `files` (writing a selection), `report` (composition,
 JS divergence, data card, tables), `plots`, `synthetic` (pools for tests and the benchmark), `build`
 (the stage: skipping, reports, `build_profile`, `build_all`, `budget_sweep`).

@@ -22,9 +22,8 @@ import pandas as pd
 from ..config import Params, params_hash
 from ..io import manifest_matches, read_json, write_json, write_manifest, write_text
 from ..score import ABLATIONS, check_ablations
-from .budget import derive_budget
 from .context import PoolContext, input_hashes, load_context
-from .core import Selection, select_subset
+from .core import Selection, profile_budget, select_subset
 from .files import REQUIRED, RowSource, rows_of_ids, write_subset_files
 from .profiles import Profile, load_profile
 from .report import composition, data_card, js_by_field, overlap
@@ -129,10 +128,7 @@ def _figure(params: Params, comps: dict) -> list[str]:
 # ----------------------------------------------------------------------------- profiles
 def _base_target(ctx: PoolContext, profile: Profile) -> int:
     """The profile's own (no-ablation) target, which sizes its uniform baseline."""
-    s = ctx.params.subsets
-    b = derive_budget(ctx.strata.counts, ctx.scores()["legacy_vds3"].to_numpy(), profile,
-                      override=s.budget_override, ratio_scale=s.ratio_scale)
-    return int(b["target"])
+    return int(profile_budget(ctx, profile)["target"])
 
 
 def build_profile(params: Params, name: str, force: bool = False, *, ctx: PoolContext | None = None) -> dict:

@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 from ..config import Params
 from ..io import MANIFEST_NAME, read_json, sha256_file
 from ..pool import pool_dir
-from ..score import check_ablations, descriptor_positions, level2_score
+from ..score import check_ablations, descriptor_positions, descriptor_vds3, level2_score
+from .release import ReleaseStream, release_stream
 from .strata import Strata, compute_strata
 from .text import as_arrow
 
@@ -103,10 +104,15 @@ def _codes(table: pd.DataFrame, path: Path) -> tuple[np.ndarray, np.ndarray]:
     return text_codes(table["question"], table["answer"]), dense_codes(table["video_uid"])
 
 
-def read_descriptors(path: Path) -> pd.DataFrame | None:
-    """descriptors.parquet, or None (with a warning) when the descriptor stage has not run."""
+def read_descriptors(path: Path, allow_missing: bool = False) -> pd.DataFrame | None:
+    """descriptors.parquet; when absent an error (or None with a warning if `allow_missing`)."""
     if not path.is_file():
-        log.warning("%s not found: every candidate is scored without descriptors", path)
+        if not allow_missing:
+            raise SubsetInputError(
+                f"{path} not found: the run has no descriptors. Run the descriptor stage (gdo-repro descriptors) "
+                f"or import the release's metrics (gdo-repro import-metrics metrics.jsonl), or set "
+                f"subsets.allow_no_descriptors=true to score every video with the no-metrics penalty")
+        log.warning("%s not found: every candidate is scored without descriptors (allow_no_descriptors)", path)
         return None
     return pq.read_table(path).to_pandas()
 
@@ -141,6 +147,7 @@ class PoolContext:
     _scores: dict = field(default_factory=dict)
     uniform_cache: dict = field(default_factory=dict)
     _reservoir: np.ndarray | None = None
+    _streams: dict = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -158,15 +165,37 @@ class PoolContext:
         if key not in self._scores:
             s = self.params.subsets
             self._scores[key] = level2_score(self.table, self.descriptors, sorted(key), self.params.seed,
-                                             s.temporal_category, s.mcq_detection, strata=self.strata,
-                                             duration_frames=s.duration_frames)
+                                             strata=self.strata, z_std=s.option("z_std"),
+                                             stats_over=s.option("metric_stats_over"),
+                                             presence=s.option("descriptor_presence"))
         return self._scores[key]
+
+    def positive_source(self) -> np.ndarray:
+        """legacy_vds3 of the rows the budget's VDS-positive share counts (pool rows, or every descriptor row)."""
+        s = self.params.subsets
+        if s.option("metric_stats_over") == "metrics":
+            return descriptor_vds3(self.descriptors, s.option("z_std"))
+        return self.scores()["legacy_vds3"].to_numpy() if self.descriptors is not None else np.zeros(0)
+
+    def cap_video_code(self) -> np.ndarray:
+        """Video codes the per-video cap counts: every row (kit), or video rows only (release: each
+        non-video row gets a code of its own, so the cap never binds on it)."""
+        if self.params.subsets.option("per_video_cap_on") == "all":
+            return self.video_code
+        base = int(self.video_code.max()) + 1 if self.n else 0
+        return np.where(self.is_video, self.video_code, base + np.arange(self.n, dtype=np.int64))
 
     def reservoir(self) -> np.ndarray:
         """The uniform reservoir: a seeded permutation of the pool rows (also the uniform baseline's order)."""
         if self._reservoir is None:
             self._reservoir = np.random.default_rng([int(self.params.seed), RESERVOIR_STREAM]).permutation(self.n)
         return self._reservoir
+
+    def release_stream(self, uniform_count: int) -> ReleaseStream:
+        """The release's random stream for a profile whose uniform baseline has `uniform_count` rows (cached)."""
+        if uniform_count not in self._streams:
+            self._streams[uniform_count] = release_stream(self.n, int(self.params.seed), uniform_count)
+        return self._streams[uniform_count]
 
 
 def load_context(params: Params) -> PoolContext:
@@ -181,20 +210,46 @@ def load_context(params: Params) -> PoolContext:
     return ctx
 
 
+def context_from_tables(params: Params, table: pd.DataFrame, descriptors: pd.DataFrame | None) -> PoolContext:
+    """A pool context from in-memory tables (hand-built pools in tests and notebooks; no files read)."""
+    s = params.subsets
+    strata = pool_strata(table, descriptors, s.temporal_category, s.mcq_detection, s.duration_frames)
+    text_code, video_code = _codes(table, Path("<table>"))
+    return PoolContext(params=params, table=table, descriptors=descriptors, strata=strata, text_code=text_code,
+                       video_code=video_code,
+                       group_code=strata.fields["source_group"].cat.codes.to_numpy().astype(np.int64),
+                       hashes={"pool": None, "descriptors": None})
+
+
 def _context_with_strata(params: Params, table: pd.DataFrame, f_codes) -> PoolContext:
     """Descriptors + strata on this thread; the codes come from the future."""
     s = params.subsets
-    desc = read_descriptors(descriptors_file(params))
-    tnc = None
-    if s.temporal_category == "tnc":
-        if desc is None or "tnc" not in desc.columns:
-            raise SubsetInputError(f"{descriptors_file(params)}: temporal_category=tnc needs the 'tnc' column")
-        has, idx = descriptor_positions(as_arrow(table["qa_uid"]), as_arrow(desc["qa_uid"]))
-        tnc = np.where(has, pd.to_numeric(desc["tnc"]).to_numpy(dtype=float, na_value=np.nan)[idx], np.nan)
-    strata = compute_strata(table, temporal_category=s.temporal_category, mcq_detection=s.mcq_detection,
-                            tnc=tnc, duration_frames=s.duration_frames)
+    desc = read_descriptors(descriptors_file(params), s.allow_no_descriptors)
+    strata = pool_strata(table, desc, s.temporal_category, s.mcq_detection, s.duration_frames,
+                         where=str(descriptors_file(params)))
     text_code, video_code = f_codes.result()
     return PoolContext(params=params, table=table, descriptors=desc, strata=strata, text_code=text_code,
                        video_code=video_code,
                        group_code=strata.fields["source_group"].cat.codes.to_numpy().astype(np.int64),
                        hashes=input_hashes(params))
+
+
+def pool_strata(table: pd.DataFrame, descriptors: pd.DataFrame | None, temporal_category: str = "regex",
+                mcq_detection: str = "after_collapse", duration_frames: str = "n_frames", where: str = "descriptors") -> Strata:
+    """The strata of a pool table (TNC joined from the descriptors when temporal_category is tnc)."""
+    tnc = None
+    if temporal_category == "tnc":
+        if descriptors is None or "tnc" not in descriptors.columns:
+            raise SubsetInputError(f"{where}: temporal_category=tnc needs the 'tnc' column")
+        has, idx = descriptor_positions(as_arrow(table["qa_uid"]), as_arrow(descriptors["qa_uid"]))
+        tnc = np.where(has, pd.to_numeric(descriptors["tnc"]).to_numpy(dtype=float, na_value=np.nan)[idx], np.nan)
+    return compute_strata(table, temporal_category=temporal_category, mcq_detection=mcq_detection, tnc=tnc,
+                          duration_frames=duration_frames)
+
+
+def pool_scores(table: pd.DataFrame, descriptors: pd.DataFrame | None, ablations=(), seed: int = 42, *,
+                temporal_category: str = "regex", mcq_detection: str = "after_collapse",
+                duration_frames: str = "n_frames", **options) -> pd.DataFrame:
+    """`gdo_utils.score.level2_score` of a pool table with its strata (options: z_std, stats_over, presence, tie)."""
+    strata = pool_strata(table, descriptors, temporal_category, mcq_detection, duration_frames)
+    return level2_score(table, descriptors, ablations, seed, strata=strata, **options)

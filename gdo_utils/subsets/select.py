@@ -9,7 +9,8 @@ Take conditions (every stage): the row is not taken yet (qa_uid new; qa_uids are
 its text key question + "|||" + answer is new (the dedup the release does with sha1 of that string;
 the kit compares the text itself through an integer code, which is the same test without hashing a
 million strings), the subset's video total is below max_video when the row is a video, and its video
-has fewer than `per_video_cap` taken QAs.
+has fewer than `per_video_cap` taken QAs (the caller's video codes decide which rows the cap counts:
+`subsets.per_video_cap_on`).
 """
 from __future__ import annotations
 

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
+from ..words import temporal_mask
 from .text import answer_token_stats, as_arrow, sorted_codes, word_counts
 
 log = logging.getLogger(__name__)
@@ -35,9 +36,6 @@ TemporalMode = Literal["regex", "tnc"]
 McqMode = Literal["before_collapse", "after_collapse"]
 DurationFrames = Literal["n_frames", "n_frames_total"]
 
-TEMPORAL_WORDS = ("before", "after", "then", "while", "during", "first", "next", "finally", "sequence",
-                  "later", "earlier", "transition", "happen")
-TEMPORAL_RE = r"\b(?:" + "|".join(TEMPORAL_WORDS) + r")\b"          # used with ignore_case=True
 CHOICE_RE = r"\bchoices?\b"                                           # used with ignore_case=True
 OPTION_LINE_RE = r"(?m)^[ \t]*\(?[A-H][.)](?:[ \t]|$)"               # before_collapse, on question_raw
 RELEASE_OPTION_RE = r"\n[ \t]*\(?[A-H][.)]"                           # after_collapse, on question (never matches)
@@ -69,11 +67,23 @@ class Strata:
     a_distinct: np.ndarray
     is_video: np.ndarray
     notes: dict = field(default_factory=dict)
+    alignment_fields: tuple[str, ...] = ALIGNMENT_FIELDS
 
     @property
     def n_strata(self) -> int:
         """Number of non-empty strata."""
         return len(self.labels)
+
+    def first_seen(self) -> np.ndarray:
+        """Stratum ids in order of first appearance in the table (the release's dict order: file order)."""
+        return first_seen_order(self.stratum, self.n_strata)
+
+
+def first_seen_order(codes: np.ndarray, n_codes: int) -> np.ndarray:
+    """Codes 0..n_codes-1 ordered by their first row in `codes` (codes that never occur go last)."""
+    first = np.full(n_codes, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, np.asarray(codes, dtype=np.int64), np.arange(len(codes), dtype=np.int64))
+    return np.argsort(first, kind="stable")
 
 
 def _bin(values: np.ndarray, edges: tuple[int, ...], labels: tuple[str, ...]) -> pd.Categorical:
@@ -90,8 +100,8 @@ def _require(table: pd.DataFrame, cols: list[str], what: str) -> None:
 
 
 def temporal_match(questions: pd.Series) -> np.ndarray:
-    """True where the question contains one of the temporal words (whole word, case-insensitive)."""
-    return pc.match_substring_regex(as_arrow(questions), TEMPORAL_RE, ignore_case=True).to_numpy(zero_copy_only=False)
+    """True where the question contains one of the temporal words (gdo_utils.words, the TNC regex's list)."""
+    return temporal_mask(as_arrow(questions))
 
 
 def mcq_mask(table: pd.DataFrame, mode: McqMode) -> np.ndarray:

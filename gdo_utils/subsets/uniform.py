@@ -2,8 +2,10 @@
 
 The paper trains one fixed 512k uniform subset for every profile (`uniform.size`); the release draws
 `uniform.multiplier` (10) times each profile's own target. The draw walks the seeded reservoir
-permutation (the same one the profiles' fallback stage uses) with the same dedup and per-video cap as
-the profiles; only when the pool runs short is dedup relaxed (a second walk), and that is reported.
+(the same one the profiles' fallback stage uses: the release's reservoir and shuffle under
+`tie_numbers: python_random`, a PCG64 permutation of the pool under `pcg64`) with the same dedup and
+per-video cap as the profiles; only when the reservoir runs short is dedup relaxed (a second walk), and
+that is reported.
 """
 from __future__ import annotations
 
@@ -33,15 +35,26 @@ def uniform_size(ctx: PoolContext, profile_target: int | None) -> tuple[int, dic
     else:
         if profile_target is None:
             raise ValueError("uniform.multiplier needs the profile's target")
-        requested, how = int(math.ceil(u.multiplier * profile_target - 1e-9)), f"{u.multiplier} x target {profile_target}"
+        product = profile_target * u.multiplier
+        exact = ctx.params.subsets.option("rounding") != "float"
+        requested = int(math.ceil(product - 1e-9 if exact else product))
+        how = f"{u.multiplier} x target {profile_target}"
     size = min(requested, ctx.n)
     return size, {"requested": requested, "size": size, "derivation": how, "capped_at_pool": requested > ctx.n}
 
 
-def draw_uniform(ctx: PoolContext, size: int) -> tuple[np.ndarray, dict]:
-    """Rows of the uniform baseline (reservoir order) and the draw report (dedup relaxation, shortfall)."""
-    order = ctx.reservoir()
-    picker = Picker(ctx.text_code, ctx.video_code, ctx.is_video, ctx.params.subsets.per_video_cap,
+def draw_uniform(ctx: PoolContext, size: int, requested: int | None = None) -> tuple[np.ndarray, dict]:
+    """Rows of the uniform baseline (reservoir order) and the draw report (dedup relaxation, shortfall).
+
+    tie_numbers "pcg64" (kit): walk a seeded permutation of the whole pool. "python_random" (release):
+    walk the release's reservoir (1.35 x the requested size, Algorithm R over the file order) in its
+    shuffled order, from the same random.Random(seed) stream as the profile's ties.
+    """
+    if ctx.params.subsets.option("tie_numbers") == "python_random":
+        order = ctx.release_stream(size if requested is None else requested).shuffled
+    else:
+        order = ctx.reservoir()
+    picker = Picker(ctx.text_code, ctx.cap_video_code(), ctx.is_video, ctx.params.subsets.per_video_cap,
                     max_video=ctx.n, target=size)
     first = picker.take(order, "uniform")
     relaxed = 0
@@ -60,11 +73,12 @@ def draw_uniform(ctx: PoolContext, size: int) -> tuple[np.ndarray, dict]:
                   "unmet_constraints": unmet}
 
 
-def uniform_hash(params: Params, size: int, hashes: dict) -> str:
+def uniform_hash(params: Params, size: int, hashes: dict, requested: int | None = None) -> str:
     """Params hash of a uniform baseline: its settings, size, seed, cap, strata options, upstream hashes."""
     s = params.subsets
     return params_hash({"uniform": s.uniform.model_dump(mode="json"), "size": size, "seed": params.seed,
                         "per_video_cap": s.per_video_cap, "prompt_text": s.prompt_text,
+                        "behaviour": s.behaviour_options(), "requested": requested,
                         "strata": [s.temporal_category, s.mcq_detection, s.duration_frames], "inputs": hashes})
 
 
@@ -86,7 +100,7 @@ def plan_uniform(params: Params, ctx: PoolContext, profile_name: str, target: in
     size, info = uniform_size(ctx, target)
     name = "uniform" if params.subsets.uniform.size is not None else f"uniform_{profile_name}"
     out = params.stage_dir("subsets", name)
-    h = uniform_hash(params, size, ctx.hashes)
+    h = uniform_hash(params, size, ctx.hashes, info["requested"])
     cached = ctx.uniform_cache.get(name)
     if cached is not None and cached.hash == h:  # built or read earlier in this run
         return cached
@@ -96,7 +110,7 @@ def plan_uniform(params: Params, ctx: PoolContext, profile_name: str, target: in
         ctx.uniform_cache[name] = plan
         log.info("uniform baseline %s: up to date, skipped", name)
         return plan
-    rows, draw = draw_uniform(ctx, size)
+    rows, draw = draw_uniform(ctx, size, info["requested"])
     return UniformPlan(name, out, h, rows, info, draw=draw)
 
 

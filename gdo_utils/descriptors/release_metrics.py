@@ -1,0 +1,145 @@
+"""Import the GDO release's per-candidate metrics (metrics.jsonl) as the kit's descriptor table.
+
+Users of the release already hold its metrics, the expensive GPU part (gdo/extract_six_metrics.py +
+gdo/merge_metrics.py write `sixd_metrics_merged.jsonl`). `import_metrics` reads that file with the rules
+of the release's loader (gdo/build_pair.py, load_legacy_metrics):
+
+* the id is `qa_uid` when the key is present (even when empty: then the row is bad), else `id`;
+* values are read from `data_quality_metrics` when it is an object, else from the row itself; a key the
+  object lacks falls back to the row's top level;
+* None, NaN, +-inf and anything `float()` refuses are missing (numeric strings such as "1.5" count, as
+  in the release);
+* a repeated id: the last row wins.
+
+It writes outputs/<run>/descriptors/descriptors.parquet (one row per id, the kit's column names:
+quality_score -> quality, tnc_score -> tnc, cluster_score -> cluster_rep, cluster_hardness ->
+cluster_hard; the release's SC placeholder -1 -> missing), an `import_report.json` and a manifest.
+The report counts bad rows (line and reason), duplicated ids, ids not in the pool (kept: the release's
+z statistics and VDS-positive share count every metrics row) and pool rows without metrics.
+
+One residual difference: the release's running z statistics also count the values of the rows a
+duplicate id replaced; the descriptor table holds one row per id, so with duplicated ids the kit's
+statistics (and possibly the selection) can differ slightly. The report counts the duplicates.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..config import Params
+from ..io import sha256_file, write_json, write_manifest, write_parquet
+
+log = logging.getLogger(__name__)
+
+# release key -> kit column (the first five are what the release's subset builder reads)
+FIELDS = {"loss_video": "loss_video", "loss_blind": "loss_blind", "frame_diversity": "frame_diversity",
+          "vds": "vds", "quality_score": "quality", "ppl": "ppl", "amm": "amm", "tnc_score": "tnc",
+          "self_consistency": "self_consistency", "cluster_score": "cluster_rep", "cluster_hardness": "cluster_hard"}
+BUILDER_FIELDS = ("loss_video", "loss_blind", "frame_diversity", "vds", "quality_score")
+MAX_LISTED = 20
+
+
+class MetricsImportError(ValueError):
+    """The metrics file cannot be imported at all; the message names the file."""
+
+
+def as_float(x: object) -> float | None:
+    """The release's number rule: float(x) when finite, else missing (None)."""
+    if x is None:
+        return None
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(v) or math.isinf(v) else v
+
+
+def _normalize(x: object) -> str:
+    """The release's id normalisation: str, whitespace collapsed ("" for None)."""
+    return "" if x is None else " ".join(str(x).strip().split())
+
+
+def parse_metrics(path: Path) -> tuple[pd.DataFrame, dict]:
+    """Rows of a metrics.jsonl under the release loader's rules, and the counts of what was skipped."""
+    if not path.is_file():
+        raise MetricsImportError(f"metrics file not found: {path}")
+    rows: dict[str, dict] = {}
+    bad: list[dict] = []
+    dup = Counter()
+    missing = Counter()
+    lines = 0
+    with path.open("r", encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            lines += 1
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                bad.append({"line": lineno, "reason": f"not JSON ({exc.msg} at column {exc.colno})"})
+                continue
+            if not isinstance(item, dict):
+                bad.append({"line": lineno, "reason": f"not a JSON object ({type(item).__name__})"})
+                continue
+            uid = _normalize(item["qa_uid"] if "qa_uid" in item else item.get("id", ""))
+            if not uid:
+                bad.append({"line": lineno, "reason": "no qa_uid / id"})
+                continue
+            m = item.get("data_quality_metrics")
+            if not isinstance(m, dict):
+                m = item
+            rec = {"qa_uid": uid}
+            for key, col in FIELDS.items():
+                v = as_float(m.get(key, item.get(key)))
+                if key == "self_consistency" and v is not None and v < 0:
+                    v = None          # the release writes -1 when SC was not computed
+                rec[col] = np.nan if v is None else v
+                if v is None:
+                    missing[col] += 1
+            if uid in rows:
+                dup[uid] += 1
+            rows[uid] = rec            # the last row wins (at the first one's position, as a dict keeps it)
+    table = pd.DataFrame(list(rows.values()), columns=["qa_uid", *FIELDS.values()])
+    counts = {"lines": lines, "rows": int(len(table)), "bad_rows": len(bad), "bad_rows_listed": bad[:MAX_LISTED],
+              "bad_by_reason": dict(Counter(b["reason"].split(" (")[0] for b in bad)),
+              "duplicated_ids": int(sum(dup.values())), "duplicated_ids_listed": sorted(dup)[:MAX_LISTED],
+              "missing_values": {c: int(missing[c]) for c in FIELDS.values()}}
+    return table, counts
+
+
+def import_metrics(params: Params, path: str | Path) -> dict:
+    """Import a release metrics.jsonl into the run's descriptors.parquet; returns the import report."""
+    from ..pool import load_pool
+
+    t0 = time.time()
+    path = Path(path)
+    table, counts = parse_metrics(path)
+    if not len(table):
+        raise MetricsImportError(f"{path}: no usable metrics row ({counts['bad_rows']} bad of {counts['lines']} lines)")
+    pool_ids = pd.Index(load_pool(params)["qa_uid"].astype(str))
+    in_pool = table["qa_uid"].isin(pool_ids).to_numpy()
+    has = pool_ids.isin(table["qa_uid"])
+    report = {"file": str(path), "sha256": sha256_file(path), **counts,
+              "ids_not_in_pool": int((~in_pool).sum()),
+              "ids_not_in_pool_listed": table.loc[~in_pool, "qa_uid"].head(MAX_LISTED).tolist(),
+              "pool_rows": int(len(pool_ids)), "pool_rows_without_metrics": int((~has).sum()),
+              "pool_rows_without_metrics_listed": pool_ids[~has][:MAX_LISTED].tolist()}
+    out = params.stage_dir("descriptors")
+    files = [write_parquet(out / "descriptors.parquet", table)]
+    files.append(write_json(out / "import_report.json", report))
+    write_manifest(out, stage="descriptors:import-metrics", params_hash=f"import:{report['sha256'][:16]}",
+                   params_file=params.source_file, wall_time_s=time.time() - t0, outputs=files,
+                   extra={"metrics_file": str(path)})
+    for key, n in (("bad_rows", report["bad_rows"]), ("duplicated_ids", report["duplicated_ids"]),
+                   ("ids_not_in_pool", report["ids_not_in_pool"]),
+                   ("pool_rows_without_metrics", report["pool_rows_without_metrics"])):
+        if n:
+            log.warning("import-metrics %s: %d %s", path, n, key.replace("_", " "))
+    return report

@@ -27,7 +27,10 @@ def cmd_run(args):
     from .chain import run_chain
 
     only = [x for part in (args.only or []) for x in part.split(",") if x]
-    recs = run_chain(args.params, overrides=args.set, only=only or None, force=args.force)
+    from .registry import notebooks_dir
+
+    recs = run_chain(args.params, overrides=args.set, only=only or None, force=args.force,
+                     notebooks_dir=notebooks_dir(args.notebooks))
     for r in recs:
         state = "skipped" if r.get("skipped") else f"ok {r.get('seconds', 0):.1f}s"
         print(f"{r['notebook']}: {state}")
@@ -80,6 +83,8 @@ def cmd_descriptors(args):
 
 def cmd_ofa(args):
     from . import ofa
+    from .ofa.training import training_sets_table as ofa_training_table
+    from .ofa.training import write_all_training_sets, write_training_sets
 
     p = _params(args)
     if args.action == "fit":
@@ -92,8 +97,10 @@ def cmd_ofa(args):
     elif args.action == "select":
         for name in args.pool or _ofa_pools(p):
             _print(ofa.select_pool(p, name, force=args.force))
+            print(ofa_training_table({name: write_training_sets(p, name, force=args.force)}).to_string())
     else:
         _print(ofa.run_all(p, force=args.force))
+        print(ofa_training_table(write_all_training_sets(p, force=args.force)).to_string())
 
 
 def _ofa_pools(p) -> list[str]:
@@ -124,6 +131,42 @@ def cmd_import_metrics(args):
     _print({k: v for k, v in rep.items() if not k.endswith("_listed")})
 
 
+def cmd_export(args):
+    from .subsets.export import export_subset
+
+    p = _params(args)
+    d = p.stage_dir("subsets", args.subset)
+    if not (d / "train.jsonl").is_file():
+        from .catalog import subset_catalog
+
+        known = [r["subset"] for r in subset_catalog(p) if r["built"]]
+        raise FileNotFoundError(f"subset {args.subset!r} has no {d / 'train.jsonl'}; built subsets: {known}")
+    out = export_subset(d, args.format, extract=args.extract_frames, frames_root=p.stage_dir("frames"),
+                        out_path=args.out)
+    print(out.resolve())
+
+
+def cmd_list(args):
+    from . import registry
+
+    if args.what == "profiles":
+        from .subsets.profiles import available_profiles, profiles_dir
+
+        d = profiles_dir(_params(args)) if args.params else registry.default_profiles_dir()
+        for name in available_profiles(d):
+            print(f"{name}\t{d / (name + '.yaml')}")
+    elif args.what == "notebooks":
+        for nb in registry.list_notebooks(args.notebooks):
+            print(nb)
+    else:
+        if not args.params:
+            raise FileNotFoundError("gdo-repro list subsets needs --params (the run whose subsets to list)")
+        from .catalog import subset_catalog
+
+        for r in subset_catalog(_params(args)):
+            print(f"{r['subset']}\t{r['kind']}\t{'built' if r['built'] else 'not built'}\t{r['rows'] if r['built'] else ''}\t{r['path']}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="gdo-repro", description=__doc__.splitlines()[0])
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -141,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("run", cmd_run, "execute the numbered notebooks with papermill")
     sp.add_argument("--only", action="append", help="notebook numbers, e.g. --only 00,03")
+    sp.add_argument("--notebooks", help="folder of the numbered notebooks (default: ./notebooks in a checkout, "
+                                        "else the copies installed with the package)")
     add("validate", cmd_validate, "load and print the params with their hash", force=False)
     add("toyworld", cmd_toyworld, "generate the demo toy world")
     add("models", cmd_models, "build the tiny offline models (demo) / resolve model paths", force=False)
@@ -160,6 +205,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("import-metrics", cmd_import_metrics, "import the GDO release's metrics.jsonl as the run's descriptors",
              force=False)
     sp.add_argument("file", help="the release's merged metrics JSONL (e.g. outputs/metrics/sixd_metrics_merged.jsonl)")
+    sp = add("export", cmd_export, "write a built subset for a trainer (kit, ms-swift, llama-factory, llava)",
+             force=False)
+    sp.add_argument("--subset", required=True, help="subset name, e.g. temp_plus, uniform, ofa_llava665k "
+                                                   "(see `gdo-repro list subsets`)")
+    sp.add_argument("--format", required=True, choices=["kit", "ms-swift", "llama-factory", "llava"])
+    sp.add_argument("--extract-frames", action="store_true",
+                    help="decode the chosen frames of mp4 rows to PNG files under outputs/<run>/frames/")
+    sp.add_argument("--out", help="output file (default: beside the subset's train.jsonl)")
+    sp = sub.add_parser("list", help="list goal profiles, subsets of a run, or the notebooks `run` executes")
+    sp.add_argument("what", choices=["profiles", "subsets", "notebooks"])
+    sp.add_argument("--params", help="params YAML (needed for subsets; for profiles: its subsets.profiles_dir)")
+    sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    sp.add_argument("--notebooks", help="notebook folder (for `list notebooks`)")
+    sp.set_defaults(func=cmd_list)
     return ap
 
 
@@ -173,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     from .pool import PoolFormatError
     from .score import ScoreInputError
     from .subsets.context import SubsetInputError
+    from .trainfile import ContractError, ExportError
 
     try:
         args.func(args)
@@ -180,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except (NotebookFailed, PoolFormatError, FileNotFoundError, MetricsImportError, ScoreInputError,
-            SubsetInputError) as exc:
+            SubsetInputError, ContractError, ExportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -93,6 +93,8 @@ class ModelsConfig(Strict):
     vlm: VLMConfig = Field(default_factory=VLMConfig)
     clip: ClipConfig = Field(default_factory=ClipConfig)
     build_tiny: bool = Field(False, description="Build tiny offline models into outputs/<run>/models/ (demo).")
+    tiny_corpus: str = Field("toyworld:tokenizer_corpus.json",
+                             description="JSON list of texts the tiny tokenizer is trained on (build_tiny only).")
 
 
 # ----------------------------------------------------------------------------- stages

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from .config import ClipConfig, Params, VLMConfig, params_hash, resolve_path
-from .io import manifest_matches, write_json, write_manifest
+from .io import manifest_matches, read_json, sha256_file, write_json, write_manifest
 
 log = logging.getLogger(__name__)
 
@@ -91,18 +91,27 @@ def build_tiny_tokenizer(corpus: list[str], vocab_size: int = 1024):
     )
 
 
+TINY_PATCH = 16
+
+
+def tiny_image_processor():
+    """The tiny Qwen3-VL's image processor (Qwen2-VL layout: patch 16, merge 2, 1k..16k pixels)."""
+    from transformers import Qwen2VLImageProcessor
+
+    return Qwen2VLImageProcessor(
+        patch_size=TINY_PATCH, merge_size=2, temporal_patch_size=2,
+        size={"shortest_edge": 32 * 32, "longest_edge": 128 * 128}, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+
+
 def build_tiny_vlm(out_dir: str | Path, corpus: list[str], seed: int = 0, hidden: int = 64) -> Path:
     """Build and save a tiny randomly initialised Qwen3-VL + processor (offline, ~1 MB)."""
-    from transformers import (Qwen2VLImageProcessor, Qwen3VLConfig, Qwen3VLForConditionalGeneration,
-                              Qwen3VLProcessor, Qwen3VLVideoProcessor)
+    from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration, Qwen3VLProcessor, Qwen3VLVideoProcessor
 
     torch.manual_seed(seed)
     tok = build_tiny_tokenizer(corpus)
     ids = {t: tok.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
-    patch, merge, tpatch = 16, 2, 2
-    image_processor = Qwen2VLImageProcessor(
-        patch_size=patch, merge_size=merge, temporal_patch_size=tpatch,
-        size={"shortest_edge": 32 * 32, "longest_edge": 128 * 128}, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    patch, merge, tpatch = TINY_PATCH, 2, 2
+    image_processor = tiny_image_processor()
     video_processor = Qwen3VLVideoProcessor(
         patch_size=patch, merge_size=merge, temporal_patch_size=tpatch,
         size={"shortest_edge": 32 * 32, "longest_edge": 4 * 64 * 64}, image_mean=[0.5] * 3, image_std=[0.5] * 3,
@@ -156,7 +165,16 @@ def build_tiny_clip(out_dir: str | Path, seed: int = 0, model_cfg: dict | None =
 
 # ----------------------------------------------------------------------------- params-level entry
 def models_hash(params: Params) -> str:
-    return params_hash(params, ["models", "toyworld", "seed"])
+    """Hash of the settings the tiny models are built from (the corpus file's checksum is added by the caller)."""
+    return params_hash(params, ["models", "seed"])
+
+
+def read_corpus(path: str | Path) -> list[str]:
+    """Texts to train the tiny tokenizer on: a JSON list of strings (the toy world writes one)."""
+    texts = read_json(path)
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        raise ValueError(f"{path}: a tokenizer corpus must be a JSON list of strings")
+    return texts
 
 
 def ensure_models(params: Params) -> dict:
@@ -166,16 +184,18 @@ def ensure_models(params: Params) -> dict:
     info: dict[str, Any] = {"vlm": vlm.path, "clip_arch": clip.arch, "clip_checkpoint": clip.checkpoint}
     if not params.models.build_tiny:
         return info
-    from .toyworld import text_corpus
-
     vlm_dir = resolve_path(params, vlm.path, "models.vlm.path")
     clip_file = resolve_path(params, clip.checkpoint, "models.clip.checkpoint")
     clip_dir = clip_file.parent
+    corpus_file = resolve_path(params, params.models.tiny_corpus, "models.tiny_corpus")
+    if not corpus_file.is_file():
+        raise FileNotFoundError(f"{corpus_file} (models.tiny_corpus) not found: the tiny tokenizer is trained on it; "
+                                "generate the toy world first (gdo-repro toyworld / pool)")
     root = params.stage_dir("models")
-    h = models_hash(params)
+    h = params_hash({"models": models_hash(params), "corpus": sha256_file(corpus_file)})
     if not manifest_matches(root, h, [vlm_dir / "config.json", clip_file]):
         t0 = time.time()
-        build_tiny_vlm(vlm_dir, text_corpus(params.toyworld), seed=params.seed)
+        build_tiny_vlm(vlm_dir, read_corpus(corpus_file), seed=params.seed)
         build_tiny_clip(clip_dir, seed=params.seed)
         write_manifest(root, stage="models", params_hash=h, params_file=params.source_file,
                        wall_time_s=time.time() - t0, outputs=[vlm_dir / "model.safetensors", clip_file])

@@ -83,5 +83,39 @@ def test_demo_subsets_contract(demo_run):
         assert len(rows) == rep["size"] and (d / "card.md").is_file()
         assert {r["id"] for r in rows} <= set(qa["qa_uid"])
         sizes[name] = len(rows)
-        assert (run_dir / "subsets" / f"uniform_{name}" / "train.jsonl").is_file()
+        assert rep["uniform"]["name"] == "uniform"  # demo: one fixed-size uniform baseline
     assert 0 < min(sizes.values()) and max(sizes.values()) < 0.2 * len(qa)
+
+
+def test_demo_teaches_what_the_issue_asked(demo_run):
+    """A uniform baseline that is a sample, a varying TNC, an OFA epoch the policy chose, MCQ modes that disagree."""
+    from gdo_utils.subsets.strata import mcq_mask
+    from gdo_utils.trainfile import read_rows
+
+    run_dir, _ = demo_run
+    qa = pd.read_parquet(run_dir / "pool" / "qa.parquet")
+    uniform = list(read_rows(run_dir / "subsets" / "uniform" / "train.jsonl"))
+    one_x = max(json.loads((run_dir / "subsets" / n / "report.json").read_text())["size"]
+                for n in ("minloss", "diverse", "temp", "temp_plus"))
+    assert one_x < len(uniform) == 150 < len(qa)
+    desc = pd.read_parquet(run_dir / "descriptors" / "descriptors.parquet")
+    assert set(desc["tnc"].dropna()) == {0.0, 1.0}  # regex TNC on the demo
+    meta = json.loads((run_dir / "ofa" / "selector" / "selector.json").read_text())
+    hist = pd.read_parquet(run_dir / "ofa" / "selector" / "history.parquet")
+    k = meta["feature_spec"]["k"]
+    full = hist[hist["val_coverage"] == k]
+    assert len(full) >= 2 and meta["chosen_epoch"] in set(full["epoch"])  # a real choice, not the fallback
+    assert int(mcq_mask(qa, "after_collapse").sum()) < int(mcq_mask(qa, "before_collapse").sum())
+    for fig in ("vds_walkthrough", "flow_field", "score_decomposition", "ofa_vs_random_llava665k",
+                "ofa_budget_sweep_llava665k"):
+        assert (run_dir / "figures" / f"{fig}.png").is_file(), fig
+    for pool in ("llava665k", "visionflan"):
+        sel = (run_dir / "ofa" / pool / "selected_ids.txt").read_text().split()
+        rows = {kind: list(read_rows(run_dir / "subsets" / f"{kind}_{pool}" / "train.jsonl"))
+                for kind in ("ofa", "ofa_random", "ofa_full")}
+        assert [r["id"] for r in rows["ofa"]] == sel and len(rows["ofa_random"]) == len(sel)
+        assert len(rows["ofa_full"]) == qa_samples(run_dir, pool)
+
+
+def qa_samples(run_dir, pool: str) -> int:
+    return int(pd.read_parquet(run_dir / "pools" / pool / "qa.parquet")["sample_id"].nunique())

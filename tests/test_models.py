@@ -88,3 +88,40 @@ def test_tiny_clip_local_dir_roundtrip(tmp_path):
 def test_missing_clip_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="models.clip"):
         load_clip(ClipConfig(arch="ViT-B-32", checkpoint=str(tmp_path / "nope.safetensors")))
+
+
+def test_models_module_does_not_import_the_toy_world():
+    """The toy world is a data source: the model loader reads its corpus file, never its code."""
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import gdo_utils.models as m
+
+    tree = ast.parse(Path(m.__file__).read_text())
+    imported = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    assert not [x for x in imported if "toyworld" in x]
+    code = ("import sys, gdo_utils.models; "
+            "print(sorted(k for k in sys.modules if k.startswith('gdo_utils.toyworld')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
+
+
+def test_ensure_models_builds_from_the_corpus_file(tmp_path):
+    import json
+
+    from gdo_utils.config import params_from_dict
+    from gdo_utils.models import ensure_models
+
+    p = params_from_dict({"run_name": "m", "output_root": str(tmp_path), "toyworld": {"enabled": True},
+                          "models": {"build_tiny": True, "vlm": {"path": "run:models/vlm", "dtype": "float32"},
+                                     "clip": {"arch": "tiny-clip", "checkpoint": "run:models/clip/open_clip_model.safetensors"}}})
+    with pytest.raises(FileNotFoundError, match="models.tiny_corpus"):
+        ensure_models(p)
+    corpus = p.toyworld_dir / "tokenizer_corpus.json"
+    corpus.parent.mkdir(parents=True)
+    corpus.write_text(json.dumps(text_corpus(ToyWorldConfig(), n=10)))
+    info = ensure_models(p)
+    assert info["built_tiny"] and (p.run_dir / "models" / "vlm" / "config.json").is_file()

@@ -180,3 +180,30 @@ def test_views_and_figures(tmp_path):
     paths = save_figure(figs[0], params.stage_dir("figures", "ofa_training"))
     assert all(p.is_file() and p.stat().st_size > 0 for p in paths)
     assert all(len(f.axes) >= 1 for f in figs)
+
+
+def test_training_sets_selection_random_and_full_follow_the_contract(tmp_path):
+    from gdo_utils.ofa.training import write_all_training_sets
+    from gdo_utils.trainfile import read_rows
+
+    params = make_params(tmp_path / "out", tmp_path)
+    ofa.run_all(params)
+    reps = write_all_training_sets(params)
+    for pool, n_pool, n_scored in (("src", 200, 192), ("vf", 120, 116)):
+        selected = (ofa.pool_dir(params, pool) / "selected_ids.txt").read_text().split()
+        d = {k: params.stage_dir("subsets", f"{k}_{pool}") for k in ("ofa", "ofa_random", "ofa_full")}
+        rows = {k: list(read_rows(v / "train.jsonl")) for k, v in d.items()}  # every row passes the contract check
+        assert [r["id"] for r in rows["ofa"]] == selected  # the selection, in pool order
+        assert len(rows["ofa_random"]) == len(selected) == math.ceil(0.15 * n_scored)
+        scores = pd.read_parquet(ofa.pool_dir(params, pool) / "scores.parquet").set_index("sample_id")
+        assert scores.loc[[r["id"] for r in rows["ofa_random"]], "scored"].all()
+        assert [r["id"] for r in rows["ofa_random"]] != selected
+        assert len(rows["ofa_full"]) == n_pool and sum(r["media_kind"] == "text" for r in rows["ofa_full"]) == n_pool - n_scored
+        first = rows["ofa_full"][1]  # record 1 has an image (every 25th / 30th record is text only)
+        assert first["messages"] == [{"role": "user", "content": "<image>\nWhat is shown in picture 1?"},
+                                     {"role": "assistant", "content": "Answer 1."}]
+        assert first["images"] == [str(tmp_path / "data" / "img" / "1.jpg")]
+        assert reps[pool]["ofa_random"]["overlap_with_ofa"] == len(set(selected) & {r["id"] for r in rows["ofa_random"]})
+    mtime = (params.stage_dir("subsets", "ofa_src") / "train.jsonl").stat().st_mtime_ns
+    write_all_training_sets(params)  # up to date: skipped
+    assert (params.stage_dir("subsets", "ofa_src") / "train.jsonl").stat().st_mtime_ns == mtime

@@ -29,3 +29,40 @@ def test_notebooks_stored_without_outputs_and_with_parameters_cell(nb_path):
     tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1 and "params_file" in "".join(tagged[0]["source"])
     assert re.match(r"^\d{2}_[a-z0-9_]+\.ipynb$", nb_path.name)
+
+
+def _declared(repo_root) -> dict[str, str]:
+    import tomllib
+
+    deps = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]["dependencies"]
+    return {re.split(r"[<>=!~;\[ ]", d, maxsplit=1)[0].lower().replace("_", "-"): d for d in deps}
+
+
+def test_declared_dependency_ranges_contain_the_pins(repo_root):
+    from packaging.requirements import Requirement
+
+    pins = {k.lower().replace("_", "-"): v for k, v in _pins((repo_root / "requirements.txt").read_text()).items()}
+    declared = _declared(repo_root)
+    for name, spec in declared.items():
+        assert name in pins, f"{name} is declared in pyproject.toml but not pinned in requirements.txt"
+        assert Requirement(spec).specifier.contains(pins[name]), (spec, pins[name])
+
+
+def test_every_third_party_import_of_the_package_is_declared(repo_root):
+    import ast
+    import sys
+    from importlib.metadata import packages_distributions
+
+    dists = packages_distributions()
+    declared = _declared(repo_root)
+    tops = set()
+    for f in (repo_root / "gdo_utils").rglob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Import):
+                tops |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                tops.add(node.module.split(".")[0])
+    third = {t for t in tops if t not in sys.stdlib_module_names and t != "gdo_utils"}
+    missing = {t: dists.get(t) for t in third
+               if not any(d.lower().replace("_", "-") in declared for d in dists.get(t, []))}
+    assert not missing, f"imported but not declared in pyproject.toml: {missing}"

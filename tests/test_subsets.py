@@ -15,12 +15,11 @@ import pytest
 
 from gdo_utils.config import params_from_dict
 from gdo_utils.io import read_parquet
-from gdo_utils.subsets import build_all, build_profile, budget_sweep, export_subset, parse_subset_name
+from gdo_utils.subsets import build_all, build_profile, budget_sweep, parse_subset_name
 from gdo_utils.subsets.budget import budget_rule, derive_budget, vds_adjustment
 from gdo_utils.subsets.context import load_context
 from gdo_utils.subsets.core import select_subset
 from gdo_utils.words import WORD_TOKEN_RE
-from gdo_utils.subsets.export import training_jsonl_array, training_records, write_string_array
 from gdo_utils.subsets.profiles import Profile, ProfileError, load_profile, load_profile_file
 from gdo_utils.apportion import largest_remainder
 from gdo_utils.subsets.quotas import source_group_floors
@@ -297,45 +296,6 @@ def _check_uniform(params, urep: dict) -> None:
     assert dups <= urep["dedup_relaxed"]
 
 
-def test_train_jsonl_format(params):
-    build_profile(params, "minloss")
-    lines = (params.stage_dir("subsets", "minloss") / "train.jsonl").read_text().splitlines()
-    qa = _pool_frame(params).set_index("qa_uid")
-    kinds = set()
-    for line in lines:
-        rec = json.loads(line)
-        row = qa.loc[rec["id"]]
-        user, assistant = rec["messages"]
-        assert user["role"] == "user" and assistant == {"role": "assistant", "content": row.answer}
-        kinds.add(row.media_kind)
-        if row.media_kind == "video_file":
-            assert user["content"].startswith("<video>\n") and rec["videos"] == list(row.media)
-            assert rec["frame_indices"] == [int(i) for i in row.frame_indices]
-        else:
-            assert user["content"] == "<image>" * len(row.media) + "\n" + row.question_raw
-            assert rec["images"] == list(row.media)
-    assert kinds == {"image", "frames", "video_file"}
-    assert [json.loads(x)["id"] for x in lines] == sorted(json.loads(x)["id"] for x in lines)
-
-
-def test_arrow_jsonl_lines_equal_json_dumps(tmp_path):
-    df = pd.DataFrame({"qa_uid": ["a", "b", "c", "d"], "media_kind": ["image", "frames", "video_file", "none"],
-                       "media": [["/x/é.jpg"], ["/f/1.jpg", "/f/\"2\".jpg"], ["/v\\w.mp4"], []],
-                       "frame_indices": [[0], [0, 1], [0, 5, 9], []], "question": ["Q?", "Q2", "Q3 \x01", "Q4"],
-                       "question_raw": ["Q?\nA. x\tB. y", "", "Q3 \x01", None],
-                       "answer": ["ans \"1\"", "b\tc\r\x0c\x08", "ü \x1f", "z"]})
-    table = pa.Table.from_pandas(df, schema=pa.schema([
-        ("qa_uid", pa.string()), ("media_kind", pa.string()), ("media", pa.list_(pa.string())),
-        ("frame_indices", pa.list_(pa.int32())), ("question", pa.string()), ("question_raw", pa.string()),
-        ("answer", pa.string())]), preserve_index=False)
-    for prompt in ("question_raw", "question"):
-        arr = training_jsonl_array(table, prompt)
-        expect = [json.dumps(r, ensure_ascii=False) + "\n" for r in training_records(df, prompt)]
-        assert arr.to_pylist() == expect
-    write_string_array(tmp_path / "x.jsonl", arr)
-    assert (tmp_path / "x.jsonl").read_text(encoding="utf-8") == "".join(expect)
-
-
 def test_same_seed_byte_identical_and_other_seed_differs(tmp_path, pool_dir):
     import shutil
 
@@ -433,21 +393,6 @@ def test_before_collapse_finds_more_mcq(params):
     n_after = int((ctx.strata.fields["form"] == "MCQ").sum())
     n_before = int((ctx2.strata.fields["form"] == "MCQ").sum())
     assert n_before > n_after > 0
-
-
-def test_exporters(params):
-    build_profile(params, "minloss")
-    d = params.stage_dir("subsets", "minloss")
-    llava = json.loads(export_subset(d, "llava").read_text())
-    assert llava[0]["conversations"][0]["from"] == "human" and llava[0]["conversations"][1]["from"] == "gpt"
-    assert any("video" in r for r in llava) and any("image" in r for r in llava)
-    swift = [json.loads(x) for x in export_subset(d, "swift").read_text().splitlines()]
-    assert "id" not in swift[0] and swift[0]["messages"][0]["role"] == "user"
-    export_subset(d, "llamafactory")
-    info = json.loads((d / "dataset_info.json").read_text())
-    assert info["minloss"]["formatting"] == "sharegpt" and info["minloss"]["columns"]["videos"] == "videos"
-    with pytest.raises(ValueError, match="unknown export format"):
-        export_subset(d, "parquet")
 
 
 def test_bad_inputs_give_clear_errors(tmp_path):

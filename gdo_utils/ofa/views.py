@@ -48,3 +48,14 @@ def selection_table(reports: dict[str, dict]) -> pd.DataFrame:
                      "conf_median_pool": r["conf"]["pool"]["q50"], "conf_median_selected": r["conf"]["selected"]["q50"],
                      "selected_ids_sha256": r["selected_ids_sha256"][:16]})
     return pd.DataFrame(rows).set_index("pool")
+
+
+def policy_table(history: pd.DataFrame, k: int, target: float, chosen: int) -> pd.DataFrame:
+    """The epochs the `target` policy chose among (coverage == K), their distance to the target, the pick."""
+    full = history[history["val_coverage"] == k]
+    cand = full if len(full) else history
+    out = cand[["epoch", "val_macro_acc", "val_coverage", "conf_q50"]].copy()
+    out["distance_to_target"] = (out["val_macro_acc"] - target).abs()
+    out["chosen"] = out["epoch"] == chosen
+    out.attrs["full_coverage_epochs"] = int(len(full))
+    return out.set_index("epoch")

@@ -1,40 +1,40 @@
-"""Training files of a subset: train.jsonl and exporters to LLaVA JSON, ms-swift and LLaMA-Factory.
+"""Training files of a subset: the kit's train.jsonl (`gdo_utils.trainfile`) and exports to other trainers.
 
-train.jsonl, one line per selected QA (single turn, as GDO trains on single-turn candidates):
+GDO rows are single turn (GDO trains on single-turn candidates): the user text is the question before
+whitespace collapse (`params.subsets.prompt_text="question_raw"`, keeping MCQ option lines) or the
+collapsed one, after one "<image>" per image or frame. Videos are written the one way the release
+trains them, as an image sequence of <= 32 frames: frame folders as frame lists ("frames"), mp4 files
+as `videos` + `frame_indices` ("video", decoded by the kit). `extract_frames` (CLI `gdo-repro export
+--extract-frames`) turns "video" rows into "frames" rows over lossless PNG files of exactly those
+frames, so ms-swift and LLaMA-Factory, which cannot be told which indices to decode, see the kit's frames.
 
-    {"id": "<qa_uid>",
-     "messages": [{"role": "user", "content": "<image>\\n<question>"},
-                  {"role": "assistant", "content": "<answer>"}],
-     "images": ["/abs/path.jpg"]}
-
-* image rows: one "<image>" and one path;
-* video rows given as frames: one "<image>" per frame (the paper feeds <= 32 frames as an image
-  sequence), in frame order, and the frame paths;
-* video rows given as a video file: "<video>" and ``"videos": ["/abs/clip.mp4"]`` plus
-  ``"frame_indices"`` (the uniform indices the pool chose, for trainers that decode them);
-* text-only rows: no media token and ``"images": []``.
-The user text is the question before whitespace collapse (``params.subsets.prompt_text="question_raw"``,
-keeping MCQ option lines) or the collapsed one. This is also the ms-swift "messages + images" format and
-LLaMA-Factory's sharegpt format with role/content tags (`export_subset` writes its dataset_info.json).
+Lines are `json.dumps(row, ensure_ascii=False)`, so the same rows give the same bytes.
+Exports: `kit` (train.jsonl itself, or train_frames.jsonl with extracted frames), `ms-swift`
+(messages + images JSONL), `llama-factory` (sharegpt JSON + dataset_info.json), `llava` (LLaVA JSON).
 """
 from __future__ import annotations
 
-import json
-from json.encoder import encode_basestring as _q  # C-accelerated; the ensure_ascii=False form json.dumps uses
+import hashlib
+import logging
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Any, Iterable, Literal
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from PIL import Image
 
 from ..io import atomic_path, write_json, write_jsonl
+from ..trainfile import ExportError, conversation, media_fields, n_visuals
+from ..trainfile import read_rows as read_train_rows
 
-ExportFormat = Literal["llava", "swift", "llamafactory"]
-MEDIA_COLUMNS = ["qa_uid", "media_kind", "media", "frame_indices", "question", "question_raw", "answer"]
-RECORD_COLUMNS = ("qa_uid", "media_kind", "media", "frame_indices", "question", "answer", "question_raw")
+log = logging.getLogger(__name__)
+
+ExportFormat = Literal["kit", "ms-swift", "llama-factory", "llava"]
+EXPORT_FORMATS: tuple[str, ...] = ("kit", "ms-swift", "llama-factory", "llava")
+FORMAT_ALIASES = {"swift": "ms-swift", "llamafactory": "llama-factory"}
+EXTRA_COLUMNS = ("source", "bucket", "video_uid")
 
 
 def read_rows(path: str | Path, rows: np.ndarray, columns: list[str], batch_size: int = 131072) -> pa.Table:
@@ -60,193 +60,139 @@ def read_rows(path: str | Path, rows: np.ndarray, columns: list[str], batch_size
     return table
 
 
-def training_records(df: pd.DataFrame, prompt_text: str = "question_raw") -> list[dict]:
-    """train.jsonl records (see the module docstring) from rows with MEDIA_COLUMNS."""
-    use_raw = prompt_text == "question_raw" and "question_raw" in df.columns
+
+def _prompt_texts(cols: dict[str, list], prompt_text: str) -> list[str]:
+    """question_raw where asked for and non-empty, else the collapsed question."""
+    raws = cols.get("question_raw") if prompt_text == "question_raw" else None
+    if raws is None:
+        return [str(q) for q in cols["question"]]
+    return [r if isinstance(r, str) and r else str(q) for r, q in zip(raws, cols["question"])]
+
+
+def training_rows(table: pa.Table | pd.DataFrame, prompt_text: str = "question_raw") -> list[dict[str, Any]]:
+    """Single-turn contract rows of pool rows (qa_uid, media_kind, media, frame_indices, question[_raw], answer).
+
+    Extra pool columns present in `table` (source, bucket, video_uid) are carried along.
+    """
+    df = table.to_pydict() if isinstance(table, pa.Table) else {c: table[c].tolist() for c in table.columns}
+    questions = _prompt_texts(df, prompt_text)
+    extras = [c for c in EXTRA_COLUMNS if c in df]
     out = []
-    cols = [df[c].tolist() for c in ("qa_uid", "media_kind", "media", "frame_indices", "question", "answer")]
-    raws = df["question_raw"].tolist() if use_raw else [None] * len(df)
-    for uid, kind, media, idx, q, a, raw in zip(*cols, raws):
-        text = raw if isinstance(raw, str) and raw else q
-        media = list(media) if media is not None else []
-        rec: dict = {"id": uid}
-        if kind == "video_file":
-            rec["messages"] = _messages("<video>\n" + text, a)
-            rec["videos"] = media
-            rec["frame_indices"] = [int(i) for i in idx] if idx is not None else []
-        else:
-            tokens = "<image>" * len(media)
-            rec["messages"] = _messages((tokens + "\n" if tokens else "") + text, a)
-            rec["images"] = media
-        out.append(rec)
+    for i, uid in enumerate(df["qa_uid"]):
+        media = media_fields(df["media_kind"][i], df["media"][i], df["frame_indices"][i])
+        pair = [(questions[i], str(df["answer"][i]))]
+        row: dict[str, Any] = {"id": str(uid), "messages": conversation(pair, n_visuals(media))}
+        row.update(media)
+        row.update({c: df[c][i] for c in extras})
+        out.append(row)
     return out
 
 
-_SIMPLE_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"),
-                   ("\x08", "\\b"), ("\x0c", "\\f"))
-_RARE_CONTROL = r"[\x00-\x07\x0b\x0e-\x1f]"
-_ANY_ESCAPE = r'["\\\x00-\x1f]'
+def write_rows(path: str | Path, rows: Iterable[dict]) -> Path:
+    """Atomically write contract rows as JSONL (json.dumps, ensure_ascii=False, key order kept)."""
+    return write_jsonl(path, rows)
 
 
-def as_large_string(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """A contiguous large_string array (nulls kept)."""
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks() if arr.num_chunks else pa.array([], type=pa.large_string())
-    return arr if arr.type == pa.large_string() else arr.cast(pa.large_string())
+# ----------------------------------------------------------------------------- frame extraction
+def frames_dir(frames_root: str | Path, video: str) -> Path:
+    """Folder of a video's extracted frames: <frames_root>/<sha1 of the absolute video path, 16 hex>/."""
+    return Path(frames_root) / hashlib.sha1(str(video).encode("utf-8")).hexdigest()[:16]
 
 
-def json_bodies(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """Each string JSON-escaped exactly as json.dumps(ensure_ascii=False) writes it, without the quotes.
+def extract_video_row(row: dict, frames_root: str | Path) -> dict:
+    """A "video" row as a "frames" row over PNG files of exactly its frame_indices (written once, atomically)."""
+    from ..media import read_video_frames
 
-    Vectorised Arrow replacements handle the usual escapes; the rare rows holding other control
-    characters go through json's own C escaper.
-    """
-    src = pc.fill_null(as_large_string(arr), "")
-    needs = pc.match_substring_regex(src, _ANY_ESCAPE) if len(src) else pa.array([], pa.bool_())
-    if not len(src) or not pc.any(needs).as_py():
-        return src                                   # the usual case for paths and ids: nothing to escape
-    sub = pc.filter(src, needs)                      # escape only the rows that need it
-    out = sub
-    for old, new in _SIMPLE_ESCAPES:
-        if pc.any(pc.match_substring(out, old)).as_py():
-            out = pc.replace_substring(out, old, new)
-    rare = pc.match_substring_regex(sub, _RARE_CONTROL)
-    if pc.any(rare).as_py():
-        idx = pa.array(np.flatnonzero(rare.to_numpy(zero_copy_only=False)))
-        fixed = [_q(x)[1:-1] for x in sub.take(idx).to_pylist()]
-        out = pc.replace_with_mask(out, rare, pa.array(fixed, type=pa.large_string()))
-    return pc.replace_with_mask(src, needs, out)
+    video, idx = row["videos"][0], [int(i) for i in row["frame_indices"][0]]
+    d = frames_dir(frames_root, video)
+    paths = [d / f"frame_{i:06d}.png" for i in idx]
+    todo = [k for k, p in enumerate(paths) if not p.is_file()]
+    if todo:
+        frames, _, _ = read_video_frames(video, [idx[k] for k in todo])
+        for k, arr in zip(todo, frames):
+            with atomic_path(paths[k]) as tmp:
+                Image.fromarray(arr).save(tmp, format="PNG")
+    out = {k: v for k, v in row.items() if k not in ("videos", "frame_indices", "images", "media_kind")}
+    out.update(images=[str(p.resolve()) for p in paths], media_kind="frames", frame_indices=idx, source_video=video)
+    return out
 
 
-def json_list_bodies(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """Each list<string> row as the inside of a JSON array ('"a", "b"'; '' for an empty or null list)."""
-    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    arr = pc.fill_null(arr, pa.scalar([], arr.type))
-    lengths = pc.list_value_length(arr)
-    values = json_bodies(pc.list_flatten(arr))
-    offsets = np.concatenate([[0], np.cumsum(lengths.to_numpy(zero_copy_only=False))]).astype(np.int64)
-    escaped = pa.LargeListArray.from_arrays(pa.array(offsets), values)
-    joined = pc.binary_join(escaped, pa.scalar('", "', pa.large_string()))
-    return pc.if_else(pc.equal(lengths, 0), pa.scalar("", pa.large_string()),
-                      _cat('"', joined, '"'))
+def extract_frames(rows: list[dict], frames_root: str | Path) -> list[dict]:
+    """Every "video" row turned into a "frames" row (PNG, lossless: the same pixels the kit decodes)."""
+    from tqdm.auto import tqdm
+
+    n_video = sum(r.get("media_kind") == "video" for r in rows)
+    bar = tqdm(total=n_video, desc="extract frames", leave=False, disable=not n_video)
+    out = []
+    for r in rows:
+        if r.get("media_kind") == "video":
+            r = extract_video_row(r, frames_root)
+            bar.update()
+        out.append(r)
+    bar.close()
+    return out
 
 
-def int_list_bodies(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """Each list<int> row as the inside of a JSON array ('0, 5, 9')."""
-    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    arr = pc.fill_null(arr, pa.scalar([], arr.type))
-    return as_large_string(pc.binary_join(pc.cast(arr, pa.list_(pa.string())), ", "))
-
-
-def _cat(*parts: pa.Array | str) -> pa.Array:
-    """Element-wise concatenation of large_string arrays and constants."""
-    args = [pa.scalar(p, pa.large_string()) if isinstance(p, str) else as_large_string(p) for p in parts]
-    return pc.binary_join_element_wise(*args, pa.scalar("", pa.large_string()))
-
-
-def training_jsonl_array(table: pa.Table, prompt_text: str = "question_raw") -> pa.Array:
-    """One train.jsonl line (newline included) per row, byte-identical to json.dumps of `training_records`.
-
-    `table` has qa_uid, media_kind, media, frame_indices, question, answer (and question_raw). Built
-    column-wise with Arrow, so writing 10^5 lines costs no Python per row; the concatenation of the
-    returned strings is the file.
-    """
-    n = table.num_rows
-    question = as_large_string(table.column("question"))
-    if prompt_text == "question_raw" and "question_raw" in table.column_names:
-        raw = as_large_string(table.column("question_raw"))
-        use_raw = pc.fill_null(pc.greater(pc.binary_length(raw), 0), False)
-        question = pc.if_else(use_raw, raw, question)
-    kind = as_large_string(table.column("media_kind"))
-    is_file = pc.fill_null(pc.equal(kind, "video_file"), False)
-    n_media = pc.fill_null(pc.list_value_length(table.column("media")), 0)
-    image_tokens = pc.binary_repeat(pa.array(["<image>"] * 1, pa.large_string()).take(pa.array(np.zeros(n, np.int64))),
-                                    n_media) if n else pa.array([], pa.large_string())
-    image_prefix = pc.if_else(pc.greater(n_media, 0), _cat(image_tokens, "\\n"), pa.scalar("", pa.large_string()))
-    prefix = pc.if_else(is_file, pa.scalar("<video>\\n", pa.large_string()), image_prefix)
-    media = json_list_bodies(table.column("media"))
-    frames = int_list_bodies(table.column("frame_indices"))
-    tail = pc.if_else(is_file, _cat('"videos": [', media, '], "frame_indices": [', frames, "]"),
-                      _cat('"images": [', media, "]"))
-    return _cat('{"id": "', json_bodies(table.column("qa_uid")), '", "messages": [{"role": "user", "content": "',
-                prefix, json_bodies(question), '"}, {"role": "assistant", "content": "',
-                json_bodies(table.column("answer")), '"}], ', tail, "}\n")
-
-
-def write_string_array(path: str | Path, lines: pa.Array) -> Path:
-    """Atomically write the concatenation of a string array (its data buffer, no Python per row)."""
-    lines = as_large_string(lines)
-    if lines.null_count:
-        raise ValueError(f"{path}: a line is null")
-    _, off_buf, data_buf = lines.buffers()
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            if len(lines):
-                off = np.frombuffer(off_buf, dtype=np.int64, count=len(lines) + 1, offset=lines.offset * 8)
-                fh.write(memoryview(data_buf)[off[0]:off[-1]])
-    return Path(path)
-
-
-def _messages(user: str, answer: str) -> list[dict]:
-    return [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
-
-
-def to_llava(rec: dict) -> dict:
-    """LLaVA JSON record: conversations with from/value (human/gpt), `image` (path or list) or `video`."""
-    conv = [{"from": "human" if m["role"] == "user" else "gpt", "value": m["content"]} for m in rec["messages"]]
-    out: dict = {"id": rec["id"]}
-    if rec.get("videos"):
-        out["video"] = rec["videos"][0]
-    elif rec.get("images"):
-        out["image"] = rec["images"][0] if len(rec["images"]) == 1 else list(rec["images"])
+# ----------------------------------------------------------------------------- other trainers
+def to_llava(row: dict) -> dict:
+    """LLaVA JSON record: conversations with from/value (human/gpt), `image` (path or list of frames)."""
+    conv = [{"from": "human" if m["role"] == "user" else "gpt", "value": m["content"]} for m in row["messages"]]
+    out: dict = {"id": row["id"]}
+    if row["images"]:
+        out["image"] = row["images"][0] if len(row["images"]) == 1 else list(row["images"])
     out["conversations"] = conv
     return out
 
 
-def to_swift(rec: dict) -> dict:
-    """ms-swift standard record: messages + images / videos (the id is dropped)."""
-    out: dict = {"messages": rec["messages"]}
-    for k in ("images", "videos"):
-        if k in rec:
-            out[k] = rec[k]
-    return out
+def to_swift(row: dict) -> dict:
+    """ms-swift standard record (also LLaMA-Factory sharegpt with role/content tags): messages + images."""
+    return {"messages": row["messages"], "images": row["images"]}
 
 
-def llamafactory_dataset_info(name: str, file_name: str, has_videos: bool) -> dict:
+def llamafactory_dataset_info(name: str, file_name: str) -> dict:
     """dataset_info.json entry for LLaMA-Factory's sharegpt format with role/content tags."""
-    columns = {"messages": "messages", "images": "images"}
-    if has_videos:
-        columns["videos"] = "videos"
-    return {name: {"file_name": file_name, "formatting": "sharegpt", "columns": columns,
+    return {name: {"file_name": file_name, "formatting": "sharegpt",
+                   "columns": {"messages": "messages", "images": "images"},
                    "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user",
                             "assistant_tag": "assistant"}}}
 
 
-def read_train_jsonl(path: str | Path) -> Iterable[dict]:
-    """The records of a train.jsonl, one by one."""
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)
+def normalise_format(fmt: str) -> str:
+    """A known export format name (accepts swift / llamafactory); else ValueError listing them."""
+    fmt = FORMAT_ALIASES.get(fmt, fmt)
+    if fmt not in EXPORT_FORMATS:
+        raise ExportError(f"unknown export format {fmt!r}; valid: {', '.join(EXPORT_FORMATS)}")
+    return fmt
 
 
-def export_subset(subset_dir: str | Path, fmt: ExportFormat, out_path: str | Path | None = None) -> Path:
-    """Convert a subset's train.jsonl to another trainer's format; returns the written file."""
+def export_subset(subset_dir: str | Path, fmt: str, *, extract: bool = False,
+                  frames_root: str | Path | None = None, out_path: str | Path | None = None) -> Path:
+    """Write a subset's train.jsonl in another trainer's format (beside it); returns the written file.
+
+    Trainers other than the kit cannot decode chosen frame indices of an mp4, so a subset holding
+    "video" rows needs `extract=True` for them (frames go to `frames_root`, default <subset>/../../frames).
+    """
+    fmt = normalise_format(fmt)
     subset_dir = Path(subset_dir)
     src = subset_dir / "train.jsonl"
     if not src.is_file():
         raise FileNotFoundError(f"{src} not found: build the subset first")
-    records = list(read_train_jsonl(src))
+    rows = list(read_train_rows(src))
+    n_video = sum(r["media_kind"] == "video" for r in rows)
+    if extract and n_video:
+        rows = extract_frames(rows, frames_root or subset_dir.parent.parent / "frames")
+    elif n_video and fmt != "kit":
+        raise ExportError(f"{src}: {n_video} row(s) are mp4 videos that {fmt} would re-sample; "
+                         "add --extract-frames (extract=True) so it trains on the kit's frames")
+    if fmt == "kit":
+        if not extract:
+            return src
+        return write_rows(Path(out_path or subset_dir / "train_frames.jsonl"), rows)
     if fmt == "llava":
-        out = Path(out_path or subset_dir / "train_llava.json")
-        return write_json(out, [to_llava(r) for r in records])
-    if fmt == "swift":
-        out = Path(out_path or subset_dir / "train_swift.jsonl")
-        return write_jsonl(out, (to_swift(r) for r in records))
-    if fmt == "llamafactory":
-        out = Path(out_path or subset_dir / "train_llamafactory.json")
-        write_json(out, [to_swift(r) for r in records])
-        has_videos = any("videos" in r for r in records)
-        write_json(out.parent / "dataset_info.json", llamafactory_dataset_info(subset_dir.name, out.name, has_videos))
-        return out
-    raise ValueError(f"unknown export format {fmt!r}; valid: llava, swift, llamafactory")
+        return write_json(Path(out_path or subset_dir / "train_llava.json"), [to_llava(r) for r in rows])
+    if fmt == "ms-swift":
+        return write_jsonl(Path(out_path or subset_dir / "train_swift.jsonl"), (to_swift(r) for r in rows))
+    out = Path(out_path or subset_dir / "train_llamafactory.json")
+    write_json(out, [to_swift(r) for r in rows])
+    write_json(out.parent / "dataset_info.json", llamafactory_dataset_info(subset_dir.name, out.name))
+    return out

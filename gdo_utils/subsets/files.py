@@ -12,9 +12,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..io import sha256_file, write_parquet
+from ..io import sha256_file, write_parquet, write_text
 from .context import PoolContext, pool_file
-from .export import read_rows, training_jsonl_array, write_string_array
+from .export import read_rows, training_rows, write_rows
 from .text import as_arrow
 
 REQUIRED = ("train.jsonl", "selected_ids.txt", "report.json", "card.md")
@@ -35,7 +35,7 @@ class RowSource:
         """qa_uid, question, answer and the media columns of `rows` (each must be in this source)."""
         t = self.table.take(pa.array(np.searchsorted(self.rows, rows)))
         idx = pa.array(rows)
-        for c in ("qa_uid", "question", "answer"):
+        for c in ("qa_uid", "question", "answer", "source", "bucket", "video_uid"):
             t = t.append_column(c, as_arrow(self.ctx.table[c]).take(idx))
         return t
 
@@ -54,9 +54,8 @@ def write_subset_files(ctx: PoolContext, out_dir: Path, rows: np.ndarray, stages
     out_dir.mkdir(parents=True, exist_ok=True)
     ordered = sorted_by_uid(ctx, rows)
     table = source.table_of(ordered)
-    write_string_array(out_dir / "train.jsonl", training_jsonl_array(table, ctx.params.subsets.prompt_text))
-    write_string_array(out_dir / "selected_ids.txt", pc.binary_join_element_wise(
-        as_arrow(table.column("qa_uid")), pa.scalar("\n", pa.large_string()), pa.scalar("", pa.large_string())))
+    write_rows(out_dir / "train.jsonl", training_rows(table, ctx.params.subsets.prompt_text))
+    write_text(out_dir / "selected_ids.txt", "".join(f"{u}\n" for u in table.column("qa_uid").to_pylist()))
     sel = pa.table({"qa_uid": as_arrow(ctx.table["qa_uid"]).take(pa.array(rows)).cast(pa.string()),
                     "stage": pa.array(stages if stages is not None else ["uniform"] * len(rows), type=pa.string()),
                     "pick": pa.array(np.arange(len(rows), dtype=np.int64)),

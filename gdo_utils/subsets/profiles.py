@@ -15,9 +15,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..config import Params, ParamsError, format_validation_error, read_yaml
+from ..registry import default_profiles_dir
 
 PROFILE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 MAX_INCLUDE_DEPTH = 8
+DEFAULT_PROFILES_DIR = "params/profiles"
 
 
 class ProfileError(ParamsError):
@@ -64,12 +66,17 @@ class Profile(BaseModel):
 
 
 def profiles_dir(params: Params) -> Path:
-    """The profile directory: absolute, or relative to the cwd (the kit root), else to the kit checkout."""
+    """The profile directory: absolute, or relative to the cwd (the kit root), else to the kit checkout.
+
+    The default `params/profiles` also falls back to the profiles installed with the package.
+    """
     d = Path(params.subsets.profiles_dir).expanduser()
     if d.is_absolute():
         candidates = [d]
     else:
         candidates = [Path.cwd() / d, Path(__file__).resolve().parents[2] / d]
+        if d == Path(DEFAULT_PROFILES_DIR):
+            candidates.append(default_profiles_dir())  # the copy installed with the package
     for c in candidates:
         if c.is_dir():
             return c

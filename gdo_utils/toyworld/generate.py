@@ -7,6 +7,7 @@ Layout under `root` (outputs/<run>/toyworld/ in the demo):
   visionflan.json     Vision-Flan style JSON array     {id, image, conversations}
   images/ coco/ flan/ frames/<vid>/ videos/<vid>.mp4    the media
   truth.parquet       one row per media item: kind, scene (JSON), file
+  tokenizer_corpus.json  texts of the kind the world produces (the demo's tiny tokenizer is trained on them)
   report.json, manifest.json
 A few faults are injected on purpose (malformed line, missing image, corrupt mp4, empty answer,
 missing conversations, no frames); `report.json` lists each with the quarantine reason the pool
@@ -31,7 +32,7 @@ from .questions import QA, image_questions, sample_questions, text_only_question
 from .scenes import VIDEO_KINDS, render_image, render_video, sample_image_scene, sample_video_scene
 
 log = logging.getLogger(__name__)
-VERSION = 2  # bump when the generator's output changes for the same config
+VERSION = 3  # bump when the generator's output changes for the same config
 
 IMAGE_SOURCES = {  # question family -> data_source (several naming styles, so source groups differ)
     "count": "shape_counting(synth_cauldron)", "caption": "toy_detailed_caption_long_v1",
@@ -228,7 +229,8 @@ def generate_toyworld(cfg: ToyWorldConfig, root: str | Path, force: bool = False
 
     root = Path(root)
     h = toyworld_hash(cfg)
-    files = ["onevision.jsonl", "llava_video.jsonl", "llava665k.json", "visionflan.json", "truth.parquet", "report.json"]
+    files = ["onevision.jsonl", "llava_video.jsonl", "llava665k.json", "visionflan.json", "truth.parquet",
+             "tokenizer_corpus.json", "report.json"]
     if not force and manifest_matches(root, h, files):
         return read_json(root / "report.json")
     if root.exists():
@@ -253,6 +255,7 @@ def generate_toyworld(cfg: ToyWorldConfig, root: str | Path, force: bool = False
     steps.close()
     truth_df = pd.DataFrame(truth, columns=["media_id", "pool", "kind", "file", "scene"])
     write_parquet(root / "truth.parquet", truth_df)
+    write_json(root / "tokenizer_corpus.json", text_corpus(cfg))
     report = {
         "root": str(root), "config_hash": h,
         "records": {"onevision": len(ov), "llava_video": len(vv), "llava665k": len(l665), "visionflan": len(flan)},

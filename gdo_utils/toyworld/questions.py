@@ -13,7 +13,8 @@ import numpy as np
 from .scenes import COLORS, SHAPES, ImageScene, Shape, VideoScene
 
 LETTERS = "ABCD"
-MCQ_SUFFIX = "Answer with the option's letter from the given choices directly."
+MCQ_SUFFIX = "Answer with the option's letter from the given choices directly."  # LLaVA's wording
+MCQ_SUFFIX_PLAIN = "Answer with the letter of the correct option."  # options only: no word "choice(s)"
 NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
 
 
@@ -28,13 +29,18 @@ class QA:
 
 def _mcq(rng: np.random.Generator, stem: str, correct: str, distractors: list[str], family: str,
          temporal: bool = False) -> QA:
-    """Multiple choice with "A. ..." option lines (newline-separated, as the real pools have them)."""
+    """Multiple choice with "A. ..." option lines (newline-separated, as the real pools have them).
+
+    Half end with LLaVA's "...from the given choices" instruction, half only list the options, so
+    the two `subsets.mcq_detection` modes disagree on the toy pool as they do on real pools.
+    """
     opts = [correct] + [d for d in distractors if d != correct][:3]
     order = rng.permutation(len(opts))
     opts = [opts[i] for i in order]
     letter = LETTERS[opts.index(correct)]
     lines = "\n".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(opts))
-    return QA(f"{stem}\n{lines}\n{MCQ_SUFFIX}", letter, family, temporal, mcq=True)
+    suffix = MCQ_SUFFIX if rng.random() < 0.5 else MCQ_SUFFIX_PLAIN
+    return QA(f"{stem}\n{lines}\n{suffix}", letter, family, temporal, mcq=True)
 
 
 def _column(s: Shape, size: int) -> str:

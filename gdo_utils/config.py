@@ -111,6 +111,7 @@ class ToyWorldConfig(Strict):
     mcq_ratio: float = Field(0.3, ge=0, le=1)
     text_only_ratio: float = Field(0.05, ge=0, le=1)
     video_as_mp4_ratio: float = Field(0.5, ge=0, le=1, description="Share of videos shipped as mp4 (rest as frame folders).")
+    image_bench_size: int = Field(8, ge=1, description="Images per toy image benchmark (MMBench / POPE / VQAv2 style).")
 
 
 class PoolStageConfig(Strict):

@@ -27,6 +27,7 @@ from PIL import Image
 
 from ..config import ToyWorldConfig, canonical_json
 from ..io import manifest_matches, read_json, write_json, write_manifest, write_parquet, write_text
+from .image_bench import FILES as IMAGE_BENCH_FILES, BENCH_DIR as IMAGE_BENCH_DIR, write_image_benchmarks
 from .questions import QA, image_questions, sample_questions, text_only_question, video_questions
 from .scenes import VIDEO_KINDS, render_image, render_video, sample_image_scene, sample_video_scene
 
@@ -229,6 +230,7 @@ def generate_toyworld(cfg: ToyWorldConfig, root: str | Path, force: bool = False
     root = Path(root)
     h = toyworld_hash(cfg)
     files = ["onevision.jsonl", "llava_video.jsonl", "llava665k.json", "visionflan.json", "truth.parquet", "report.json"]
+    files += [f"{IMAGE_BENCH_DIR}/{f}" for f in IMAGE_BENCH_FILES]
     if not force and manifest_matches(root, h, files):
         return read_json(root / "report.json")
     if root.exists():
@@ -253,11 +255,13 @@ def generate_toyworld(cfg: ToyWorldConfig, root: str | Path, force: bool = False
     steps.close()
     truth_df = pd.DataFrame(truth, columns=["media_id", "pool", "kind", "file", "scene"])
     write_parquet(root / "truth.parquet", truth_df)
+    image_bench = write_image_benchmarks(cfg, root, truth_df["scene"].tolist())
     report = {
         "root": str(root), "config_hash": h,
         "records": {"onevision": len(ov), "llava_video": len(vv), "llava665k": len(l665), "visionflan": len(flan)},
         "media": {k: int(v) for k, v in truth_df["kind"].value_counts().sort_index().items()},
         "injected_faults": faults,
+        "image_benchmarks": image_bench,
     }
     write_json(root / "report.json", report)
     write_manifest(root, stage="toyworld", params_hash=h, wall_time_s=time.time() - t0,

@@ -114,6 +114,12 @@ def cmd_subsets(args):
         print("\n".join(f"{k}: {v.get('size', v.get('n_selected', '?'))}" for k, v in reps.items()))
 
 
+def cmd_evaluate(args):
+    from .evaluate import run_stage
+
+    _print(run_stage(_params(args), run_dirs=args.run_dir, force=args.force))
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="gdo-repro", description=__doc__.splitlines()[0])
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -147,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--pool", action="append", help="pool names (default: source + transfer pools)")
     sp = add("subsets", cmd_subsets, "GDO goal-preset subsets and the uniform baseline")
     sp.add_argument("--profile", action="append", help="profile name(s); default: all in params")
+    sp = add("evaluate", cmd_evaluate, "every checkpoint of training runs on the video benchmarks (torchrun for ranks)")
+    sp.add_argument("--run-dir", action="append", metavar="outputs/<run>/train/<subset>",
+                    help="a training-run folder (repeatable); default: the runs in evaluate.runs, else all found")
     return ap
 
 

@@ -225,6 +225,31 @@ class BenchmarkData(Strict):
     limit: int | None = Field(None, ge=1, description="Evaluate only the first N questions (smoke runs).")
 
 
+class ImageSuiteConfig(Strict):
+    """OFA image suite: which image benchmarks (paths in evaluate.data), which runs, the image input contract.
+
+    Defaults are the release's lmms-eval run (chat Qwen3-VL wrapper, images at 200704..602112 px, each
+    task's own max_new_tokens); the suite is off until `benchmarks` names some.
+    """
+
+    benchmarks: list[str] = Field(default_factory=list, description="Image benchmarks (C3 names), paths in evaluate.data.")
+    runs: list[str] = Field(default_factory=list, description="Training runs to score; empty: every ofa_* run.")
+    checkpoints: Literal["final", "all"] = Field("final", description="final: the finished model (OFA tables); all: every checkpoint.")
+    min_pixels: int = Field(200704, ge=1)
+    max_pixels: int = Field(602112, ge=1)
+    max_new_tokens: int | None = Field(None, ge=1, description="Cap on each task's own max_new_tokens (None: the task's).")
+
+
+class LmmsEvalConfig(Strict):
+    """`gdo-repro evaluate --engine lmms-eval`: how the accelerate launch command is built."""
+
+    num_processes: int = Field(8, ge=1)
+    model: str = Field("qwen3_vl", description="lmms-eval --model (the release: qwen3_vl, chat wrapper).")
+    python: str = Field("python", description="Interpreter whose environment has lmms-eval (may be another venv).")
+    batch_size: int = Field(1, ge=1)
+    include_path: str | None = Field(None, description="Extra task folder (--include_path), e.g. the toy tasks.")
+
+
 class EvaluateConfig(Strict):
     """Video benchmark evaluation (gdo_utils.evaluate): the frozen eval contract, the policies, the data paths.
 
@@ -249,6 +274,10 @@ class EvaluateConfig(Strict):
     runs: list[str] = Field(default_factory=list, description="Training runs (subset names under outputs/<run>/train/) "
                             "to evaluate; empty: every run folder found.")
     base_model: bool = Field(True, description="Also evaluate the untrained base model (samples_seen 0).")
+    image: "ImageSuiteConfig" = Field(default_factory=lambda: ImageSuiteConfig(),
+                                      description="OFA image suite (gdo_utils.evaluate.image), issue 14.")
+    lmms_eval: "LmmsEvalConfig" = Field(default_factory=lambda: LmmsEvalConfig(),
+                                        description="lmms-eval as a second engine (gdo_utils.evaluate.lmms).")
 
     @model_validator(mode="after")
     def _ranges(self) -> "EvaluateConfig":

@@ -287,3 +287,25 @@ def run_image_suite(params: Params, run_dirs: Sequence[str | Path] | None = None
     return {"runs": [r.subset for r in runs], "questions": {n: len(v) for n, v in qs.items()},
             "evaluated": [{k: r[k] for k in ("subset", "checkpoint", "benchmark", "accuracy", "n")} for r in written],
             "seconds": round(time.time() - t0, 2), "eval_dirs": sorted({str(r.eval_dir) for r in runs})}
+
+
+def ofa_pools(params: Params) -> list[str]:
+    """The source pool and each transfer pool (Rel is computed per pool against its own full-data run)."""
+    src = [params.pools.ofa_source.name] if params.pools.ofa_source else []
+    return src + [t.name for t in params.pools.ofa_transfer]
+
+
+def run_image_stage(params: Params, run_dirs: Sequence[str | Path] | None = None, progress: bool = True) -> dict:
+    """The image suite, then the trajectory (video + image rows) and Rel tables of each eval folder."""
+    from ..rel import relative_performance, write_rel_tables
+    from ..stage import write_trajectory
+
+    report = run_image_suite(params, run_dirs, progress)
+    if dist_info()[0] != 0:
+        return report
+    for d in report.get("eval_dirs", []):
+        traj = write_trajectory(Path(d))
+        rel, ratios = relative_performance(traj, ofa_pools(params), params.evaluate.image.benchmarks)
+        write_rel_tables(rel, ratios, d)
+        report.setdefault("rel", []).extend(rel.to_dict("records"))
+    return report

@@ -10,8 +10,18 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from gdo_utils.evaluate.image import IMAGE_BENCHMARKS, BenchmarkFormatError
-from gdo_utils.evaluate.image import gqa, judged, mmbench, mme, pope, sqa, textvqa, vqav2
+from gdo_utils.evaluate.image import (
+    IMAGE_BENCHMARKS,
+    BenchmarkFormatError,
+    gqa,
+    judged,
+    mmbench,
+    mme,
+    pope,
+    sqa,
+    textvqa,
+    vqav2,
+)
 from gdo_utils.evaluate.image.base import ImageQuestion
 from gdo_utils.evaluate.image.vqa_metric import normalize_answer, soft_accuracy
 

@@ -77,3 +77,28 @@ def image_file(root: Path, rel: str, path: str | Path, line: int | None, field_:
 def pct(x: float) -> float:
     """A fraction as a percent (the trajectory's unit)."""
     return 100.0 * float(x)
+
+
+def read_json_file(path: Path) -> Any:
+    """A benchmark's JSON file; a syntax error names the file and line."""
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise BenchmarkFormatError(path, exc.lineno, "<json>", f"not valid JSON: {exc.msg}") from None
+
+
+def read_jsonl_file(path: Path) -> list[tuple[int, dict]]:
+    """(line number, record) for every non-empty line of a JSON Lines benchmark file."""
+    import json
+
+    out = []
+    for line, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not text.strip():
+            continue
+        try:
+            out.append((line, json.loads(text)))
+        except json.JSONDecodeError as exc:
+            raise BenchmarkFormatError(path, line, "<json>", f"not valid JSON: {exc.msg}") from None
+    return out

@@ -7,13 +7,19 @@ cased, every `string.punctuation` character removed, surrounding whitespace stri
 """
 from __future__ import annotations
 
-import json
 import string
 from pathlib import Path
 
 import pandas as pd
 
-from .base import BenchmarkFormatError, ImageQuestion, MetricRow, image_file, pct, require
+from .base import (
+    ImageQuestion,
+    MetricRow,
+    image_file,
+    pct,
+    read_json_file,
+    require,
+)
 
 NAME = "gqa"
 LMMS_TASK = "gqa"
@@ -28,10 +34,7 @@ def normalize(text: str) -> str:
 def load(path: str | Path, image_root: str | Path | None = None) -> list[ImageQuestion]:
     """Every question of an official GQA questions file (images under `<dir>/images` by default)."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise BenchmarkFormatError(path, exc.lineno, "<json>", f"not valid JSON: {exc.msg}") from None
+    data = read_json_file(path)
     root = Path(image_root) if image_root else path.parent / "images"
     out = []
     for qid in sorted(data):

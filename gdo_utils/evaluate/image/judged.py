@@ -11,12 +11,18 @@ prompt = lmms-eval's reasoning pre-prompt + question.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
-from .base import BenchmarkFormatError, ImageQuestion, MetricRow, image_file, require
+from .base import (
+    ImageQuestion,
+    MetricRow,
+    image_file,
+    read_json_file,
+    read_jsonl_file,
+    require,
+)
 
 JUDGED = ("llava_wild", "mmvet")
 LMMS_TASKS = {"llava_wild": "llava_in_the_wild", "mmvet": "mmvet"}
@@ -30,13 +36,7 @@ def load_llava_wild(path: str | Path, image_root: str | Path | None = None) -> l
     path = Path(path)
     root = Path(image_root) if image_root else path.parent / "images"
     out = []
-    for line, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not text.strip():
-            continue
-        try:
-            rec = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise BenchmarkFormatError(path, line, "<json>", f"not valid JSON: {exc.msg}") from None
+    for line, rec in read_jsonl_file(path):
         img = image_file(root, str(require(rec, "image", path, line)), path, line)
         out.append(ImageQuestion("llava_wild", str(require(rec, "question_id", path, line)),
                                  str(require(rec, "text", path, line)), "", subtask=str(rec.get("category", "")),
@@ -47,10 +47,7 @@ def load_llava_wild(path: str | Path, image_root: str | Path | None = None) -> l
 def load_mmvet(path: str | Path, image_root: str | Path | None = None) -> list[ImageQuestion]:
     """mm-vet.json (gold: the reference answer, for the judge)."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise BenchmarkFormatError(path, exc.lineno, "<json>", f"not valid JSON: {exc.msg}") from None
+    data = read_json_file(path)
     root = Path(image_root) if image_root else path.parent / "images"
     out = []
     for qid in sorted(data, key=lambda k: (len(k), k)):

@@ -15,14 +15,21 @@ which is 50% by construction). The overall number (OFA / LLaVA-1.5 tables) is F1
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Literal
 
 import pandas as pd
 
-from .base import BenchmarkFormatError, ImageQuestion, MetricRow, image_file, pct, require
+from .base import (
+    BenchmarkFormatError,
+    ImageQuestion,
+    MetricRow,
+    image_file,
+    pct,
+    read_jsonl_file,
+    require,
+)
 
 NAME = "pope"
 LMMS_TASK = "pope"
@@ -44,13 +51,7 @@ def load(paths: str | Path | list[str | Path], image_root: str | Path) -> list[I
         if not m:
             raise BenchmarkFormatError(path, None, "<file name>", "expected *_pope_<split>.json")
         split = m.group(1)
-        for line, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not text.strip():
-                continue
-            try:
-                rec = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise BenchmarkFormatError(path, line, "<json>", f"not valid JSON: {exc.msg}") from None
+        for line, rec in read_jsonl_file(path):
             label = str(require(rec, "label", path, line)).strip().lower()
             if label not in ("yes", "no"):
                 raise BenchmarkFormatError(path, line, "label", f"must be yes or no, got {label!r}")

@@ -10,12 +10,19 @@ Scoring (lmms-eval `sqa_process_results`, LLaVA's rule): right when the reply eq
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
-from .base import BenchmarkFormatError, ImageQuestion, MetricRow, image_file, pct, require
+from .base import (
+    BenchmarkFormatError,
+    ImageQuestion,
+    MetricRow,
+    image_file,
+    pct,
+    read_json_file,
+    require,
+)
 
 NAME = "sqa_img"
 LMMS_TASK = "scienceqa_img"
@@ -32,10 +39,7 @@ def build_prompt(hint: str, question: str, choices: list[str]) -> str:
 def load(path: str | Path, image_root: str | Path | None = None, split: str = "test") -> list[ImageQuestion]:
     """Test problems with an image from an official problems.json (image root default: `<dir>/images`)."""
     path = Path(path)
-    try:
-        problems = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise BenchmarkFormatError(path, exc.lineno, "<json>", f"not valid JSON: {exc.msg}") from None
+    problems = read_json_file(path)
     root = Path(image_root) if image_root else path.parent / "images"
     out: list[ImageQuestion] = []
     for pid in sorted(problems, key=lambda k: (len(k), k)):

@@ -28,7 +28,14 @@ from PIL import Image
 from ...config import Params, params_hash, resolve_path
 from ...io import read_json, read_parquet, write_json, write_parquet
 from ...shards import dist_info, merge_parts, run_sharded
-from ..stage import Checkpoint, TrainRun, load_checkpoint_model, model_fingerprint, read_run, results_paths
+from ..stage import (
+    Checkpoint,
+    TrainRun,
+    load_checkpoint_model,
+    model_fingerprint,
+    read_run,
+    results_paths,
+)
 from ..video import smart_resize
 from . import IMAGE_BENCHMARKS, ImageBenchmark
 from .base import ImageQuestion, MetricRow

@@ -7,12 +7,19 @@ File: {"data": [{question_id, question, image_id, answers: [10 str], ...}]}; ima
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
-from .base import BenchmarkFormatError, ImageQuestion, MetricRow, image_file, pct, require
+from .base import (
+    BenchmarkFormatError,
+    ImageQuestion,
+    MetricRow,
+    image_file,
+    pct,
+    read_json_file,
+    require,
+)
 from .vqa_metric import normalize_answer, soft_accuracy
 
 NAME = "textvqa"
@@ -22,10 +29,7 @@ POST_PROMPT = "\nAnswer the question using a single word or phrase."
 
 def load(path: str | Path, image_root: str | Path | None = None) -> list[ImageQuestion]:
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise BenchmarkFormatError(path, exc.lineno, "<json>", f"not valid JSON: {exc.msg}") from None
+    data = read_json_file(path)
     root = Path(image_root) if image_root else path.parent / "train_images"
     out = []
     for i, rec in enumerate(require(data, "data", path, None)):

@@ -8,12 +8,19 @@ with the `vqav2` normalisation (lmms-eval `vqav2_process_results`), per question
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
-from .base import BenchmarkFormatError, ImageQuestion, MetricRow, image_file, pct, require
+from .base import (
+    BenchmarkFormatError,
+    ImageQuestion,
+    MetricRow,
+    image_file,
+    pct,
+    read_json_file,
+    require,
+)
 from .vqa_metric import normalize_answer, soft_accuracy
 
 NAME = "vqav2"
@@ -23,10 +30,7 @@ IMAGE_NAME = "COCO_val2014_{:012d}.jpg"
 
 
 def _read(path: Path, key: str) -> list[dict]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise BenchmarkFormatError(path, exc.lineno, "<json>", f"not valid JSON: {exc.msg}") from None
+    data = read_json_file(path)
     return require(data, key, path, None)
 
 

@@ -18,7 +18,8 @@ from ...io import write_json, write_parquet
 from .. import registry
 from ..engine import LOG_COLUMNS as VIDEO_LOG_COLUMNS
 from ..image import IMAGE_BENCHMARKS
-from ..image.stage import LOG_COLUMNS as IMAGE_LOG_COLUMNS, results_dict
+from ..image.stage import LOG_COLUMNS as IMAGE_LOG_COLUMNS
+from ..image.stage import results_dict
 from ..metrics import aggregate
 from ..stage import Checkpoint, TrainRun, results_paths, write_trajectory
 from .folder import LmmsRun, read_output_folder, reply_of

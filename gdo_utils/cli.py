@@ -165,6 +165,26 @@ def cmd_list(args):
 
         for r in subset_catalog(_params(args)):
             print(f"{r['subset']}\t{r['kind']}\t{'built' if r['built'] else 'not built'}\t{r['rows'] if r['built'] else ''}\t{r['path']}")
+def cmd_evaluate(args):
+    from .evaluate import run_stage
+
+    p = _params(args)
+    if args.ingest:
+        from .evaluate.lmms.ingest import ingest_folder
+
+        _print(ingest_folder(p, args.ingest, args.subset or "base_model", args.checkpoint))
+        return
+    if args.engine == "lmms-eval":
+        from .evaluate.lmms.run import run_lmms_engine
+
+        _print(run_lmms_engine(p, args.run_dir, dry_run=args.dry_run))
+        return
+    report = run_stage(p, run_dirs=args.run_dir, force=args.force)
+    if p.evaluate.image.benchmarks:
+        from .evaluate.image.stage import run_image_stage
+
+        report["image_suite"] = run_image_stage(p, run_dirs=args.run_dir)
+    _print(report)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -219,6 +239,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     sp.add_argument("--notebooks", help="notebook folder (for `list notebooks`)")
     sp.set_defaults(func=cmd_list)
+    sp = add("evaluate", cmd_evaluate, "every checkpoint of training runs on the video benchmarks (torchrun for ranks)")
+    sp.add_argument("--run-dir", action="append", metavar="outputs/<run>/train/<subset>",
+                    help="a training-run folder (repeatable); default: the runs in evaluate.runs, else all found")
+    sp.add_argument("--engine", choices=["kit", "lmms-eval"], default="kit",
+                    help="kit: the built-in engine; lmms-eval: write (and, when installed, run) its launch commands")
+    sp.add_argument("--dry-run", action="store_true", help="lmms-eval engine: only write the commands")
+    sp.add_argument("--ingest", metavar="LMMS_OUTPUT_DIR", help="ingest an lmms-eval output folder into eval/ (C3)")
+    sp.add_argument("--subset", help="--ingest: the subset (training run) the folder belongs to")
+    sp.add_argument("--checkpoint", help="--ingest: checkpoint name (default: from the model name, else base)")
     return ap
 
 

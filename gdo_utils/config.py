@@ -115,6 +115,9 @@ class ToyWorldConfig(Strict):
     mcq_ratio: float = Field(0.3, ge=0, le=1)
     text_only_ratio: float = Field(0.05, ge=0, le=1)
     video_as_mp4_ratio: float = Field(0.5, ge=0, le=1, description="Share of videos shipped as mp4 (rest as frame folders).")
+    image_bench_size: int = Field(8, ge=1, description="Images per toy image benchmark (MMBench / POPE / VQAv2 style).")
+    bench_questions_per_task: int = Field(4, ge=1, description="Toy benchmarks: questions per MVBench subtask / MLVU "
+                                          "task type, videos of VideoMME and LVBench.")
 
 
 class PoolStageConfig(Strict):
@@ -290,6 +293,75 @@ class SubsetsConfig(Strict):
         return v
 
 
+class BenchmarkData(Strict):
+    """Where one benchmark's files are: its annotation file/folder and its video folder (see gdo_utils.evaluate)."""
+
+    annotations: str
+    media_root: str
+    limit: int | None = Field(None, ge=1, description="Evaluate only the first N questions (smoke runs).")
+
+
+class ImageSuiteConfig(Strict):
+    """OFA image suite: which image benchmarks (paths in evaluate.data), which runs, the image input contract.
+
+    Defaults are the release's lmms-eval run (chat Qwen3-VL wrapper, images at 200704..602112 px, each
+    task's own max_new_tokens); the suite is off until `benchmarks` names some.
+    """
+
+    benchmarks: list[str] = Field(default_factory=list, description="Image benchmarks (C3 names), paths in evaluate.data.")
+    runs: list[str] = Field(default_factory=list, description="Training runs to score; empty: every ofa_* run.")
+    checkpoints: Literal["final", "all"] = Field("final", description="final: the finished model (OFA tables); all: every checkpoint.")
+    min_pixels: int = Field(200704, ge=1)
+    max_pixels: int = Field(602112, ge=1)
+    max_new_tokens: int | None = Field(None, ge=1, description="Cap on each task's own max_new_tokens (None: the task's).")
+
+
+class LmmsEvalConfig(Strict):
+    """`gdo-repro evaluate --engine lmms-eval`: how the accelerate launch command is built."""
+
+    num_processes: int = Field(8, ge=1)
+    model: str = Field("qwen3_vl", description="lmms-eval --model (the release: qwen3_vl, chat wrapper).")
+    python: str = Field("python", description="Interpreter whose environment has lmms-eval (may be another venv).")
+    batch_size: int = Field(1, ge=1)
+    include_path: str | None = Field(None, description="Extra task folder (--include_path), e.g. the toy tasks.")
+
+
+class EvaluateConfig(Strict):
+    """Video benchmark evaluation (gdo_utils.evaluate): the frozen eval contract, the policies, the data paths.
+
+    Defaults are the release's lmms-eval run (chat Qwen3-VL wrapper): fps 1, 4..32 frames (even),
+    200704..602112 pixels per frame, greedy, 16 new tokens, the lmms-eval 0.5.0 answer extractors.
+    """
+
+    benchmarks: list[str] = Field(default_factory=lambda: ["mvbench", "videomme", "mlvu", "lvbench"])
+    data: dict[str, BenchmarkData] = Field(default_factory=dict, description="Per benchmark name: annotations + media_root.")
+    extraction: Literal["release", "robust"] = Field(
+        "release", description="release: each benchmark's lmms-eval 0.5.0 extractor; robust: the kit's parser.")
+    missing_video: Literal["wrong", "exclude"] = Field(
+        "wrong", description="Questions whose video is missing/undecodable: counted wrong, or dropped from the denominator.")
+    fps: float = Field(1.0, gt=0)
+    min_frames: int = Field(4, ge=2)
+    max_frames: int = Field(32, ge=2)
+    min_pixels: int = Field(200704, ge=1)
+    max_pixels: int = Field(602112, ge=1)
+    max_new_tokens: int = Field(16, ge=1)
+    batch_size: int = Field(8, ge=1)
+    part_rows: int = Field(64, ge=1, description="Logged questions per resumable Parquet part.")
+    runs: list[str] = Field(default_factory=list, description="Training runs (subset names under outputs/<run>/train/) "
+                            "to evaluate; empty: every run folder found.")
+    base_model: bool = Field(True, description="Also evaluate the untrained base model (samples_seen 0).")
+    image: "ImageSuiteConfig" = Field(default_factory=lambda: ImageSuiteConfig(),
+                                      description="OFA image suite (gdo_utils.evaluate.image), issue 14.")
+    lmms_eval: "LmmsEvalConfig" = Field(default_factory=lambda: LmmsEvalConfig(),
+                                        description="lmms-eval as a second engine (gdo_utils.evaluate.lmms).")
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "EvaluateConfig":
+        if self.min_frames > self.max_frames or self.min_pixels > self.max_pixels:
+            raise ValueError("evaluate: min_frames <= max_frames and min_pixels <= max_pixels are required")
+        return self
+
+
 class Params(Strict):
     """The whole params file."""
 
@@ -305,6 +377,7 @@ class Params(Strict):
     descriptors: DescriptorsConfig = Field(default_factory=DescriptorsConfig)
     ofa: OFAConfig = Field(default_factory=OFAConfig)
     subsets: SubsetsConfig = Field(default_factory=SubsetsConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
 
     # Where the params came from (not part of the hash).
     source_file: str | None = Field(None, exclude=True)

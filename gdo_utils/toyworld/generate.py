@@ -28,11 +28,13 @@ from PIL import Image
 
 from ..config import ToyWorldConfig, canonical_json
 from ..io import manifest_matches, read_json, write_json, write_manifest, write_parquet, write_text
+from .image_bench import FILES as IMAGE_BENCH_FILES, BENCH_DIR as IMAGE_BENCH_DIR, write_image_benchmarks
+from .benchmarks import write_toy_benchmarks
 from .questions import QA, image_questions, sample_questions, text_only_question, video_questions
 from .scenes import VIDEO_KINDS, render_image, render_video, sample_image_scene, sample_video_scene
 
 log = logging.getLogger(__name__)
-VERSION = 3  # bump when the generator's output changes for the same config
+VERSION = 4  # bump when the generator's output changes for the same config
 
 IMAGE_SOURCES = {  # question family -> data_source (several naming styles, so source groups differ)
     "count": "shape_counting(synth_cauldron)", "caption": "toy_detailed_caption_long_v1",
@@ -231,6 +233,7 @@ def generate_toyworld(cfg: ToyWorldConfig, root: str | Path, force: bool = False
     h = toyworld_hash(cfg)
     files = ["onevision.jsonl", "llava_video.jsonl", "llava665k.json", "visionflan.json", "truth.parquet",
              "tokenizer_corpus.json", "report.json"]
+    files += [f"{IMAGE_BENCH_DIR}/{f}" for f in IMAGE_BENCH_FILES]
     if not force and manifest_matches(root, h, files):
         return read_json(root / "report.json")
     if root.exists():
@@ -253,14 +256,18 @@ def generate_toyworld(cfg: ToyWorldConfig, root: str | Path, force: bool = False
     write_json(root / "visionflan.json", flan)
     steps.update()
     steps.close()
+    benchmarks = write_toy_benchmarks(cfg, root, truth)  # held-out scenes, official layouts (gdo_utils.evaluate)
     truth_df = pd.DataFrame(truth, columns=["media_id", "pool", "kind", "file", "scene"])
     write_parquet(root / "truth.parquet", truth_df)
     write_json(root / "tokenizer_corpus.json", text_corpus(cfg))
+    image_bench = write_image_benchmarks(cfg, root, truth_df["scene"].tolist())
     report = {
         "root": str(root), "config_hash": h,
         "records": {"onevision": len(ov), "llava_video": len(vv), "llava665k": len(l665), "visionflan": len(flan)},
         "media": {k: int(v) for k, v in truth_df["kind"].value_counts().sort_index().items()},
         "injected_faults": faults,
+        "image_benchmarks": image_bench,
+        "benchmarks": benchmarks,
     }
     write_json(root / "report.json", report)
     write_manifest(root, stage="toyworld", params_hash=h, wall_time_s=time.time() - t0,

@@ -1,0 +1,318 @@
+"""The image suite stage: OFA training runs' checkpoints on the image benchmarks -> C3 outputs.
+
+Same folders, results JSON shape and trajectory as the video stage (gdo_utils.evaluate.stage):
+outputs/<run>/eval/<subset>/<checkpoint>/<benchmark>.{json,log.parquet}. The runs are the OFA
+subsets (`ofa_*` training runs, or `evaluate.image.runs`), by default only their final checkpoint
+(the OFA tables score the finished model; `evaluate.image.checkpoints: all` scores every one).
+
+Input as the release's lmms-eval chat Qwen3-VL wrapper gives an image: one user turn [image, text],
+no system prompt, the image resized the qwen-vl-utils way (multiples of 32 px, pixel count within
+[image.min_pixels, image.max_pixels], bicubic), greedy, each task's own max_new_tokens (lmms-eval
+0.5.0 YAML) unless `evaluate.image.max_new_tokens` caps it. Sharded and resumable at question
+granularity through gdo_utils.shards, like the video engine; a finished pair is skipped.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+import pyarrow as pa
+import torch
+from PIL import Image
+
+from ...config import Params, params_hash, resolve_path
+from ...io import read_json, read_parquet, write_json, write_parquet
+from ...shards import dist_info, merge_parts, run_sharded
+from ..stage import (
+    Checkpoint,
+    TrainRun,
+    load_checkpoint_model,
+    model_fingerprint,
+    read_run,
+    results_paths,
+)
+from ..video import smart_resize
+from . import IMAGE_BENCHMARKS, ImageBenchmark
+from .base import ImageQuestion, MetricRow
+
+log = logging.getLogger(__name__)
+LOG_SCHEMA = pa.schema([
+    ("question_id", pa.string()), ("benchmark", pa.string()), ("subtask", pa.string()), ("group", pa.string()),
+    ("prompt", pa.string()), ("prompt_hash", pa.string()), ("reply", pa.string()), ("gold", pa.string()),
+    ("parsed_release", pa.string()), ("parsed_robust", pa.string()),
+    ("score_release", pa.float64()), ("score_robust", pa.float64()), ("media_error", pa.string()),
+])
+LOG_COLUMNS = LOG_SCHEMA.names
+OFA_PREFIX = "ofa_"
+
+
+def prompt_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def gold_text(gold: str | tuple[str, ...]) -> str:
+    """The gold answer as one log string (VQA's ten human answers joined by ' | ')."""
+    return gold if isinstance(gold, str) else " | ".join(gold)
+
+
+def contract_id(params: Params) -> str:
+    c = params.evaluate.image
+    tokens = "task" if c.max_new_tokens is None else str(c.max_new_tokens)
+    return f"image-px{c.min_pixels}..{c.max_pixels}-greedy{tokens}-release"
+
+
+def max_new_tokens(params: Params, bench: ImageBenchmark) -> int:
+    cap = params.evaluate.image.max_new_tokens
+    return bench.max_new_tokens if cap is None else min(cap, bench.max_new_tokens)
+
+
+# ----------------------------------------------------------------------------- questions and runs
+def load_image_questions(params: Params, name: str) -> list[ImageQuestion]:
+    """A benchmark's questions from evaluate.data.<name> (annotations + media_root; toyworld:/run: allowed)."""
+    if name not in IMAGE_BENCHMARKS:
+        raise KeyError(f"unknown image benchmark {name!r}; registered: {sorted(IMAGE_BENCHMARKS)}")
+    d = params.evaluate.data.get(name)
+    if d is None:
+        raise FileNotFoundError(f"{params.source_file}: evaluate.data.{name} is not set (annotations + media_root)")
+    ann = resolve_path(params, d.annotations, f"evaluate.data.{name}.annotations").resolve()
+    media = resolve_path(params, d.media_root, f"evaluate.data.{name}.media_root").resolve()
+    qs = IMAGE_BENCHMARKS[name].load(ann, media)
+    ids = [q.qid for q in qs]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{name}: {ann}: question ids are not unique")
+    return qs[: d.limit] if d.limit else qs
+
+
+def image_runs(params: Params, run_dirs: Sequence[str | Path] | None = None) -> list[TrainRun]:
+    """OFA training runs (evaluate.image.runs, else every `ofa_*` run), final checkpoint unless `checkpoints: all`."""
+    cfg = params.evaluate.image
+    train = params.stage_dir("train")
+    if run_dirs:
+        folders = [Path(d) for d in run_dirs]
+    elif cfg.runs:
+        folders = [train / r for r in cfg.runs]
+        missing = [str(f) for f in folders if not (f / "run_info.json").is_file()]
+        if missing:
+            raise FileNotFoundError(f"evaluate.image.runs: no run_info.json in {missing}")
+    else:
+        folders = sorted(p.parent for p in train.glob(f"{OFA_PREFIX}*/run_info.json")) if train.is_dir() else []
+    runs = []
+    for f in folders:
+        run = read_run(f, include_base=cfg.checkpoints == "all" and params.evaluate.base_model)
+        cks = run.checkpoints if cfg.checkpoints == "all" else [c for c in run.checkpoints if c.name != "base"][-1:]
+        if not cks:
+            log.warning("%s: no checkpoint on disk: not evaluated on the image suite", f)
+            continue
+        runs.append(TrainRun(run.subset, run.folder, run.eval_dir, cks))
+    return runs
+
+
+# ----------------------------------------------------------------------------- generation
+def eval_image(q: ImageQuestion, min_pixels: int, max_pixels: int) -> Image.Image:
+    """The image as qwen-vl-utils `fetch_image` hands it to the processor (resized, bicubic)."""
+    im = q.image()
+    h, w = smart_resize(im.height, im.width, min_pixels, max_pixels)
+    return im.resize((w, h), Image.BICUBIC)
+
+
+def messages(prompt: str) -> list[dict]:
+    """The chat wrapper's messages: one user turn, the image then the text; no system prompt."""
+    return [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+
+
+@torch.no_grad()
+def generate_replies(vlm: Any, prompts: Sequence[str], images: Sequence[Image.Image], max_new: int) -> list[str]:
+    """Greedy replies for a batch (left padding, images already sized: do_resize=False)."""
+    proc = vlm.processor
+    proc.tokenizer.padding_side = "left"
+    texts = proc.apply_chat_template([messages(p) for p in prompts], tokenize=False, add_generation_prompt=True)
+    enc = proc(text=texts, images=list(images), do_resize=False, padding=True, return_tensors="pt")
+    enc = {k: (v.to(vlm.device) if isinstance(v, torch.Tensor) else v) for k, v in enc.items()}
+    if "pixel_values" in enc:
+        enc["pixel_values"] = enc["pixel_values"].to(vlm.model.dtype)
+    out = vlm.model.generate(**enc, max_new_tokens=max_new, do_sample=False, num_beams=1, temperature=None,
+                             top_p=None, top_k=None, pad_token_id=proc.tokenizer.pad_token_id,
+                             eos_token_id=proc.tokenizer.eos_token_id)
+    return proc.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True,
+                             clean_up_tokenization_spaces=False)
+
+
+def log_row(q: ImageQuestion, bench: ImageBenchmark, reply: str, media_error: str | None) -> dict:
+    """One per-question log row: the reply scored under both parse modes."""
+    rel = bench.score(q, reply, "release") if media_error is None else ("", 0.0)
+    rob = bench.score(q, reply, "robust") if media_error is None else ("", 0.0)
+    return {"question_id": q.qid, "benchmark": bench.name, "subtask": q.subtask,
+            "group": str(q.meta.get("group", q.qid)), "prompt": q.prompt, "prompt_hash": prompt_hash(q.prompt),
+            "reply": reply, "gold": gold_text(q.gold), "parsed_release": rel[0], "parsed_robust": rob[0],
+            "score_release": float(rel[1]), "score_robust": float(rob[1]), "media_error": media_error}
+
+
+class ImageWorker:
+    """Turns a batch of question ids into log rows (an unreadable image: a row with media_error, no model call)."""
+
+    def __init__(self, vlm: Any, bench: ImageBenchmark, questions: dict[str, ImageQuestion], params: Params) -> None:
+        self.vlm, self.bench, self.q = vlm, bench, questions
+        c = params.evaluate.image
+        self.min_px, self.max_px, self.max_new = c.min_pixels, c.max_pixels, max_new_tokens(params, bench)
+
+    def __call__(self, batch_ids: Sequence[str]) -> list[dict]:
+        from ...descriptors.runner import with_oom_retry
+
+        rows: dict[str, dict] = {}
+        ok: list[tuple[ImageQuestion, Image.Image]] = []
+        for qid in batch_ids:
+            q = self.q[qid]
+            try:
+                ok.append((q, eval_image(q, self.min_px, self.max_px)))
+            except (OSError, ValueError) as exc:
+                rows[qid] = log_row(q, self.bench, "", f"unreadable_media: {exc}")
+
+        def run(pos: Sequence[int]) -> dict[int, str]:
+            replies = generate_replies(self.vlm, [ok[j][0].prompt for j in pos], [ok[j][1] for j in pos], self.max_new)
+            return dict(zip(pos, replies))
+
+        replies, errors = with_oom_retry(run, list(range(len(ok)))) if ok else ({}, {})
+        for j, (q, _) in enumerate(ok):
+            rows[q.qid] = log_row(q, self.bench, "", f"model_error: {errors[j]}") if j in errors \
+                else log_row(q, self.bench, replies[j], None)
+        return [rows[i] for i in batch_ids]
+
+
+# ----------------------------------------------------------------------------- scoring a log
+def scored_view(logdf: pd.DataFrame, mode: str) -> pd.DataFrame:
+    """The log with the `parsed` / `score` columns of one parse mode (what each benchmark's aggregate reads)."""
+    return logdf.assign(parsed=logdf[f"parsed_{mode}"], score=logdf[f"score_{mode}"])
+
+
+def metric_rows(logdf: pd.DataFrame, bench: ImageBenchmark, mode: str) -> list[MetricRow]:
+    return bench.aggregate(scored_view(logdf, mode)) if len(logdf) else []
+
+
+def results_dict(run: TrainRun, ck: Checkpoint, bench: ImageBenchmark, logdf: pd.DataFrame, mode: str,
+                 contract: str, engine: str = "kit", extra: dict | None = None) -> dict:
+    """The results JSON (the video stage's shape: accuracy, n, levels) for one (checkpoint, benchmark)."""
+    rows = metric_rows(logdf, bench, mode)
+    overall = next((r for r in rows if r.level == "overall"), None)
+    other = {m: next((r.accuracy for r in metric_rows(logdf, bench, m) if r.level == "overall"), None)
+             for m in ("release", "robust")}
+    return {"benchmark": bench.name, "subset": run.subset, "checkpoint": ck.name, "samples_seen": ck.samples_seen,
+            "model": ck.path, "base_model": ck.base_model, "engine": engine, "contract": contract,
+            "suite": "image", "lmms_task": bench.lmms_task, "headline": bench.headline,
+            "needs_judge": bench.needs_judge, "extraction": mode, "n_questions": int(len(logdf)),
+            "n_missing": int(logdf["media_error"].notna().sum()) if "media_error" in logdf else 0,
+            "accuracy": None if overall is None else overall.accuracy,
+            "n": 0 if overall is None else overall.n,
+            "levels": [{"level": r.level, "subtask": r.subtask, "accuracy": r.accuracy, "n": r.n}
+                       for r in rows if r.level != "overall"],
+            "overall_by_extraction": other, **(extra or {})}
+
+
+# ----------------------------------------------------------------------------- one (checkpoint, benchmark)
+def generation_hash(params: Params, bench: ImageBenchmark, model_fp: str) -> str:
+    c = params.evaluate.image
+    return params_hash({"px": [c.min_pixels, c.max_pixels], "max_new": max_new_tokens(params, bench),
+                        "bench": bench.name, "data": params.evaluate.data[bench.name].model_dump(mode="json"),
+                        "model": model_fp})
+
+
+def evaluate_pair(params: Params, run: TrainRun, ck: Checkpoint, bench: ImageBenchmark,
+                  questions: list[ImageQuestion], vlm: Any, gen_h: str, progress: bool = True) -> dict | None:
+    """Generate this rank's share of one (checkpoint, benchmark); rank 0 merges, scores and writes."""
+    from ..stage import _barrier
+
+    rank, _ = dist_info()
+    res, logp, parts = results_paths(run.eval_dir, run.subset, ck.name, bench.name)
+    stamp = parts / "stamp.json"
+    if rank == 0:
+        if parts.exists() and (not stamp.is_file() or read_json(stamp).get("generation_hash") != gen_h):
+            shutil.rmtree(parts)
+        parts.mkdir(parents=True, exist_ok=True)
+        write_json(stamp, {"generation_hash": gen_h})
+    _barrier()
+    qmap = {q.qid: q for q in questions}
+    tok = vlm.processor.tokenizer
+    n_tok = {q.qid: len(tok(q.prompt, add_special_tokens=False)["input_ids"]) for q in questions}
+    order = sorted(n_tok, key=lambda i: (n_tok[i], i))
+    t0 = time.time()
+    run_sharded(order, ImageWorker(vlm, bench, qmap, params), parts, id_col="question_id",
+                batch_size=params.evaluate.batch_size, part_rows=params.evaluate.part_rows, schema=LOG_SCHEMA,
+                desc=f"{run.subset}/{ck.name}/{bench.name}", progress=progress)
+    _barrier()
+    if rank != 0:
+        _barrier()
+        return None
+    merged = merge_parts(parts, qmap, "question_id")[LOG_COLUMNS]
+    out = results_dict(run, ck, bench, merged, params.evaluate.extraction, contract_id(params),
+                       extra={"generation_hash": gen_h, "seconds": round(time.time() - t0, 2)})
+    write_parquet(logp, merged)
+    write_json(res, out)
+    shutil.rmtree(parts)
+    _barrier()
+    return out
+
+
+def run_image_suite(params: Params, run_dirs: Sequence[str | Path] | None = None, progress: bool = True) -> dict:
+    """Evaluate the OFA runs on evaluate.image.benchmarks; returns what was evaluated (rank 0)."""
+    cfg = params.evaluate.image
+    names = list(cfg.benchmarks)
+    runs = image_runs(params, run_dirs) if names else []
+    if not runs:
+        return {"runs": [], "evaluated": [], "note": "no image benchmark or no OFA training run"}
+    qs = {n: load_image_questions(params, n) for n in names}
+    written: list[dict] = []
+    t0 = time.time()
+    for run in runs:
+        for ck in run.checkpoints:
+            fp = model_fingerprint(ck.path) + (f"+{model_fingerprint(ck.base_model)}" if ck.base_model else "")
+            todo = []
+            for n in names:
+                bench = IMAGE_BENCHMARKS[n]
+                gen_h = generation_hash(params, bench, fp)
+                res, logp, _ = results_paths(run.eval_dir, run.subset, ck.name, n)
+                if res.is_file() and logp.is_file() and read_json(res).get("generation_hash") == gen_h:
+                    r = read_json(res)
+                    if r.get("extraction") != params.evaluate.extraction and dist_info()[0] == 0:
+                        r2 = results_dict(run, ck, bench, read_parquet(logp), params.evaluate.extraction,
+                                          r["contract"], extra={"generation_hash": gen_h, "seconds": 0.0})
+                        write_json(res, r2)
+                        written.append(r2)
+                    continue
+                todo.append((bench, gen_h))
+            if not todo:
+                continue
+            vlm = load_checkpoint_model(ck, params.models.vlm.dtype, params.device, params.models.vlm.attn_implementation)
+            for bench, gen_h in todo:
+                r = evaluate_pair(params, run, ck, bench, qs[bench.name], vlm, gen_h, progress)
+                if r is not None:
+                    written.append(r)
+            del vlm
+    return {"runs": [r.subset for r in runs], "questions": {n: len(v) for n, v in qs.items()},
+            "evaluated": [{k: r[k] for k in ("subset", "checkpoint", "benchmark", "accuracy", "n")} for r in written],
+            "seconds": round(time.time() - t0, 2), "eval_dirs": sorted({str(r.eval_dir) for r in runs})}
+
+
+def ofa_pools(params: Params) -> list[str]:
+    """The source pool and each transfer pool (Rel is computed per pool against its own full-data run)."""
+    src = [params.pools.ofa_source.name] if params.pools.ofa_source else []
+    return src + [t.name for t in params.pools.ofa_transfer]
+
+
+def run_image_stage(params: Params, run_dirs: Sequence[str | Path] | None = None, progress: bool = True) -> dict:
+    """The image suite, then the trajectory (video + image rows) and Rel tables of each eval folder."""
+    from ..rel import relative_performance, write_rel_tables
+    from ..stage import write_trajectory
+
+    report = run_image_suite(params, run_dirs, progress)
+    if dist_info()[0] != 0:
+        return report
+    for d in report.get("eval_dirs", []):
+        traj = write_trajectory(Path(d))
+        rel, ratios = relative_performance(traj, ofa_pools(params), params.evaluate.image.benchmarks)
+        write_rel_tables(rel, ratios, d)
+        report.setdefault("rel", []).extend(rel.to_dict("records"))
+    return report

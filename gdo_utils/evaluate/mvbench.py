@@ -1,0 +1,119 @@
+"""MVBench: `json/<subtask>.json` + the video folders (OpenGVLab/MVBench), 20 subtasks, mean of subtask accuracies.
+
+Rows: {video, question, candidates: [texts], answer: <candidate text>, start?, end?}; the gold
+letter is the answer's position in `candidates`. Video folder, data type and bound are per-subtask
+constants (the table below, from the official list / VLMEvalKit and lmms-eval's DATA_LIST). A video
+is looked up in the main-branch folder first (then `bound` start/end select the segment and frame
+folders are read at 3 fps), then in lmms-eval's pre-trimmed `video` revision folder (bound already
+applied by trimming, so ignored), then under `data0613/` (clevrer, star). NTU RGB+D
+(fine_grained_pose) is no longer distributed: a missing subtask file is reported, not an error.
+Prompt and extractor: lmms-eval 0.5.0 `mvbench_doc_to_text` / `mcq_acc`; an empty reply is left out
+of its subtask's denominator in release mode (`mvbench_aggregate_results`).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from .extract import mvbench_letter, reasoning_answer
+from .types import LETTERS, Benchmark, BenchmarkFormatError, Question, ReleaseParse
+
+log = logging.getLogger(__name__)
+NAME = "mvbench"
+POST_PROMPT = "Only give the best option.\n"
+FRAME_FPS = 3.0
+# subtask -> (main-branch folder, frame folder?, bound?, lmms-eval `video` revision folder)
+SUBTASKS: dict[str, tuple[str, bool, bool, str]] = {
+    "action_sequence": ("star/Charades_v1_480", False, True, "star/Charades_segment"),
+    "action_prediction": ("star/Charades_v1_480", False, True, "star/Charades_segment"),
+    "object_interaction": ("star/Charades_v1_480", False, True, "star/Charades_segment"),
+    "action_localization": ("sta/sta_video", False, True, "sta/sta_video_segment"),
+    "episodic_reasoning": ("tvqa/frames_fps3_hq", True, True, "tvqa/video_fps3_hq_segment"),
+    "action_antonym": ("ssv2_video", False, False, "ssv2_video_mp4"),
+    "fine_grained_action": ("Moments_in_Time_Raw/videos", False, False, "Moments_in_Time_Raw/videos"),
+    "unexpected_action": ("FunQA_test/test", False, False, "FunQA_test/test"),
+    "object_existence": ("clevrer/video_validation", False, False, "clevrer/video_validation"),
+    "moving_direction": ("clevrer/video_validation", False, False, "clevrer/video_validation"),
+    "moving_count": ("clevrer/video_validation", False, False, "clevrer/video_validation"),
+    "moving_attribute": ("clevrer/video_validation", False, False, "clevrer/video_validation"),
+    "counterfactual_inference": ("clevrer/video_validation", False, False, "clevrer/video_validation"),
+    "object_shuffle": ("perception/videos", False, False, "perception/videos"),
+    "action_count": ("perception/videos", False, False, "perception/videos"),
+    "state_change": ("perception/videos", False, False, "perception/videos"),
+    "character_order": ("perception/videos", False, False, "perception/videos"),
+    "scene_transition": ("scene_qa/video", False, False, "scene_qa/video"),
+    "egocentric_navigation": ("vlnqa", False, False, "vlnqa"),
+    "fine_grained_pose": ("nturgbd", False, False, "nturgbd_convert"),
+}
+
+
+def json_dir(annotations: Path) -> Path:
+    """`annotations` may be the dataset root (holding json/) or the json folder itself."""
+    return annotations / "json" if (annotations / "json").is_dir() else annotations
+
+
+def resolve_media(media_root: Path, subtask: str, name: str) -> tuple[Path, bool]:
+    """(path, is_main_branch) for a row's video; the main-branch path when nothing exists (counted missing)."""
+    main, _, _, lmms = SUBTASKS[subtask]
+    for folder, is_main in ((main, True), (lmms, False), (f"data0613/{main}", True)):
+        p = media_root / folder / name
+        if p.exists():
+            return p, is_main
+    return media_root / main / name, True
+
+
+def _row_question(path: Path, i: int, row: dict, subtask: str, media_root: Path) -> Question:
+    where = f"{path} row {i}"
+    for field in ("video", "question", "candidates", "answer"):
+        if field not in row:
+            raise BenchmarkFormatError(f"{where}: field {field!r} missing")
+    cands = row["candidates"]
+    if not isinstance(cands, list) or not 2 <= len(cands) <= len(LETTERS):
+        raise BenchmarkFormatError(f"{where}: field 'candidates' must be a list of 2-10 option texts")
+    if row["answer"] not in cands:
+        raise BenchmarkFormatError(f"{where}: field 'answer' {row['answer']!r} is not one of the candidates")
+    media, is_main = resolve_media(media_root, subtask, str(row["video"]))
+    _, frames, bound, _ = SUBTASKS[subtask]
+    start = end = None
+    if bound and is_main and "start" in row and "end" in row:
+        start, end = float(row["start"]), float(row["end"])
+    cands = [str(c) for c in cands]
+    return Question(NAME, f"{subtask}/{i:04d}", str(row["question"]), tuple(cands), tuple(cands),
+                    LETTERS[cands.index(row["answer"])], str(media), start, end,
+                    FRAME_FPS if (frames and is_main) else None, subtask=subtask)
+
+
+def load(annotations: Path, media_root: Path) -> list[Question]:
+    """Every `<subtask>.json` present (files for unknown subtask names are an error)."""
+    d = json_dir(Path(annotations))
+    files = sorted(d.glob("*.json"))
+    if not files:
+        raise FileNotFoundError(f"mvbench: no <subtask>.json files in {d}")
+    out: list[Question] = []
+    for f in files:
+        if f.stem not in SUBTASKS:
+            raise BenchmarkFormatError(f"{f}: {f.stem!r} is not an MVBench subtask ({sorted(SUBTASKS)})")
+        rows = json.loads(f.read_text(encoding="utf-8"))
+        if not isinstance(rows, list):
+            raise BenchmarkFormatError(f"{f}: top level must be a list of rows")
+        out += [_row_question(f, i, r, f.stem, Path(media_root)) for i, r in enumerate(rows)]
+    missing = sorted(set(SUBTASKS) - {f.stem for f in files})
+    if missing:
+        log.info("mvbench: %d of 20 subtasks present; absent: %s", 20 - len(missing), missing)
+    return out
+
+
+def prompt(q: Question) -> str:
+    """lmms-eval 0.5.0 `mvbench_doc_to_text` with the subtask post-prompt (no space after "Question:")."""
+    opts = "".join(f"({LETTERS[i]}) {c}\n" for i, c in enumerate(q.options))
+    return "Question:" + q.question + "\nOption:\n" + opts + POST_PROMPT
+
+
+def release_parse(reply: str, q: Question) -> ReleaseParse:
+    pred = reasoning_answer(reply)
+    parsed = mvbench_letter(pred)
+    return ReleaseParse(parsed, parsed == mvbench_letter(q.gold), counted=pred != "")
+
+
+BENCHMARK = Benchmark(NAME, load, prompt, release_parse, levels=("subtask",), overall="mean:subtask", max_options=5)

@@ -1,0 +1,128 @@
+"""lmms-eval engine: ingestion of written output folders (0.5.0 and 0.7.x layouts) and the launch command.
+
+lmms-eval 0.7.x does not install beside the pinned set (it needs av<16, the kit pins av 18.1.0; README),
+so these tests run on output folders written in its documented format (notes section 2.4)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gdo_utils.config import load_params
+from gdo_utils.evaluate.lmms.command import command_text, launch_command
+from gdo_utils.evaluate.lmms.folder import read_output_folder
+from gdo_utils.evaluate.lmms.ingest import ingest_folder
+from gdo_utils.io import read_json, read_parquet
+
+TS = "20260101_120000"
+
+
+def _wrap(resp: str, layout: str):
+    return [resp] if layout == "0.5" else resp
+
+
+def _sample(doc_id: int, resp: str, layout: str, **metric) -> dict:
+    rec = {"doc_id": doc_id, "target": "x", "filtered_resps": _wrap(resp, layout), "doc_hash": "h", "input": f"q{doc_id}"}
+    if layout == "0.7":
+        rec["token_counts"] = {"output_tokens": 1}
+    rec.update(metric)
+    return rec
+
+
+def write_folder(root: Path, layout: str) -> Path:
+    """An lmms-eval output folder as notes section 2.4 documents it (hand-made samples)."""
+    d = root / "v0-20260101-000000__checkpoint-16"
+    d.mkdir(parents=True)
+    samples = {
+        # MVBench: action_count 1/2 right + one empty reply (out of the denominator) -> 50; object_shuffle 2/2 -> 100
+        "mvbench_action_count": [
+            _sample(0, "A", layout, mvbench_accuracy={"pred_answer": "A", "gt_answer": "A", "score": 1}),
+            _sample(1, "B", layout, mvbench_accuracy={"pred_answer": "B", "gt_answer": "C", "score": 0}),
+            _sample(2, "", layout, mvbench_accuracy={"pred_answer": "", "gt_answer": "C", "score": 0})],
+        "mvbench_object_shuffle": [
+            _sample(1, "B", layout, mvbench_accuracy={"pred_answer": "B", "gt_answer": "B", "score": 1}),
+            _sample(0, "A", layout, mvbench_accuracy={"pred_answer": "A", "gt_answer": "A", "score": 1})],
+        # VideoMME: short 2/2, long 0/1 -> overall 2/3; task types
+        "videomme": [
+            _sample(i, p, layout, videomme_perception_score={
+                "question_id": f"00{i}-1", "duration": dur, "category": "Knowledge", "sub_category": "x",
+                "task_category": tt, "pred_answer": p, "answer": a})
+            for i, (p, a, dur, tt) in enumerate([("A", "A", "short", "Temporal Perception"),
+                                                 ("B", "B", "short", "Counting Problem"),
+                                                 ("C", "D", "long", "Temporal Perception")])],
+        # MLVU: order 1/1 = 100, count 1/3 -> mean of tasks (100 + 33.33) / 2 = 66.67, pooled would be 2/4 = 50
+        "mlvu_test": [
+            _sample(i, p, layout, mlvu_percetion_score={"question_id": f"q{i}", "task_type": t, "pred_answer": p,
+                                                         "answer": a})
+            for i, (p, a, t) in enumerate([("A", "A", "order"), ("A", "A", "count"), ("B", "A", "count"),
+                                           ("C", "A", "count")])],
+        "pope": [_sample(i, p, layout, pope_accuracy={"question_id": i, "score": float(p == g), "prediction": p,
+                                                        "ground_truth": g})
+                 for i, (p, g) in enumerate([("yes", "yes"), ("no", "yes"), ("yes", "no"), ("no", "no")])],
+        # MMBench: question 3 right in its original and wrong in its circular copy -> circular 0, single pass 100
+        "mmbench_en_dev": [
+            _sample(0, "A", layout, gpt_eval_score={"index": 3, "answer": "A", "prediction": "A", "category": "c",
+                                                    "A": "cat", "B": "dog", "C": "nan", "D": "nan"}),
+            _sample(1, "A", layout, gpt_eval_score={"index": 1000003, "answer": "B", "prediction": "A",
+                                                    "category": "c", "A": "dog", "B": "cat", "C": "nan", "D": "nan"})],
+        "mme": [_sample(i, "Yes", layout, mme_perception_score={"question_id": "existence/1.jpg", "category": "existence",
+                                                                 "score": s}) for i, s in enumerate([1.0, 1.0])],
+        "vqav2_val": [_sample(0, "2", layout, exact_match=0.6), _sample(1, "red", layout, exact_match=1.0)],
+        "mmvet": [_sample(0, "it is 3", layout, gpt_eval_score={"question_id": "v1_0", "score": 0.5})],
+    }
+    for task, rows in samples.items():
+        (d / f"{TS}_samples_{task}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    results = {"results": {"mvbench": {" ": " ", "alias": "mvbench"},
+                           "mvbench_action_count": {"alias": " - mvbench_action_count", "mvbench_accuracy,none": 50.0},
+                           "videomme": {"alias": "videomme", "videomme_perception_score,none": 66.67},
+                           "mmvet": {"alias": "mmvet", "gpt_eval_score,none": 50.0, "gpt_eval_score_stderr,none": "N/A"},
+                           "mmbench_en_dev": {"alias": "mmbench_en_dev", "gpt_eval_score,none": 50.0}},
+               "config": {"model": "qwen3_vl", "model_args": "pretrained=/x/checkpoint-16"},
+               "model_name_sanitized": d.name, "git_hash": "abc"}
+    (d / f"{TS}_results.json").write_text(json.dumps(results))
+    return root
+
+
+@pytest.mark.parametrize("layout", ["0.5", "0.7"])
+def test_ingest_output_folder(tmp_path, layout):
+    folder = write_folder(tmp_path / "lmms_out", layout)
+    runs = read_output_folder(folder)
+    assert len(runs) == 1 and runs[0].layout == layout
+    assert [r["doc_id"] for r in runs[0].samples["mvbench_object_shuffle"]] == [0, 1]   # sorted by doc_id
+    p = load_params("params/demo.yaml", [f"output_root={tmp_path / 'out'}"])
+    rep = ingest_folder(p, folder, subset="ofa_full_llava665k")
+    res = {r["benchmark"]: r for r in rep["written"]}
+    assert res["mvbench"]["checkpoint"] == "checkpoint-16"
+    assert res["mvbench"]["accuracy"] == pytest.approx(75.0)            # mean of 50 and 100 (empty reply not counted)
+    assert res["videomme"]["accuracy"] == pytest.approx(200 / 3)
+    assert res["mlvu"]["accuracy"] == pytest.approx((100 + 100 / 3) / 2)  # mean of tasks, not pooled 50
+    assert res["mmbench_en"]["accuracy"] == 0.0 and res["pope"]["accuracy"] == pytest.approx(50.0)
+    assert res["mme"]["accuracy"] == 200.0 and res["vqav2"]["accuracy"] == pytest.approx(80.0)
+    assert res["mmvet"]["accuracy"] == 50.0
+    eval_dir = tmp_path / "out" / "demo" / "eval"
+    vm = read_json(eval_dir / "ofa_full_llava665k/checkpoint-16/videomme.json")
+    levels = {(lv["level"], lv["subtask"]): lv["accuracy"] for lv in vm["levels"]}
+    assert levels[("duration", "short")] == 100.0 and levels[("duration", "long")] == 0.0
+    assert levels[("task_type", "Temporal Perception")] == 50.0
+    assert vm["engine"] == "lmms-eval" and vm["lmms_eval_layout"] == layout
+    mm = read_json(eval_dir / "ofa_full_llava665k/checkpoint-16/mmbench_en.json")
+    assert {(lv["level"], lv["subtask"]): lv["accuracy"] for lv in mm["levels"]}[("metric", "single_pass")] == 100.0
+    assert mm["lmms_eval_reported"] == {"gpt_eval_score": 50.0}
+    log = read_parquet(eval_dir / "ofa_full_llava665k/checkpoint-16/mvbench.log.parquet")
+    assert len(log) == 5 and set(log["subtask"]) == {"action_count", "object_shuffle"}
+    traj = read_parquet(eval_dir / "trajectory.parquet")
+    assert set(traj["engine"]) == {"lmms-eval"} and traj["samples_seen"].dtype == "int64"
+    assert {"mvbench", "videomme", "mlvu", "pope", "mmbench_en", "mme", "vqav2", "mmvet"} <= set(traj["benchmark"])
+
+
+def test_launch_command_matches_contract(tmp_path):
+    p = load_params("params/demo.yaml", ["evaluate.lmms_eval.num_processes=2"])
+    ck = tmp_path / "checkpoint-16"
+    cmd = launch_command(p, ck, ["mvbench", "videomme"], tmp_path / "o")
+    text = command_text(cmd)
+    assert text.startswith("accelerate launch --num_processes 2 -m lmms_eval --model qwen3_vl --model_args ")
+    assert f"pretrained={ck.resolve()},max_pixels=4096,min_pixels=4096,interleave_visuals=False,max_num_frames=32,fps=1" in text
+    assert "--tasks mvbench,videomme --batch_size 1" in text and text.endswith("--log_samples")
+    img = command_text(launch_command(p, ck, ["mmbench_en", "pope", "vqav2"], tmp_path / "o", image=True))
+    assert "max_pixels=9216,min_pixels=9216" in img and "--tasks mmbench_en_dev,pope,vqav2_val" in img

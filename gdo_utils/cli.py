@@ -114,6 +114,17 @@ def cmd_subsets(args):
         print("\n".join(f"{k}: {v.get('size', v.get('n_selected', '?'))}" for k, v in reps.items()))
 
 
+def cmd_report(args):
+    from .report import build_report
+
+    rep = build_report(_params(args), mode=args.mode, sweep=args.sweep, force=args.force)
+    print(f"{rep.mode} mode: {len(rep.tables)} tables, {len(rep.figures)} figures -> {rep.path}")
+    for name, (filled, total) in rep.filled.items():
+        print(f"  {name}: run fills {filled} of {total} cells")
+    for n in rep.notes:
+        print(f"  note: {n}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="gdo-repro", description=__doc__.splitlines()[0])
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -147,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--pool", action="append", help="pool names (default: source + transfer pools)")
     sp = add("subsets", cmd_subsets, "GDO goal-preset subsets and the uniform baseline")
     sp.add_argument("--profile", action="append", help="profile name(s); default: all in params")
+    sp = add("report", cmd_report, "paper tables and figures (reference: published numbers; run: this run beside them)")
+    sp.add_argument("--mode", choices=["auto", "reference", "run"], default=None,
+                    help="default: params report.mode (auto: run when the trajectory exists, else reference)")
+    sp.add_argument("--sweep", action="store_true", help="run the OFA selection over report.sweep's K x budget grid")
     return ap
 
 
@@ -157,13 +172,14 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from .chain import NotebookFailed
     from .pool import PoolFormatError
+    from .report.trajectory import TrajectoryError
 
     try:
         args.func(args)
     except ParamsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (NotebookFailed, PoolFormatError, FileNotFoundError) as exc:
+    except (NotebookFailed, PoolFormatError, FileNotFoundError, TrajectoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -83,7 +83,7 @@ def provenance(params: Params, mode: str, traj: pd.DataFrame | None) -> dict:
 
 
 def gdo_tables(inputs: RunInputs | None) -> list[Table]:
-    return [f(inputs) for f in tables_gdo.TABLES]
+    return [f(inputs) for f in tables_gdo.TABLES] + [f() for f in tables_gdo.CHECKS]
 
 
 def ofa_tables(params: Params, inputs: RunInputs | None, sweep: pd.DataFrame | None) -> list[Table]:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from . import fmt
 
+RUN_EXTRA_DECIMALS = 3  # a run's CSV keeps 3 more decimals than the paper printed (toy runs count samples in tens)
 SHOW = {"num": fmt.fixed, "delta": fmt.signed, "kilo": fmt.kilo, "times": fmt.times}
 
 
@@ -55,22 +56,25 @@ def beside(run: pd.DataFrame, paper: pd.DataFrame, keys: list[str], cols: list[C
     return out
 
 
-def run_frames(run: pd.DataFrame, paper: pd.DataFrame, keys: list[tuple[str, str]], cols: list[Col]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(csv, display) frames of a run table: every value, the published value beside it, and run - paper."""
+def run_frames(run: pd.DataFrame, paper: pd.DataFrame, keys: list[tuple[str, str]], cols: list[Col],
+               match: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(csv, display) frames of a run table: every value, the published value beside it (rows matched on
+    `match`, default all key columns), and run - paper."""
     key_names = [k for k, _ in keys]
-    m = beside(run, paper, key_names, cols)
+    m = beside(run, paper, match or key_names, cols)
     csv = pd.DataFrame({k: m[k].astype(str).to_numpy() for k in key_names})
     disp = pd.DataFrame({label: m[k].astype(str).to_numpy() for k, label in keys})
     for c in cols:
         mine = m[c.name].astype(float).to_numpy()
         theirs = m[f"{c.name}_paper"].astype(float).to_numpy()
         diff = mine - theirs
-        csv[c.name] = [c.to_csv(x) for x in mine]
+        csv[c.name] = [fmt.csv_number(x, c.decimals + RUN_EXTRA_DECIMALS) for x in mine]
         csv[f"{c.name}_paper"] = [c.to_csv(x) for x in theirs]
-        csv[f"{c.name}_diff"] = [fmt.csv_number(x, c.decimals) for x in diff]
+        csv[f"{c.name}_diff"] = [fmt.csv_number(x, c.decimals + RUN_EXTRA_DECIMALS) for x in diff]
         disp[c.label] = [c.show(x) for x in mine]
         disp[f"{c.label} (paper)"] = [c.show(x) for x in theirs]
-        disp[f"{c.label} Δ paper"] = [fmt.signed(x, c.decimals) for x in diff]
+        unit = "k" if c.kind == "kilo" else "x" if c.kind == "times" else ""
+        disp[f"{c.label} Δ paper"] = [fmt.signed(x, c.decimals) + (unit if not fmt.is_missing(x) else "") for x in diff]
     return csv, disp
 
 

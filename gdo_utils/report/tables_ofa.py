@@ -66,8 +66,8 @@ def rel_check_table() -> Table:
                                  ["pool", "method", "rel_printed", "rel_recomputed", "difference", "consistent"])
     return Table("ofa_rel_check", "Rel recomputed from the companion rows",
                  "Rel = (100/10) * sum_b score_b / full_b (OFA_METHOD.md) from each row's ten printed scores.", csv, disp,
-                 claim="A row is consistent when the recomputed Rel is within 0.1 of the printed one.",
-                 source=published.VISNEC_PAPER)
+                 source=published.VISNEC_PAPER,
+                 notes=["A row is consistent when the recomputed Rel is within 0.1 of the printed one (one decimal)."])
 
 
 def reference_rel() -> pd.DataFrame:
@@ -130,7 +130,7 @@ def rel_table(inputs: RunInputs | None = None) -> Table:
     run, _ = run_rel(inputs)
     pub, _ = published_rows(inputs.ofa_pools)
     keys = [("pool", "Pool"), ("published_pool", "Published pool"), ("method", "Method")]
-    csv, disp = run_frames(run, pub, keys, [REL_COL])
+    csv, disp = run_frames(run, pub, keys, [REL_COL], match=["published_pool", "method"])
     csv["rel_partial"] = [fixed(x, 1, missing="") for x in run["rel_partial"]]
     csv["n_benchmarks"] = run["n_benchmarks"].astype(str).to_numpy()
     disp["Rel over evaluated (n)"] = [f"{fixed(x, 1)} ({n})" for x, n in zip(run["rel_partial"], run["n_benchmarks"])]
@@ -146,7 +146,7 @@ def scores_table(inputs: RunInputs) -> Table:
     _, run = run_rel(inputs)
     _, pub = published_rows(inputs.ofa_pools)
     keys = [("pool", "Pool"), ("published_pool", "Published pool"), ("method", "Method")]
-    csv, disp = run_frames(run, pub, keys, SCORE_COLS)
+    csv, disp = run_frames(run, pub, keys, SCORE_COLS, match=["published_pool", "method"])
     return Table("ofa_scores", "Image-benchmark scores of the OFA rows", "This run's last checkpoints; the paper's "
                  "Random / Full-Data rows are VisNec's (arXiv 2603.01195).", csv, disp, claim=headline_claim(),
                  source=f"this run vs {published.VISNEC_PAPER}")

@@ -18,7 +18,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from ..config import Params, params_hash
+from ..config import Params, ParamsError, params_hash
 from ..io import git_revision, package_versions, read_json, sha256_file, write_manifest, write_text
 from ..plots import save_figure
 from . import figures as F
@@ -54,7 +54,7 @@ def resolve_mode(params: Params, mode: str | None, sweep: bool = False) -> str:
     if mode == "auto":
         return "run" if sweep or trajectory_path(params.run_dir).is_file() else "reference"
     if sweep and mode == "reference":
-        raise ValueError("--sweep produces run data; use --mode run (reference mode shows published numbers only)")
+        raise ParamsError("--sweep produces run data; use --mode run (reference mode shows published numbers only)")
     return mode
 
 

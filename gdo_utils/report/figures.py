@@ -20,7 +20,7 @@ from .names import MVBENCH, VIDEO_BENCHMARKS, benchmark_display
 from .peak import PeakMatch, peak_match
 from .tables_gdo import heatmap_claim, main_claim, profiles_claim, run_heatmap
 from .tables_ofa import headline_claim, reference_rel, run_rel
-from .trajectory import curve, end_samples, end_value
+from .trajectory import curve
 
 
 @dataclass
@@ -55,7 +55,7 @@ def convergence(inputs: RunInputs | None = None) -> FigureSpec:
             cu, cg = curve(inputs.traj, uni_s, b), curve(inputs.traj, gdo_s, b)
             curves[name] = {"Uni-10x": pd.DataFrame({"samples_k": cu["samples_seen"] / 1000.0, "accuracy": cu["accuracy"]}),
                             "GDO": pd.DataFrame({"samples_k": cg["samples_seen"] / 1000.0, "accuracy": cg["accuracy"]})}
-            refs[name] = end_value(inputs.traj, uni_s, b)
+            refs[name] = inputs.end_value(uni_s, b)
             pm = peak_match(cg["samples_seen"] / 1000.0, cg["accuracy"], refs[name])
             peaks[name] = pm
         fig = plot_convergence(curves, refs, peaks, f"This run: {gdo_s} (GDO) vs {uni_s} (Uni-10x)")
@@ -76,15 +76,14 @@ def frontier_points(inputs: RunInputs | None = None) -> pd.DataFrame:
             rows.append({"benchmark": b, "label": "Uni-10x", "samples_k": reference.uniform_size_k(),
                          "accuracy": float(main.loc[b, "uni10x"]), "kind": "uniform"})
         return pd.DataFrame(rows)
-    t = inputs.traj
     uniforms = dict.fromkeys(u for _, u in inputs.profiles.values())
     for b in VIDEO_BENCHMARKS:
         for name, (subset, _) in inputs.profiles.items():
-            rows.append({"benchmark": benchmark_display(b), "label": name, "samples_k": end_samples(t, subset) / 1000.0,
-                         "accuracy": end_value(t, subset, b), "kind": "profile"})
+            rows.append({"benchmark": benchmark_display(b), "label": name, "samples_k": inputs.end_samples(subset) / 1000.0,
+                         "accuracy": inputs.end_value(subset, b), "kind": "profile"})
         for u in uniforms:
-            rows.append({"benchmark": benchmark_display(b), "label": f"Uni-10x ({u})", "samples_k": end_samples(t, u) / 1000.0,
-                         "accuracy": end_value(t, u, b), "kind": "uniform"})
+            rows.append({"benchmark": benchmark_display(b), "label": f"Uni-10x ({u})", "samples_k": inputs.end_samples(u) / 1000.0,
+                         "accuracy": inputs.end_value(u, b), "kind": "uniform"})
     return pd.DataFrame(rows, columns=["benchmark", "label", "samples_k", "accuracy", "kind"])
 
 

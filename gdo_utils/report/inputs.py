@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..config import Params
+from .trajectory import TrajectoryIndex
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,17 @@ class RunInputs:
     ablations: dict[str, str]
     temporal: list[tuple[str, str]]       # (benchmark key, subtask key)
     ofa_pools: list[OFAPool]
+
+    def __post_init__(self) -> None:
+        self.index = TrajectoryIndex(self.traj)
+
+    def end_value(self, subset: str, benchmark: str, subtask: str = "") -> float:
+        """Accuracy at the subset's last checkpoint, else NaN (gdo_utils.report.trajectory)."""
+        return self.index.end_value(subset, benchmark, subtask)
+
+    def end_samples(self, subset: str) -> float:
+        """samples_seen of the subset's last checkpoint, else NaN."""
+        return self.index.end_samples(subset)
 
     @property
     def main(self) -> tuple[str, str]:

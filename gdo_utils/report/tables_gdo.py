@@ -17,7 +17,7 @@ from .names import (ABLATION_BENCHMARKS, MVBENCH, VIDEO_BENCHMARKS, benchmark_di
                     subtask_display, subtask_key)
 from .peak import peak_match, reduction
 from .render import Table
-from .trajectory import curve, end_samples, end_value
+from .trajectory import curve
 
 SRC = published.GDO_PAPER
 GROUP_COLUMNS = ("mvb_motion", "mvb_reasoning", "vmm_temporal_perception", "mlvu_order", "mlvu_sportsqa", "mlvu_ego")
@@ -53,7 +53,7 @@ def run_main(inputs: RunInputs) -> tuple[pd.DataFrame, list[str]]:
     gdo_s, uni_s = inputs.main
     t, rows, notes = inputs.traj, [], []
     for b in VIDEO_BENCHMARKS:
-        uni, gdo = end_value(t, uni_s, b), end_value(t, gdo_s, b)
+        uni, gdo = inputs.end_value(uni_s, b), inputs.end_value(gdo_s, b)
         c = curve(t, gdo_s, b)
         pm = peak_match(c["samples_seen"], c["accuracy"], uni)
         if not np.isnan(uni) and len(c) and not pm.reached:
@@ -62,7 +62,7 @@ def run_main(inputs: RunInputs) -> tuple[pd.DataFrame, list[str]]:
             notes.append(f"{benchmark_display(b)}: {gdo_s} is already at or above R at its first checkpoint; the peak "
                          f"match is that checkpoint (an upper bound).")
         rows.append({"benchmark": benchmark_display(b), "uni10x": uni, "gdo": gdo, "delta_pp": gdo - uni,
-                     "peak_match_k": pm.samples / 1000.0, "reduction_x": reduction(end_samples(t, uni_s), pm.samples)})
+                     "peak_match_k": pm.samples / 1000.0, "reduction_x": reduction(inputs.end_samples(uni_s), pm.samples)})
     return pd.DataFrame(rows), notes
 
 
@@ -99,11 +99,11 @@ def profiles_claim() -> str:
 def run_profiles(inputs: RunInputs) -> pd.DataFrame:
     rows = []
     for name, (subset, uni) in inputs.profiles.items():
-        size = end_samples(inputs.traj, subset) / 1000.0
+        size = inputs.end_samples(subset) / 1000.0
         for b in VIDEO_BENCHMARKS:
-            acc = end_value(inputs.traj, subset, b)
+            acc = inputs.end_value(subset, b)
             rows.append({"profile": name, "benchmark": benchmark_display(b), "samples_1x_k": size, "accuracy": acc,
-                         "delta_pp": acc - end_value(inputs.traj, uni, b)})
+                         "delta_pp": acc - inputs.end_value(uni, b)})
     return pd.DataFrame(rows)
 
 
@@ -134,12 +134,12 @@ def temporal_claim() -> str:
 
 def run_temporal(inputs: RunInputs, top: int = 5) -> tuple[pd.DataFrame, list[str]]:
     """Per profile the `top` largest deltas among the configured temporal subtasks, ascending like the paper."""
-    t, rows, notes = inputs.traj, [], []
+    rows, notes = [], []
     pub = published.load("gdo_temporal_subtasks")
     for name, (subset, uni) in inputs.profiles.items():
         found = []
         for b, k in inputs.temporal:
-            u, g = end_value(t, uni, b, k), end_value(t, subset, b, k)
+            u, g = inputs.end_value(uni, b, k), inputs.end_value(subset, b, k)
             if not (np.isnan(u) or np.isnan(g)):
                 found.append({"profile": name, "benchmark": benchmark_display(b), "subtask": subtask_display(b, k),
                               "uni10x": u, "gdo": g, "delta_pp": g - u})
@@ -180,21 +180,21 @@ def groups_claim() -> str:
             f"MVB Reasoning {g.loc['Temp+', 'mvb_reasoning']:+.1f}, MLVU SportsQA {g.loc['Temp+', 'mlvu_sportsqa']:+.1f} pp.")
 
 
-def _delta(t: pd.DataFrame, subset: str, uni: str, b: str, k: str) -> float:
-    return end_value(t, subset, b, k) - end_value(t, uni, b, k)
+def _delta(inputs: RunInputs, subset: str, uni: str, b: str, k: str) -> float:
+    return inputs.end_value(subset, b, k) - inputs.end_value(uni, b, k)
 
 
 def run_groups(inputs: RunInputs) -> pd.DataFrame:
     from .groups import mvbench_groups
 
-    t, rows = inputs.traj, []
+    rows = []
     for name, (subset, uni) in inputs.profiles.items():
-        mvb = mvbench_groups({k: _delta(t, subset, uni, "mvbench", k) for k, _ in MVBENCH})
+        mvb = mvbench_groups({k: _delta(inputs, subset, uni, "mvbench", k) for k, _ in MVBENCH})
         rows.append({"profile": name, "mvb_motion": mvb["mvb_motion"], "mvb_reasoning": mvb["mvb_reasoning"],
-                     "vmm_temporal_perception": _delta(t, subset, uni, "videomme", "Temporal Perception"),
-                     "mlvu_order": _delta(t, subset, uni, "mlvu", "order"),
-                     "mlvu_sportsqa": _delta(t, subset, uni, "mlvu", "sportsQA"),
-                     "mlvu_ego": _delta(t, subset, uni, "mlvu", "ego")})
+                     "vmm_temporal_perception": _delta(inputs, subset, uni, "videomme", "Temporal Perception"),
+                     "mlvu_order": _delta(inputs, subset, uni, "mlvu", "order"),
+                     "mlvu_sportsqa": _delta(inputs, subset, uni, "mlvu", "sportsQA"),
+                     "mlvu_ego": _delta(inputs, subset, uni, "mlvu", "ego")})
     return pd.DataFrame(rows)
 
 
@@ -226,7 +226,7 @@ def ablation_claim() -> str:
 
 
 def run_ablation(inputs: RunInputs) -> pd.DataFrame:
-    return pd.DataFrame([{"setting": s, **{b: end_value(inputs.traj, subset, b) for b in ABLATION_BENCHMARKS}}
+    return pd.DataFrame([{"setting": s, **{b: inputs.end_value(subset, b) for b in ABLATION_BENCHMARKS}}
                          for s, subset in inputs.ablations.items()])
 
 
@@ -260,7 +260,7 @@ def run_heatmap(inputs: RunInputs) -> pd.DataFrame:
         subset, uni = inputs.profiles.get(r.profile, (None, None))
         k = subtask_key("MVBench", r.subtask)
         rows.append({"subtask": r.subtask, "profile": r.profile,
-                     "delta_pp": _delta(inputs.traj, subset, uni, "mvbench", k) if subset else np.nan})
+                     "delta_pp": _delta(inputs, subset, uni, "mvbench", k) if subset else np.nan})
     return pd.DataFrame(rows)
 
 

@@ -13,7 +13,6 @@ from .inputs import OFAPool, RunInputs
 from .names import IMAGE_BENCHMARKS, benchmark_display
 from .rel import rel, rel_partial
 from .render import Table
-from .trajectory import end_value
 
 HEADLINE_COLS = [Col("budget_ratio", "Budget", 2, "num"), Col("relative_performance", "Rel", 1)]
 SCORE_COLS = [Col(benchmark_display(b), benchmark_display(b), 1) for b in IMAGE_BENCHMARKS]
@@ -84,13 +83,12 @@ def reference_rel() -> pd.DataFrame:
 
 def run_rel(inputs: RunInputs) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(Rel rows, score rows) of the run: OFA 15%, Random 15% and full data per OFA pool."""
-    t = inputs.traj
     rel_rows, score_rows = [], []
     for pool in inputs.ofa_pools:
-        full = {b: end_value(t, pool.full, b) for b in IMAGE_BENCHMARKS}
+        full = {b: inputs.end_value(pool.full, b) for b in IMAGE_BENCHMARKS}
         for method, attr in METHODS:
             subset = getattr(pool, attr)
-            scores = {b: end_value(t, subset, b) for b in IMAGE_BENCHMARKS}
+            scores = {b: inputs.end_value(subset, b) for b in IMAGE_BENCHMARKS}
             partial, n = rel_partial(scores, full)
             rel_rows.append({"pool": pool.pool, "published_pool": pool.published or "", "method": method, "subset": subset,
                              "Rel": rel(scores, full), "rel_partial": partial, "n_benchmarks": n})

@@ -101,3 +101,27 @@ def subtask_keys(traj: pd.DataFrame, subset: str, benchmark: str) -> list[str]:
     m = ((traj["subset"] == subset) & (traj["benchmark"] == benchmark) & (traj["samples_seen"] == last)
          & traj["level"].isin(SUBTASK_LEVELS))
     return sorted(set(traj.loc[m, "subtask"]))
+
+
+class TrajectoryIndex:
+    """End values of a trajectory looked up in O(1): the same answers as `end_value` / `end_samples`."""
+
+    def __init__(self, traj: pd.DataFrame) -> None:
+        self.traj = traj
+        trained = traj[traj["samples_seen"] > 0]
+        self._end = trained.groupby("subset")["samples_seen"].max().astype(float).to_dict()
+        at_end = trained[trained["samples_seen"] == trained["subset"].map(self._end)]
+        self._values: dict[tuple[str, str, str], float] = {}
+        for r in at_end.itertuples(index=False):
+            if r.level == "overall":
+                self._values.setdefault((r.subset, r.benchmark, ""), float(r.accuracy))
+            elif r.level in SUBTASK_LEVELS:
+                self._values.setdefault((r.subset, r.benchmark, r.subtask), float(r.accuracy))
+
+    def end_samples(self, subset: str) -> float:
+        """samples_seen of the subset's last trained checkpoint (NaN when none)."""
+        return self._end.get(subset, float("nan"))
+
+    def end_value(self, subset: str, benchmark: str, subtask: str = "") -> float:
+        """Accuracy at the subset's last checkpoint (overall or one subtask key), else NaN."""
+        return self._values.get((subset, benchmark, subtask), float("nan"))

@@ -85,3 +85,14 @@ def test_demo_subsets_contract(demo_run):
         sizes[name] = len(rows)
         assert (run_dir / "subsets" / f"uniform_{name}" / "train.jsonl").is_file()
     assert 0 < min(sizes.values()) and max(sizes.values()) < 0.2 * len(qa)
+
+
+def test_demo_report(demo_run):
+    run_dir, _ = demo_run
+    report = (run_dir / "REPORT.md").read_text()
+    assert "## Inconsistencies in the published material" in report and "## Provenance" in report
+    mode = "run" if (run_dir / "eval" / "trajectory.parquet").is_file() else "reference"
+    assert f"({mode} mode)" in report
+    for name in ("gdo_main", "gdo_profiles", "ofa_rel"):
+        assert (run_dir / "tables" / "reference" / f"{name}.csv").is_file()
+    assert (run_dir / "figures" / "reference" / "gdo_convergence.png").stat().st_size > 0

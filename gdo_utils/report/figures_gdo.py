@@ -30,6 +30,14 @@ def diverging_cmap() -> LinearSegmentedColormap:
     return LinearSegmentedColormap.from_list("cb_diverging", [cb[0], (1, 1, 1), cb[1]])
 
 
+def finish(fig: plt.Figure, title: str = "") -> plt.Figure:
+    """Suptitle (when given) and tight layout."""
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def log_samples_axis(ax) -> None:
     """Log x axis labelled with plain numbers (13.3, 100, 512), no minor labels."""
     ax.set_xscale("log")
@@ -73,10 +81,7 @@ def plot_convergence(curves: dict[str, dict[str, pd.DataFrame]], refs: dict[str,
         ax.set_ylabel("accuracy (%)")
         ax.set_title(b + (f"\n{notes[b]}" if notes and b in notes else ""), fontsize=9)
         ax.legend(fontsize=7, loc="lower right")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title)
 
 
 def plot_frontier(points: pd.DataFrame, title: str = "") -> plt.Figure:
@@ -102,10 +107,7 @@ def plot_frontier(points: pd.DataFrame, title: str = "") -> plt.Figure:
         ax.set_ylabel("accuracy (%)")
         ax.set_title(b, fontsize=9)
         ax.legend(fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title)
 
 
 def plot_heatmap(matrix: pd.DataFrame, title: str = "") -> plt.Figure:

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .figures_gdo import _empty, palette
+from .figures_gdo import _empty, finish, palette
 
 
 def plot_rel(rel: pd.DataFrame, title: str = "") -> plt.Figure:
@@ -64,10 +64,7 @@ def plot_selector_curves(history: pd.DataFrame, chosen_epoch: int, k: int, targe
         a.axvline(chosen_epoch, color=cb[3], ls="--", lw=1, label=f"chosen epoch {chosen_epoch}")
         a.set_xlabel("epoch")
         a.legend(fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title)
 
 
 def plot_confidence(pools: dict[str, tuple[np.ndarray, np.ndarray]], title: str = "") -> plt.Figure:
@@ -86,10 +83,7 @@ def plot_confidence(pools: dict[str, tuple[np.ndarray, np.ndarray]], title: str 
         ax.set_xlabel("max-softmax confidence")
         ax.set_title(name, fontsize=9)
         ax.legend(fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title)
 
 
 SWEEP_PANELS = (("rel", "Rel (full data = 100)"), ("conf_selected_median", "median confidence of the selection"),
@@ -115,7 +109,4 @@ def plot_sensitivity(sweep: pd.DataFrame, title: str = "") -> plt.Figure:
             ax.set_title(f"{pool}: {label}", fontsize=8)
             if ks:
                 ax.legend(fontsize=6)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title)

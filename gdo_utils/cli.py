@@ -185,6 +185,15 @@ def cmd_evaluate(args):
 
         report["image_suite"] = run_image_stage(p, run_dirs=args.run_dir)
     _print(report)
+def cmd_report(args):
+    from .report import build_report
+
+    rep = build_report(_params(args), mode=args.mode, sweep=args.sweep, force=args.force)
+    print(f"{rep.mode} mode: {len(rep.tables)} tables, {len(rep.figures)} figures -> {rep.path}")
+    for name, (filled, total) in rep.filled.items():
+        print(f"  {name}: run fills {filled} of {total} cells")
+    for n in rep.notes:
+        print(f"  note: {n}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -248,6 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--ingest", metavar="LMMS_OUTPUT_DIR", help="ingest an lmms-eval output folder into eval/ (C3)")
     sp.add_argument("--subset", help="--ingest: the subset (training run) the folder belongs to")
     sp.add_argument("--checkpoint", help="--ingest: checkpoint name (default: from the model name, else base)")
+    sp = add("report", cmd_report, "paper tables and figures (reference: published numbers; run: this run beside them)")
+    sp.add_argument("--mode", choices=["auto", "reference", "run"], default=None,
+                    help="default: params report.mode (auto: run when the trajectory exists, else reference)")
+    sp.add_argument("--sweep", action="store_true", help="run the OFA selection over report.sweep's K x budget grid")
     return ap
 
 
@@ -261,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     from .pool import PoolFormatError
     from .score import ScoreInputError
     from .subsets.context import SubsetInputError
+    from .report.trajectory import TrajectoryError
     from .trainfile import ContractError, ExportError
 
     try:
@@ -269,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except (NotebookFailed, PoolFormatError, FileNotFoundError, MetricsImportError, ScoreInputError,
-            SubsetInputError, ContractError, ExportError) as exc:
+            SubsetInputError, ContractError, ExportError, TrajectoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -359,6 +359,76 @@ class EvaluateConfig(Strict):
     def _ranges(self) -> "EvaluateConfig":
         if self.min_frames > self.max_frames or self.min_pixels > self.max_pixels:
             raise ValueError("evaluate: min_frames <= max_frames and min_pixels <= max_pixels are required")
+PUBLISHED_POOLS = ("LLaVA-665K", "Vision-Flan-186K")
+DEFAULT_TEMPORAL_SUBTASKS = [
+    "mvbench:character_order", "mvbench:counterfactual_inference", "mvbench:moving_count", "mvbench:state_change",
+    "videomme:Temporal Perception", "mlvu:order", "mlvu:plotQA", "mlvu:sportsQA"]
+
+
+class ReportProfile(Strict):
+    """Which trained subset is a GDO profile, and which is its "Uni-10x" baseline."""
+
+    subset: str
+    uniform: str | None = Field(None, description="Uni-10x subset (None: 'uniform' when subsets.uniform.size is set, "
+                                                  "else 'uniform_<subset>', the names gdo_utils.subsets writes).")
+
+
+class ReportOFAPool(Strict):
+    """The OFA subsets of one kit pool and the published pool they are compared with."""
+
+    published: Literal["LLaVA-665K", "Vision-Flan-186K"] | None = None
+    subset: str | None = Field(None, description="The 15% selection (None: ofa_<pool>).")
+    random: str | None = Field(None, description="The random baseline (None: ofa_random_<pool>).")
+    full: str | None = Field(None, description="The full-data reference of Rel (None: ofa_full_<pool>).")
+
+
+class ReportSweepConfig(Strict):
+    """`gdo-repro report --sweep`: the OFA selection over k x budget_ratio (no training or evaluation)."""
+
+    k: list[int] = Field(default_factory=lambda: [64, 128, 256])
+    budget_ratio: list[float] = Field(default_factory=lambda: [0.05, 0.10, 0.15, 0.20, 0.30])
+
+    @field_validator("k")
+    @classmethod
+    def _k(cls, v: list[int]) -> list[int]:
+        if not v or any(x < 2 for x in v):
+            raise ValueError(f"sweep k values must be >= 2 (and at least one), got {v}")
+        return v
+
+    @field_validator("budget_ratio")
+    @classmethod
+    def _ratios(cls, v: list[float]) -> list[float]:
+        if not v or any(not 0 < x <= 1 for x in v):
+            raise ValueError(f"sweep budget ratios must be in (0, 1] (and at least one), got {v}")
+        return v
+
+
+class ReportConfig(Strict):
+    """gdo_utils.report: which subsets fill which rows of the papers' tables, and the OFA sweep grid."""
+
+    mode: Literal["auto", "reference", "run"] = Field(
+        "auto", description="reference: published numbers only; run: the run's trajectory beside them; auto: run "
+                            "when outputs/<run>/eval/trajectory.parquet exists, else reference.")
+    main_profile: str = Field("Temp+", description="The profile whose subset is 'GDO' in the main table and curves.")
+    profiles: dict[str, ReportProfile] = Field(default_factory=lambda: {
+        "MinLoss": ReportProfile(subset="minloss"), "Diverse": ReportProfile(subset="diverse"),
+        "Temp": ReportProfile(subset="temp"), "Temp+": ReportProfile(subset="temp_plus")})
+    ablations: dict[str, str] = Field(default_factory=lambda: {
+        "Temp+": "temp_plus", "Temp+ w/o VDS": "temp_plus_no_vds", "Temp+ w/o PPL": "temp_plus_no_ppl",
+        "Temp+ w/o SC": "temp_plus_no_sc", "Temp+ w/o VDS/PPL/SC": "temp_plus_no_vds_no_ppl_no_sc"})
+    ofa_pools: dict[str, ReportOFAPool] = Field(default_factory=dict, description="Keyed by kit pool name.")
+    temporal_subtasks: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_TEMPORAL_SUBTASKS),
+        description="benchmark:subtask keys the temporal-gains table ranks (default: the subtasks the paper's table shows).")
+    sweep: ReportSweepConfig = Field(default_factory=ReportSweepConfig)
+
+    @model_validator(mode="after")
+    def _main(self) -> "ReportConfig":
+        if self.main_profile not in self.profiles:
+            raise ValueError(f"main_profile {self.main_profile!r} is not one of profiles {sorted(self.profiles)}")
+        bad = [t for t in self.temporal_subtasks if ":" not in t]
+        if bad:
+            raise ValueError(f"temporal_subtasks entries must be 'benchmark:subtask', got {bad}")
         return self
 
 
@@ -378,6 +448,7 @@ class Params(Strict):
     ofa: OFAConfig = Field(default_factory=OFAConfig)
     subsets: SubsetsConfig = Field(default_factory=SubsetsConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
 
     # Where the params came from (not part of the hash).
     source_file: str | None = Field(None, exclude=True)

@@ -119,3 +119,12 @@ def test_demo_teaches_what_the_issue_asked(demo_run):
 
 def qa_samples(run_dir, pool: str) -> int:
     return int(pd.read_parquet(run_dir / "pools" / pool / "qa.parquet")["sample_id"].nunique())
+def test_demo_report(demo_run):
+    run_dir, _ = demo_run
+    report = (run_dir / "REPORT.md").read_text()
+    assert "## Inconsistencies in the published material" in report and "## Provenance" in report
+    mode = "run" if (run_dir / "eval" / "trajectory.parquet").is_file() else "reference"
+    assert f"({mode} mode)" in report
+    for name in ("gdo_main", "gdo_profiles", "ofa_rel"):
+        assert (run_dir / "tables" / "reference" / f"{name}.csv").is_file()
+    assert (run_dir / "figures" / "reference" / "gdo_convergence.png").stat().st_size > 0

@@ -1,0 +1,87 @@
+"""Which subsets of a run fill which rows of the papers' tables (params `report:`, contract C4), resolved once.
+
+Defaults follow the names the kit's stages write: the Uni-10x baseline of a profile is `uniform` when
+`subsets.uniform.size` is set (the paper's one 512k subset) else `uniform_<subset>` (the release's 10x
+of each profile); the OFA subsets of pool P are `ofa_P`, `ofa_random_P` and `ofa_full_P`; the source
+pool is compared with the published LLaVA-665K rows and a single transfer pool with Vision-Flan-186K.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ..config import Params
+from .trajectory import TrajectoryIndex
+
+
+@dataclass(frozen=True)
+class OFAPool:
+    """One OFA pool of the run: its subsets and the published pool it is compared with."""
+
+    pool: str
+    published: str | None
+    subset: str
+    random: str
+    full: str
+    transfer: bool
+
+
+@dataclass
+class RunInputs:
+    """The trajectory and the subset names of every table row."""
+
+    traj: pd.DataFrame
+    profiles: dict[str, tuple[str, str]]  # display name -> (subset, uniform subset)
+    main_profile: str
+    ablations: dict[str, str]
+    temporal: list[tuple[str, str]]       # (benchmark key, subtask key)
+    ofa_pools: list[OFAPool]
+
+    def __post_init__(self) -> None:
+        self.index = TrajectoryIndex(self.traj)
+
+    def end_value(self, subset: str, benchmark: str, subtask: str = "") -> float:
+        """Accuracy at the subset's last checkpoint, else NaN (gdo_utils.report.trajectory)."""
+        return self.index.end_value(subset, benchmark, subtask)
+
+    def end_samples(self, subset: str) -> float:
+        """samples_seen of the subset's last checkpoint, else NaN."""
+        return self.index.end_samples(subset)
+
+    @property
+    def main(self) -> tuple[str, str]:
+        """(GDO subset, Uni-10x subset) of the main table."""
+        return self.profiles[self.main_profile]
+
+
+def uniform_name(params: Params, subset: str) -> str:
+    """The uniform baseline gdo_utils.subsets writes for a profile subset."""
+    return "uniform" if params.subsets.uniform.size is not None else f"uniform_{subset}"
+
+
+def ofa_pools(params: Params) -> list[OFAPool]:
+    """The source pool then every transfer pool, with the params' overrides applied."""
+    cfg = params.report.ofa_pools
+    names = ([(params.pools.ofa_source.name, False)] if params.pools.ofa_source else [])
+    names += [(p.name, True) for p in params.pools.ofa_transfer]
+    unknown = sorted(set(cfg) - {n for n, _ in names})
+    if unknown:
+        raise ValueError(f"{params.source_file}: report.ofa_pools names pool(s) {unknown} that are not OFA pools "
+                         f"(known: {[n for n, _ in names]})")
+    out = []
+    for name, transfer in names:
+        c = cfg.get(name)
+        default_pub = "LLaVA-665K" if not transfer else ("Vision-Flan-186K" if len(params.pools.ofa_transfer) == 1 else None)
+        out.append(OFAPool(name, c.published if c and c.published else default_pub,
+                           (c.subset if c else None) or f"ofa_{name}", (c.random if c else None) or f"ofa_random_{name}",
+                           (c.full if c else None) or f"ofa_full_{name}", transfer))
+    return out
+
+
+def run_inputs(params: Params, traj: pd.DataFrame) -> RunInputs:
+    """Resolve the report section of the params against a validated trajectory table."""
+    r = params.report
+    profiles = {name: (p.subset, p.uniform or uniform_name(params, p.subset)) for name, p in r.profiles.items()}
+    temporal = [tuple(t.split(":", 1)) for t in r.temporal_subtasks]
+    return RunInputs(traj, profiles, r.main_profile, dict(r.ablations), temporal, ofa_pools(params))

@@ -114,6 +114,24 @@ def cmd_subsets(args):
         print("\n".join(f"{k}: {v.get('size', v.get('n_selected', '?'))}" for k, v in reps.items()))
 
 
+def cmd_train(args):
+    from . import train
+
+    sets = list(args.set) + ([f"train.launch.config={args.launch_config}"] if args.launch_config else [])
+    p = load_params(args.params, sets)
+    subsets = args.subset or p.train.runs
+    if args.print_launch:
+        if not subsets:
+            raise ParamsError(f"{args.params}: name a subset (--subset) or list train.runs")
+        for s in subsets:
+            print(train.print_launch(p, s, args.params, sets))
+        return
+    infos = train.train_runs(p, subsets, force=args.force, overrides=sets, params_file=args.params,
+                             skip_missing=args.skip_missing)
+    _print({k: {x: v.get(x) for x in ("finished", "n_train", "global_batch", "missing") if x in v}
+            | {"checkpoints": [c["name"] for c in v.get("checkpoints", [])]} for k, v in infos.items()})
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="gdo-repro", description=__doc__.splitlines()[0])
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -147,6 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--pool", action="append", help="pool names (default: source + transfer pools)")
     sp = add("subsets", cmd_subsets, "GDO goal-preset subsets and the uniform baseline")
     sp.add_argument("--profile", action="append", help="profile name(s); default: all in params")
+    sp = add("train", cmd_train, "fine-tune on subsets (train.runs), one run each; accelerate launch for >1 process")
+    sp.add_argument("--subset", action="append", help="subset name(s) (default: train.runs)")
+    sp.add_argument("--launch-config", help="accelerate config in params/accelerate/ (sets train.launch.config)")
+    sp.add_argument("--print-launch", action="store_true", help="print the accelerate launch command and exit")
+    sp.add_argument("--skip-missing", action="store_true", help="skip (with a warning) subsets whose file is absent")
     return ap
 
 
@@ -157,13 +180,17 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from .chain import NotebookFailed
     from .pool import PoolFormatError
+    from .train.families import UnknownFamilyError
+    from .train.launch import LaunchError
+    from .train.records import EmptySubsetError, TrainFileError
 
     try:
         args.func(args)
     except ParamsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (NotebookFailed, PoolFormatError, FileNotFoundError) as exc:
+    except (NotebookFailed, PoolFormatError, FileNotFoundError, UnknownFamilyError, LaunchError, TrainFileError,
+            EmptySubsetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

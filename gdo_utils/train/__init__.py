@@ -4,8 +4,21 @@ Modules, lower layers first: records (read C1 / LLaVA JSON), families (vision / 
 classes), encode (chat template, media, answer-only labels), collate (padding, dummy image), data
 (row check, held-out split, dataset), schedule (steps, samples seen, checkpoint steps), callbacks,
 trainer (TrainingArguments, KitTrainer), launch (accelerate configs and command), logs, run
-(orchestration, run folder C2), worker (process entry point).
+(orchestration, run folder C2), worker (process entry point). The entry points load lazily so that
+importing an error class from a light module does not import torch and transformers.
 """
-from .run import EmptySubsetError, plan_run, prepare, print_launch, run_worker, train_runs, train_subset
+from __future__ import annotations
 
-__all__ = ["EmptySubsetError", "plan_run", "prepare", "print_launch", "run_worker", "train_runs", "train_subset"]
+from typing import Any
+
+_RUN_NAMES = ("EmptySubsetError", "plan_run", "prepare", "print_launch", "run_worker", "train_runs", "train_subset",
+              "load_run_logs")
+__all__ = list(_RUN_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RUN_NAMES:
+        from . import run
+
+        return getattr(run, name)
+    raise AttributeError(name)

@@ -88,8 +88,11 @@ def _decoder_fps(ts: np.ndarray, idx: Sequence[int]) -> float | None:
 
 
 # ----------------------------------------------------------------------------- chat
-def chat_messages(rec: TrainRecord, as_video: bool) -> list[dict]:
-    """C1 turns as the processor's structured content ("<image>" -> image items; a video row's frames -> one video)."""
+def chat_messages(rec: TrainRecord, as_video: bool, image_newline: bool = False) -> list[dict]:
+    """C1 turns as the processor's structured content ("<image>" -> image items; a video row's frames -> one video).
+
+    With `image_newline` (templates that write "<image>\n" themselves) the C1 newline after a placeholder is dropped.
+    """
     out = []
     video_done = False
     for m in rec.messages:
@@ -105,6 +108,8 @@ def chat_messages(rec: TrainRecord, as_video: bool) -> list[dict]:
                 elif not video_done:
                     content.append({"type": "video"})
                     video_done = True
+            if i > 0 and image_newline and text.startswith("\n"):
+                text = text[1:]
             if text:
                 content.append({"type": "text", "text": text})
         out.append({"role": "user", "content": content})
@@ -163,7 +168,7 @@ def processor_kwargs(family: Family, settings: EncodeSettings, media: Media) -> 
 
 def encode_row(processor: Any, family: Family, rec: TrainRecord, media: Media, settings: EncodeSettings) -> dict:
     """Model inputs for one row (batch dim 1) with `labels`; raises RowSkipped when the row cannot train."""
-    msgs = chat_messages(rec, as_video=media.video is not None)
+    msgs = chat_messages(rec, as_video=media.video is not None, image_newline=family.image_newline)
     text, spans = render_with_spans(processor, msgs)
     kw = processor_kwargs(family, settings, media)
     enc = processor(text=[text], images=media.images or None, return_tensors="pt", return_offsets_mapping=True,

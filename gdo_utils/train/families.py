@@ -28,6 +28,7 @@ class Family:
     qwen_pixels: bool         # image processor takes size={shortest_edge, longest_edge} in pixels
     video: bool               # accepts video input (train.video_input: video)
     dummy_text: str           # the prompt text of one image, for the dummy-image forward
+    image_newline: bool = False  # the chat template already puts "\n" after each image (LLaVA-1.5)
 
 
 FAMILIES: dict[str, Family] = {
@@ -39,7 +40,7 @@ FAMILIES: dict[str, Family] = {
                          ("visual.patch_embed", "visual.blocks"), ("visual.merger",), ("language_model", "lm_head"),
                          True, True, "<|vision_start|><|image_pad|><|vision_end|>"),
     "llava": Family("llava", ("LlamaDecoderLayer", "CLIPEncoderLayer"), ("vision_tower",),
-                    ("multi_modal_projector",), ("language_model", "lm_head"), False, False, "<image>"),
+                    ("multi_modal_projector",), ("language_model", "lm_head"), False, False, "<image>", True),
 }
 
 

@@ -25,6 +25,10 @@ class TrainFileError(ValueError):
         super().__init__(f"{path}:{line}: field {fld!r}: {msg}")
 
 
+class EmptySubsetError(ValueError):
+    """A subset with no trainable rows."""
+
+
 @dataclass
 class TrainRecord:
     """One training conversation: user/assistant turns, media, provenance."""

@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 import torch
 
-from ..config import Params, TrainConfig, canonical_json, load_params, params_hash, resolve_path
+from ..config import Params, TrainConfig, canonical_json, params_hash, resolve_path
 from ..io import read_json, sha256_file, write_json, write_jsonl, write_manifest, write_parquet
 from .callbacks import TRAINER_STATE, SampleCheckpoints, StepTimer, finalize_staged
 from .collate import Collator
@@ -39,15 +39,11 @@ from .encode import EncodeSettings, load_media
 from .families import Family, apply_freeze, family_of_model_path, lora_target_regex, projector_module_names
 from .launch import (AccelerateConfig, check_devices, format_command, global_batch, launch_command,
                      load_accelerate_config, processes_per_node, resolve_config_path)
-from .records import TrainRecord, parse_c1_row, read_c1
+from .records import EmptySubsetError, TrainRecord, parse_c1_row, read_c1
 from .schedule import fraction_steps, samples_seen, total_steps
 from .trainer import KitTrainer, check_speed_options, training_arguments
 
 log = logging.getLogger(__name__)
-
-
-class EmptySubsetError(ValueError):
-    """A subset with no trainable rows."""
 
 
 # ----------------------------------------------------------------------------- plan
@@ -122,17 +118,12 @@ def on_gpu_of(params: Params) -> bool:
     return params.device != "cpu" and torch.cuda.is_available()
 
 
-def plan_run(params: Params, subset: str, check_launch: bool = True) -> RunPlan:
+def plan_run(params: Params, subset: str, check_launch: bool = True, check_data: bool = True) -> RunPlan:
     """Resolve and check a run before any work (clear errors for the usual mistakes)."""
     cfg = run_config(params, subset)
     train_file = subset_file(params, subset)
-    if not train_file.is_file():
-        have = available_subsets(params)
-        raise FileNotFoundError(f"subset {subset!r}: {train_file} not found "
-                                f"(subsets with a train.jsonl: {', '.join(have) or 'none'}; run notebook 03 / gdo-repro subsets)")
-    with open(train_file, encoding="utf-8") as fh:
-        if not any(line.strip() for line in fh):
-            raise EmptySubsetError(f"subset {subset!r}: {train_file} has no rows")
+    if check_data:
+        check_subset_file(params, subset, train_file)
     base = base_model_of(params, cfg)
     family = family_of_model_path(base)
     accel = load_accelerate_config(resolve_config_path(cfg.launch, _kit_root()))
@@ -144,6 +135,17 @@ def plan_run(params: Params, subset: str, check_launch: bool = True) -> RunPlan:
         raise ValueError(f"train.video_input=video: family {family.name} has no video input (use frames)")
     gb = global_batch(cfg.per_device_batch_size, cfg.grad_accum, accel, cfg.launch.nnodes)
     return RunPlan(params, subset, cfg, train_file.resolve(), base, family, accel, gb, on_gpu)
+
+
+def check_subset_file(params: Params, subset: str, train_file: Path) -> None:
+    """The subset's train.jsonl exists and has at least one row."""
+    if not train_file.is_file():
+        have = available_subsets(params)
+        raise FileNotFoundError(f"subset {subset!r}: {train_file} not found (subsets with a train.jsonl: "
+                                f"{', '.join(have) or 'none'}; run notebook 03 / gdo-repro subsets)")
+    with open(train_file, encoding="utf-8") as fh:
+        if not any(line.strip() for line in fh):
+            raise EmptySubsetError(f"subset {subset!r}: {train_file} has no rows")
 
 
 def _kit_root() -> Path | None:
@@ -413,13 +415,21 @@ def train_runs(params: Params, subsets: list[str] | None = None, *, force: bool 
 
 def print_launch(params: Params, subset: str, params_file: str, overrides: list[str] | None = None) -> str:
     """The exact `accelerate launch ...` command for a subset (no device check: printable anywhere)."""
-    plan = plan_run(params, subset, check_launch=False)
+    plan = plan_run(params, subset, check_launch=False, check_data=False)
     return format_command(launch_command(plan.accel, plan.cfg.launch, plan.family, params_file, subset, overrides))
 
 
-def load_worker_params(params_file: str, overrides: list[str]) -> Params:
-    return load_params(params_file, overrides)
+def load_run_logs(params: Params, subsets: list[str]) -> dict:
+    """train_log.parquet of each finished run among `subsets` (name -> DataFrame)."""
+    from ..io import read_parquet
+
+    out = {}
+    for s in subsets:
+        f = params.stage_dir("train", s, "train_log.parquet")
+        if f.is_file():
+            out[s] = read_parquet(f)
+    return out
 
 
 __all__ = ["train_subset", "train_runs", "run_worker", "print_launch", "plan_run", "prepare", "RunPlan",
-           "EmptySubsetError", "params_hash"]
+           "EmptySubsetError", "load_run_logs", "params_hash"]

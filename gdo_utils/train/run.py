@@ -153,8 +153,9 @@ def _kit_root() -> Path | None:
 
     try:
         return repo_root()
-    except FileNotFoundError:
-        return None
+    except FileNotFoundError:   # run from elsewhere: the checkout this package lives in
+        here = Path(__file__).resolve().parents[2]
+        return here if (here / "params").is_dir() else None
 
 
 # ----------------------------------------------------------------------------- prepare

@@ -290,6 +290,18 @@ class TrainConfig(Strict):
     lora: LoraConfig = Field(default_factory=LoraConfig)
     launch: LaunchConfig = Field(default_factory=LaunchConfig)
 
+    @model_validator(mode="after")
+    def _overrides_valid(self) -> "TrainConfig":
+        for name, over in self.run_overrides.items():
+            bad = {"runs", "run_overrides"} & set(over)
+            if bad:
+                raise ValueError(f"run_overrides.{name}: {sorted(bad)} cannot be overridden per run")
+            try:
+                TrainConfig.model_validate({**self.model_dump(exclude={"run_overrides"}), **over})
+            except ValidationError as err:
+                raise ValueError(f"run_overrides.{name}: {err.errors()[0]['loc']}: {err.errors()[0]['msg']}") from None
+        return self
+
     @field_validator("checkpoint_fractions", "eval_fractions")
     @classmethod
     def _fractions(cls, v: list[float] | None) -> list[float] | None:

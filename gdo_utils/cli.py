@@ -194,6 +194,22 @@ def cmd_report(args):
         print(f"  {name}: run fills {filled} of {total} cells")
     for n in rep.notes:
         print(f"  note: {n}")
+def cmd_train(args):
+    from . import train
+
+    sets = list(args.set) + ([f"train.launch.config={args.launch_config}"] if args.launch_config else [])
+    p = load_params(args.params, sets)
+    subsets = args.subset or p.train.runs
+    if args.print_launch:
+        if not subsets:
+            raise ParamsError(f"{args.params}: name a subset (--subset) or list train.runs")
+        for s in subsets:
+            print(train.print_launch(p, s, args.params, sets))
+        return
+    infos = train.train_runs(p, subsets, force=args.force, overrides=sets, params_file=args.params,
+                             skip_missing=args.skip_missing)
+    _print({k: {x: v.get(x) for x in ("finished", "n_train", "global_batch", "missing") if x in v}
+            | {"checkpoints": [c["name"] for c in v.get("checkpoints", [])]} for k, v in infos.items()})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -261,6 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--mode", choices=["auto", "reference", "run"], default=None,
                     help="default: params report.mode (auto: run when the trajectory exists, else reference)")
     sp.add_argument("--sweep", action="store_true", help="run the OFA selection over report.sweep's K x budget grid")
+    sp = add("train", cmd_train, "fine-tune on subsets (train.runs), one run each; accelerate launch for >1 process")
+    sp.add_argument("--subset", action="append", help="subset name(s) (default: train.runs)")
+    sp.add_argument("--launch-config", help="accelerate config in params/accelerate/ (sets train.launch.config)")
+    sp.add_argument("--print-launch", action="store_true", help="print the accelerate launch command and exit")
+    sp.add_argument("--skip-missing", action="store_true", help="skip (with a warning) subsets whose file is absent")
     return ap
 
 
@@ -276,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     from .subsets.context import SubsetInputError
     from .report.trajectory import TrajectoryError
     from .trainfile import ContractError, ExportError
+    from .train.families import UnknownFamilyError
+    from .train.launch import LaunchError
+    from .train.records import EmptySubsetError, TrainFileError
 
     try:
         args.func(args)
@@ -283,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except (NotebookFailed, PoolFormatError, FileNotFoundError, MetricsImportError, ScoreInputError,
-            SubsetInputError, ContractError, ExportError, TrajectoryError) as exc:
+            SubsetInputError, ContractError, ExportError, TrajectoryError, UnknownFamilyError, LaunchError,
+            TrainFileError, EmptySubsetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

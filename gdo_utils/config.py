@@ -432,6 +432,103 @@ class ReportConfig(Strict):
         return self
 
 
+# ----------------------------------------------------------------------------- training (gdo_utils.train)
+class FreezeConfig(Strict):
+    """Which parts stay frozen (release: nothing; the vision tower includes the deepstack mergers)."""
+
+    vision_tower: bool = False
+    projector: bool = False
+    llm: bool = False
+
+
+class LoraConfig(Strict):
+    """LoRA through peft on the LLM's linear layers; the projector stays fully trained (OFA LLaVA-1.5 recipe)."""
+
+    enabled: bool = False
+    r: int = Field(128, ge=1)
+    alpha: int = Field(256, ge=1)
+    dropout: float = Field(0.05, ge=0, lt=1)
+
+
+class LaunchConfig(Strict):
+    """How `gdo-repro train` starts the workers: an accelerate config from params/accelerate/ + the cluster."""
+
+    config: str = Field("cpu_1proc", description="Name in params/accelerate/ (or a path to a YAML file).")
+    configs_dir: str = "params/accelerate"
+    nnodes: int = Field(1, ge=1)
+    node_rank: int = Field(0, ge=0)
+    master_addr: str = "127.0.0.1"
+    master_port: int = Field(29500, ge=1, le=65535)
+    in_process: bool = Field(True, description="Run a 1-process, 1-node config inside this process (no relaunch).")
+
+
+class TrainConfig(Strict):
+    """The fixed fine-tuning recipe (GDO release: ms-swift full SFT); only the subset changes between runs."""
+
+    runs: list[str] = Field(default_factory=list, description="Subset names (C1) to train, one run each.")
+    run_overrides: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Per-subset overrides of this section, e.g. the OFA LoRA recipe.")
+    base_model: str | None = Field(None, description="Model to fine-tune (None: models.vlm.path).")
+    load_dtype: Literal["float32", "bfloat16"] = Field("float32", description="Weights dtype (fp32 masters; bf16 autocast).")
+    learning_rate: float = Field(2e-5, gt=0)
+    projector_lr: float | None = Field(None, gt=0, description="Own learning rate for the projector (OFA LoRA: 2e-5).")
+    adam_beta1: float = 0.9
+    adam_beta2: float = Field(0.95, description="ms-swift default (HF's is 0.999).")
+    adam_epsilon: float = 1e-8
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    lr_scheduler: str = "cosine"
+    max_grad_norm: float = Field(1.0, gt=0)
+    num_epochs: int = Field(1, ge=1)
+    per_device_batch_size: int = Field(1, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    seed: int = 42
+    data_seed: int = Field(42, description="Shuffle seed (release --data_seed 42).")
+    eval_ratio: float = Field(0.001, ge=0, lt=1, description="Held-out share for eval loss (ceil, >= 1 row when > 0).")
+    checkpoint_fractions: list[float] = Field(default_factory=lambda: [0.25, 0.5, 0.75, 1.0])
+    eval_fractions: list[float] | None = Field(None, description="Held-out loss points (None: at the checkpoints).")
+    video_input: Literal["frames", "video"] = Field("frames", description="frames: <= 32 images, no timestamps (release).")
+    default_video_fps: float = Field(2.0, gt=0, description="fps for video rows without video_fps (video input).")
+    max_pixels: int = Field(50176, ge=1, description="Per image / frame (49 tokens at patch 16, merge 2).")
+    min_pixels: int = Field(4096, ge=1, description="Per image / frame (qwen-vl-utils IMAGE_MIN_TOKEN_NUM=4).")
+    max_length: int = Field(8192, ge=16)
+    over_length: Literal["drop", "truncate"] = Field("drop", description="drop (release 'delete') or cut the end.")
+    strict: bool = Field(False, description="Stop at the first bad row instead of skipping and counting it.")
+    text_only_batches: Literal["dummy_image", "none"] = Field(
+        "dummy_image", description="Run the vision tower on a masked dummy image when a batch has no media.")
+    bf16: Literal["auto", "true", "false"] = "auto"
+    gradient_checkpointing: bool = True
+    attn_implementation: Literal["sdpa", "flash_attention_2", "eager"] | None = None
+    liger: bool = Field(False, description="Liger kernels (GPU only).")
+    group_by_length: bool = Field(False, description="Length-grouped batches (GPU speed option).")
+    dataloader_workers: int = Field(8, ge=0)
+    save_only_model: bool = Field(False, description="Release: optimizer states are saved too.")
+    freeze: FreezeConfig = Field(default_factory=FreezeConfig)
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+    launch: LaunchConfig = Field(default_factory=LaunchConfig)
+
+    @model_validator(mode="after")
+    def _overrides_valid(self) -> "TrainConfig":
+        for name, over in self.run_overrides.items():
+            bad = {"runs", "run_overrides"} & set(over)
+            if bad:
+                raise ValueError(f"run_overrides.{name}: {sorted(bad)} cannot be overridden per run")
+            try:
+                TrainConfig.model_validate({**self.model_dump(exclude={"run_overrides"}), **over})
+            except ValidationError as err:
+                raise ValueError(f"run_overrides.{name}: {err.errors()[0]['loc']}: {err.errors()[0]['msg']}") from None
+        return self
+
+    @field_validator("checkpoint_fractions", "eval_fractions")
+    @classmethod
+    def _fractions(cls, v: list[float] | None) -> list[float] | None:
+        if v is None:
+            return v
+        if not v or any(not 0 < f <= 1 for f in v) or sorted(set(v)) != list(v):
+            raise ValueError(f"fractions must be increasing, unique and in (0, 1], got {v}")
+        return v
+
+
 class Params(Strict):
     """The whole params file."""
 
@@ -449,6 +546,7 @@ class Params(Strict):
     subsets: SubsetsConfig = Field(default_factory=SubsetsConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
 
     # Where the params came from (not part of the hash).
     source_file: str | None = Field(None, exclude=True)

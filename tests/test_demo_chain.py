@@ -128,3 +128,35 @@ def test_demo_report(demo_run):
     for name in ("gdo_main", "gdo_profiles", "ofa_rel"):
         assert (run_dir / "tables" / "reference" / f"{name}.csv").is_file()
     assert (run_dir / "figures" / "reference" / "gdo_convergence.png").stat().st_size > 0
+def check_train_runs(run_dir, runs):
+    """Contract C2 for every demo run whose subset exists: run_info, checkpoints, log; held-out loss falls."""
+    from gdo_utils.train.logs import LOG_COLUMNS
+
+    trained = 0
+    for name in runs:
+        if not (run_dir / "subsets" / name / "train.jsonl").is_file():
+            continue
+        d = run_dir / "train" / name
+        info = json.loads((d / "run_info.json").read_text())
+        assert {"subset", "train_file", "base_model", "family", "global_batch", "n_train", "lora", "finished",
+                "checkpoints"} <= set(info) and info["finished"] and info["family"] == "qwen3_vl"
+        names = [c["name"] for c in info["checkpoints"]]
+        assert names and names[-1] == f"checkpoint-{info['n_train']}"
+        for c in info["checkpoints"]:
+            assert (d / c["name"] / "config.json").is_file() and (d / c["name"] / "processor_config.json").is_file()
+        log = pd.read_parquet(d / "train_log.parquet")
+        assert list(log.columns) == LOG_COLUMNS and (d / "manifest.json").is_file()
+        ev = log["eval_loss"].dropna()
+        assert ev.iloc[-1] < ev.iloc[0]
+        trained += 1
+    return trained
+
+
+def test_demo_train_contract(demo_run):
+    from gdo_utils.config import load_params
+
+    run_dir, _ = demo_run
+    from pathlib import Path
+
+    runs = load_params(Path(__file__).resolve().parents[1] / "params/demo.yaml").train.runs
+    assert check_train_runs(run_dir, runs) >= 2   # at least Temp+ and its uniform baseline

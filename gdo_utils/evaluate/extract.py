@@ -109,7 +109,7 @@ def _letter_tokens(text: str, letters: str) -> list[str]:
         dressed = tok.startswith("(") or tok[-1:] in ").]:"
         if ch.islower() and not dressed:
             continue  # "a", "b" as words
-        if ch == "A" and not dressed and re.match(r"\s+[a-z]", text[m.end():]):
+        if ch == "A" and not dressed and re.match(r"\s+(?!(?:or|and|nor)\b)[a-z]", text[m.end():]):
             continue  # the article: "A red circle"
         if ch == "I" and not dressed:
             continue

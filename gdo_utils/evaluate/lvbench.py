@@ -12,18 +12,14 @@ import json
 from pathlib import Path
 
 from .extract import first_upper_abcd, reasoning_answer, split_inline_options
-from .types import LETTERS, Benchmark, BenchmarkFormatError, Question, ReleaseParse
+from .types import LETTERS, Benchmark, BenchmarkFormatError, Question, ReleaseParse, first_existing
 
 NAME = "lvbench"
 POST_PROMPT = "\nAnswer the question with the option letter"
 
 
 def find_video(media_root: Path, key: str) -> Path:
-    for ext in (".mp4", ".mkv", ".webm"):
-        p = media_root / f"{key}{ext}"
-        if p.exists():
-            return p
-    return media_root / f"{key}.mp4"
+    return first_existing([media_root / f"{key}{ext}" for ext in (".mp4", ".mkv", ".webm")])
 
 
 def load(annotations: Path, media_root: Path) -> list[Question]:

@@ -21,17 +21,14 @@ from pathlib import Path
 import pandas as pd
 
 from .extract import mlvu_char, reasoning_answer, split_inline_options
-from .types import LETTERS, Benchmark, BenchmarkFormatError, Question, ReleaseParse
+from .types import LETTERS, Benchmark, BenchmarkFormatError, Question, ReleaseParse, first_existing
 
 NAME = "mlvu"
 TASK_TYPES = ("anomaly_reco", "count", "ego", "needleQA", "order", "plotQA", "sportsQA", "topic_reasoning", "tutorialQA")
 
 
 def find_video(media_root: Path, name: str, task_type: str) -> Path:
-    for p in (media_root / name, media_root / "video" / name, media_root / task_type / name):
-        if p.exists():
-            return p
-    return media_root / name
+    return first_existing([media_root / name, media_root / "video" / name, media_root / task_type / name])
 
 
 def embed_options(question: str, candidates: list[str]) -> str:

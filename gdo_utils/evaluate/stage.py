@@ -156,7 +156,7 @@ def pair_state(res: Path, gen_h: str, cfg: EvaluateConfig) -> str:
 
 
 def write_results(run: TrainRun, ck: Checkpoint, name: str, logdf: pd.DataFrame, cfg: EvaluateConfig,
-                  gen_h: str, model_fp: str, seconds: float | None) -> dict:
+                  gen_h: str, model_fp: str, seconds: float | None, counts: dict | None = None) -> dict:
     """Score a finished log and write <benchmark>.json + .log.parquet (+ manifest of the checkpoint folder)."""
     bench = registry.get(name)
     res, logp, _ = results_paths(run.eval_dir, run.subset, ck.name, name)
@@ -174,7 +174,7 @@ def write_results(run: TrainRun, ck: Checkpoint, name: str, logdf: pd.DataFrame,
            "accuracy": agg["overall"]["accuracy"], "n": agg["overall"]["n"], "levels": agg["levels"],
            "overall_by_missing_video": both_policy, "overall_by_extraction": both_mode,
            "overall_rule": bench.overall, "generation_hash": gen_h, "model_fingerprint": model_fp,
-           "seconds": seconds}
+           "seconds": seconds, "generation": counts}
     write_parquet(logp, logdf[LOG_COLUMNS])
     write_json(res, out)
     return out
@@ -204,8 +204,8 @@ def evaluate_pair(run: TrainRun, ck: Checkpoint, name: str, questions: list[Ques
         _barrier()
         return None
     merged = merge_parts(parts, qmap, "question_id")
-    out = write_results(run, ck, name, merged, cfg, gen_h, model_fp, round(time.time() - t0, 2))
-    out["counts"] = counts
+    out = write_results(run, ck, name, merged, cfg, gen_h, model_fp, round(time.time() - t0, 2),
+                        {k: counts[k] for k in ("world_size", "owned", "skipped_done", "processed")})
     shutil.rmtree(parts)
     _barrier()
     return out

@@ -62,3 +62,8 @@ class Benchmark:
 
 class BenchmarkFormatError(ValueError):
     """A benchmark file does not have the official layout; the message names the file, row and field."""
+
+
+def first_existing(candidates: list[Path]) -> Path:
+    """The first candidate path that exists, else the first one (then counted as a missing video)."""
+    return next((p for p in candidates if p.exists()), candidates[0])

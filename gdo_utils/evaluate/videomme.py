@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from .extract import first_upper_abcd, reasoning_answer
-from .types import LETTERS, Benchmark, BenchmarkFormatError, Question, ReleaseParse
+from .types import LETTERS, Benchmark, BenchmarkFormatError, Question, ReleaseParse, first_existing
 
 NAME = "videomme"
 PRE_PROMPT = "Question: "
@@ -24,12 +24,7 @@ COLUMNS = ("question_id", "videoID", "duration", "domain", "task_type", "questio
 
 
 def find_video(media_root: Path, video_id: str) -> Path:
-    for folder in (media_root, media_root / "data"):
-        for ext in (".mp4", ".MP4", ".mkv"):
-            p = folder / f"{video_id}{ext}"
-            if p.exists():
-                return p
-    return media_root / f"{video_id}.mp4"
+    return first_existing([f / f"{video_id}{ext}" for f in (media_root, media_root / "data") for ext in (".mp4", ".MP4", ".mkv")])
 
 
 def load(annotations: Path, media_root: Path) -> list[Question]:

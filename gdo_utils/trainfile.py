@@ -12,8 +12,10 @@ One JSON object per line (UTF-8), written by the subsets and OFA stages, read by
 * messages alternate user / assistant, start with user, end with assistant, no system turn;
 * one "<image>" per image or decoded frame, in order, across the user turns; the count equals
   len(images) + sum(len(f) for f in frame_indices) when media_kind is "video" (then images == []);
-* "frames": a video as <= 32 frame files in frame order (`frame_indices`, flat, index the source);
+* "frames": a video as <= 32 frame files in frame order (optional `frame_indices` [[i0, ...]]: one list
+  per video, one index per frame file, indexing the source);
   "video": `"videos": ["/abs/clip.mp4"]` and `"frame_indices": [[i0, i1, ...]]`, decoded by the kit;
+  `video_fps` (optional, positive or null) gives true timestamps (index / fps) to video rows;
   "text": no media and no "<image>";
 * every path is absolute.
 
@@ -39,6 +41,10 @@ ROLES = ("user", "assistant")
 
 class ContractError(ValueError):
     """A training row breaks the contract; the message names the file, line and field."""
+
+    def __init__(self, where: str, field: str, reason: str) -> None:
+        self.where, self.field, self.reason = where, field, reason
+        super().__init__(f"{where}: {field}: {reason}")
 
 
 class ExportError(ValueError):
@@ -69,7 +75,7 @@ def media_fields(pool_kind: str, media: Sequence[str], frame_indices: Sequence[i
     if pool_kind == "video_file":
         return {"images": [], "media_kind": "video", "videos": media, "frame_indices": [idx]}
     if pool_kind == "frames":
-        return {"images": media, "media_kind": "frames", "frame_indices": idx}
+        return {"images": media, "media_kind": "frames", "frame_indices": [idx]}
     if pool_kind == "image":
         return {"images": media, "media_kind": "image"}
     if pool_kind == "none" and not media:
@@ -87,20 +93,27 @@ def n_visuals(row: dict) -> int:
 def check_row(row: Any, where: str = "<row>") -> None:
     """Raise ContractError (naming `where` and the field) unless `row` follows the contract."""
     def fail(field: str, msg: str) -> None:
-        raise ContractError(f"{where}: {field}: {msg}")
+        raise ContractError(where, field, msg)
+
+    def nested_indices(idx: Any) -> bool:
+        return (isinstance(idx, list) and len(idx) == 1 and isinstance(idx[0], list) and bool(idx[0])
+                and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in idx[0]))
 
     if not isinstance(row, dict):
         fail("<row>", f"must be an object, got {type(row).__name__}")
     if not isinstance(row.get("id"), str) or not row["id"]:
         fail("id", "missing or not a non-empty string")
     msgs = row.get("messages")
-    if not isinstance(msgs, list) or not msgs or len(msgs) % 2:
+    if not isinstance(msgs, list) or not msgs:
         fail("messages", "must be a non-empty list of user/assistant pairs")
     for i, m in enumerate(msgs):
         if not isinstance(m, dict) or m.get("role") != ROLES[i % 2] or not isinstance(m.get("content"), str):
-            fail(f"messages[{i}]", f"must be {{'role': '{ROLES[i % 2]}', 'content': str}}")
+            fail(f"messages[{i}]", f"must be {{'role': '{ROLES[i % 2]}', 'content': str}} (turns alternate "
+                                   f"user/assistant from a user turn, no system turn)")
         if m["role"] == "assistant" and IMAGE_TOKEN in m["content"]:
             fail(f"messages[{i}].content", "an assistant turn holds '<image>'")
+    if len(msgs) % 2:
+        fail("messages", "must end with an assistant turn")
     kind = row.get("media_kind")
     if kind not in MEDIA_KINDS:
         fail("media_kind", f"must be one of {MEDIA_KINDS}, got {kind!r}")
@@ -111,8 +124,7 @@ def check_row(row: Any, where: str = "<row>") -> None:
         vids, idx = row.get("videos"), row.get("frame_indices")
         if images or not isinstance(vids, list) or len(vids) != 1 or not isinstance(vids[0], str):
             fail("videos", "a 'video' row has images == [] and exactly one video path")
-        if not (isinstance(idx, list) and len(idx) == 1 and isinstance(idx[0], list) and idx[0]
-                and all(isinstance(i, int) and i >= 0 for i in idx[0])):
+        if not nested_indices(idx):
             fail("frame_indices", "a 'video' row needs [[i0, i1, ...]] (non-negative ints)")
     elif "videos" in row:
         fail("videos", f"only 'video' rows carry videos (media_kind {kind!r})")
@@ -120,11 +132,20 @@ def check_row(row: Any, where: str = "<row>") -> None:
         fail("images", f"an 'image' row has exactly one image, got {len(images)}")
     if kind == "frames" and not images:
         fail("images", "a 'frames' row has at least one frame")
+    if kind == "frames" and "frame_indices" in row and not (
+            nested_indices(row["frame_indices"]) and len(row["frame_indices"][0]) == len(images)):
+        fail("frame_indices", "a 'frames' row carries [[i0, i1, ...]], one index per frame file")
+    if kind in ("image", "text") and "frame_indices" in row:
+        fail("frame_indices", f"only video rows carry frame indices (media_kind {kind!r})")
+    fps = row.get("video_fps")
+    if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float)) or fps <= 0):
+        fail("video_fps", f"must be a positive number or null, got {fps!r}")
     if kind == "text" and images:
         fail("images", "a 'text' row has no images")
-    for j, p in enumerate([*images, *(row.get("videos") or [])]):
-        if not Path(p).is_absolute():
-            fail(f"images/videos[{j}]", f"path {p!r} is not absolute")
+    for key in ("images", "videos"):
+        for j, p in enumerate(row.get(key) or []):
+            if not Path(p).is_absolute():
+                fail(f"{key}[{j}]", f"path {p!r} is not absolute")
     n_tokens = sum(m["content"].count(IMAGE_TOKEN) for m in msgs if m["role"] == "user")
     if n_tokens != n_visuals(row):
         fail("messages", f"{n_tokens} '<image>' placeholders for {n_visuals(row)} images/frames")
@@ -141,11 +162,11 @@ def read_rows(path: str | Path, check: bool = True) -> Iterator[dict]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ContractError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+                raise ContractError(where, "<json>", f"not valid JSON ({exc.msg} at column {exc.colno})") from None
             if check:
                 check_row(row, where)
                 if row["id"] in seen:
-                    raise ContractError(f"{where}: id: {row['id']!r} appears twice")
+                    raise ContractError(where, "id", f"{row['id']!r} appears twice")
                 seen.add(row["id"])
             yield row
 

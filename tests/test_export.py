@@ -43,7 +43,7 @@ def test_gdo_rows_are_written_with_json_dumps(tmp_path):
         '{"role": "assistant", "content": "ans \\"1\\""}], "images": ["/x/é.jpg"], "media_kind": "image", "source": "s1"}',
         '{"id": "b", "messages": [{"role": "user", "content": "<image><image>\\nQ2"}, '
         '{"role": "assistant", "content": "b\\tc"}], "images": ["/f/1.jpg", "/f/\\"2\\".jpg"], "media_kind": "frames", '
-        '"frame_indices": [0, 1], "source": "s2"}',
+        '"frame_indices": [[0, 1]], "source": "s2"}',
         '{"id": "c", "messages": [{"role": "user", "content": "<image><image><image>\\nQ3 \\u0001"}, '
         '{"role": "assistant", "content": "ü \\u001f"}], "images": [], "media_kind": "video", '
         '"videos": ["/v\\\\w.mp4"], "frame_indices": [[0, 5, 9]], "source": "s3"}',
@@ -64,7 +64,7 @@ GOOD = {"id": "x", "messages": [{"role": "user", "content": "<image>\nQ"}, {"rol
     ({"id": ""}, "id"),
     ({"messages": [{"role": "assistant", "content": "A"}, {"role": "user", "content": "Q"}]}, "messages[0]"),
     ({"messages": [{"role": "user", "content": "Q"}]}, "messages"),
-    ({"images": ["rel/a.jpg"]}, "images/videos[0]"),
+    ({"images": ["rel/a.jpg"]}, "images[0]"),
     ({"images": ["/a.jpg", "/b.jpg"]}, "images"),
     ({"media_kind": "audio"}, "media_kind"),
     ({"media_kind": "frames", "images": ["/a.jpg", "/b.jpg"]}, "messages"),
@@ -83,7 +83,7 @@ def test_duplicate_ids_and_bad_json_name_the_line(tmp_path):
     with pytest.raises(ContractError, match=r"t.jsonl:2: id: 'x' appears twice"):
         list(read_rows(f))
     f.write_text(json.dumps(GOOD) + "\n{oops\n")
-    with pytest.raises(ContractError, match=r"t.jsonl:2: not valid JSON"):
+    with pytest.raises(ContractError, match=r"t.jsonl:2: <json>: not valid JSON"):
         list(read_rows(f))
 
 
@@ -95,7 +95,7 @@ def test_video_and_extracted_frames_give_identical_pixel_tensors(tmp_path):
     check_row(row)
     frames_row = extract_video_row(row, tmp_path / "frames")
     check_row(frames_row)
-    assert frames_row["media_kind"] == "frames" and frames_row["frame_indices"] == [0, 3, 7, 11]
+    assert frames_row["media_kind"] == "frames" and frames_row["frame_indices"] == [[0, 3, 7, 11]]
     assert [Path(p).name for p in frames_row["images"]] == [f"frame_{i:06d}.png" for i in (0, 3, 7, 11)]
     a, b = row_images(row), row_images(frames_row)
     decoded, _, _ = read_video_frames(mp4, [0, 3, 7, 11])
@@ -175,7 +175,7 @@ def hand_subset(tmp_path, media_dir):
              "images": [str(media_dir / "a.jpg")], "media_kind": "image"},
             {"id": "frm", "messages": [{"role": "user", "content": "<image>" * 3 + "\nQ2"},
                                        {"role": "assistant", "content": "A2"}],
-             "images": frames, "media_kind": "frames", "frame_indices": [0, 1, 2]},
+             "images": frames, "media_kind": "frames", "frame_indices": [[0, 1, 2]]},
             {"id": "vid", "messages": [{"role": "user", "content": "<image>" * 3 + "\nQ3"},
                                        {"role": "assistant", "content": "A3"}],
              "images": [], "media_kind": "video", "videos": [str(media_dir / "v2.mp4")], "frame_indices": [[0, 5, 11]]}]

@@ -37,11 +37,11 @@ def rec(obj):
 def test_c1_reader_names_file_line_field(tmp_path):
     good = {"id": "a", "messages": [{"role": "user", "content": "<image>\nq"}, {"role": "assistant", "content": "a"}],
             "images": ["/abs/a.jpg"], "media_kind": "image"}
-    cases = [({**good, "images": ["rel.jpg"]}, "images"),
+    cases = [({**good, "images": ["rel.jpg"]}, "images[0]"),
              ({**good, "media_kind": "frames", "images": []}, "images"),
-             ({**good, "messages": [{"role": "system", "content": "s"}] + good["messages"]}, "messages[0].role"),
+             ({**good, "messages": [{"role": "system", "content": "s"}] + good["messages"]}, "messages[0]"),
              ({**good, "images": ["/a.jpg", "/b.jpg"], "media_kind": "frames"}, "messages"),  # 1 placeholder, 2 frames
-             ({**good, "media_kind": "video", "images": [], "videos": ["/v.mp4"]}, "videos")]
+             ({**good, "media_kind": "video", "images": [], "videos": ["/v.mp4"]}, "frame_indices")]
     for i, (row, fld) in enumerate(cases):
         f = tmp_path / f"t{i}.jsonl"
         f.write_text(json.dumps(good) + "\n" + json.dumps({**row, "id": "b"}) + "\n")

@@ -113,7 +113,7 @@ def extract_video_row(row: dict, frames_root: str | Path) -> dict:
             with atomic_path(paths[k]) as tmp:
                 Image.fromarray(arr).save(tmp, format="PNG")
     out = {k: v for k, v in row.items() if k not in ("videos", "frame_indices", "images", "media_kind")}
-    out.update(images=[str(p.resolve()) for p in paths], media_kind="frames", frame_indices=idx, source_video=video)
+    out.update(images=[str(p.resolve()) for p in paths], media_kind="frames", frame_indices=[idx], source_video=video)
     return out
 
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-PLACEHOLDER = "<image>"
-MEDIA_KINDS = ("image", "frames", "video", "text")
+from ..trainfile import IMAGE_TOKEN as PLACEHOLDER
+from ..trainfile import ContractError, check_row
 
 
 class TrainFileError(ValueError):
@@ -64,75 +64,19 @@ class TrainRecord:
         return {**self.extra, **out}
 
 
-def _check_messages(msgs: Any, path: str, line: int) -> list[dict[str, str]]:
-    if not isinstance(msgs, list) or len(msgs) < 2:
-        raise TrainFileError(path, line, "messages", "must be a list of >= 2 turns")
-    for i, m in enumerate(msgs):
-        if not isinstance(m, dict) or set(m) - {"role", "content"} or not isinstance(m.get("content"), str):
-            raise TrainFileError(path, line, f"messages[{i}]", "must be {role, content: str}")
-        want = "user" if i % 2 == 0 else "assistant"
-        if m.get("role") != want:
-            raise TrainFileError(path, line, f"messages[{i}].role",
-                                 f"expected {want!r} (turns alternate user/assistant, no system turn), got {m.get('role')!r}")
-        if want == "assistant" and PLACEHOLDER in m["content"]:
-            raise TrainFileError(path, line, f"messages[{i}].content", "assistant turns carry no <image>")
-    if msgs[-1]["role"] != "assistant":
-        raise TrainFileError(path, line, "messages", "must end with an assistant turn")
-    return [{"role": m["role"], "content": m["content"]} for m in msgs]
-
-
-def _abs_paths(value: Any, path: str, line: int, fld: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
-        raise TrainFileError(path, line, fld, "must be a list of path strings")
-    rel = [x for x in value if not Path(x).is_absolute()]
-    if rel:
-        raise TrainFileError(path, line, fld, f"paths must be absolute (C1), got {rel[0]!r}")
-    return list(value)
-
-
 def parse_c1_row(obj: Any, path: str, line: int) -> TrainRecord:
-    """Validate one decoded C1 object and build its record."""
-    if not isinstance(obj, dict):
-        raise TrainFileError(path, line, "<row>", "must be a JSON object")
-    rid = obj.get("id")
-    if not isinstance(rid, str) or not rid:
-        raise TrainFileError(path, line, "id", "must be a non-empty string")
-    msgs = _check_messages(obj.get("messages"), path, line)
-    kind = obj.get("media_kind")
-    if kind not in MEDIA_KINDS:
-        raise TrainFileError(path, line, "media_kind", f"must be one of {MEDIA_KINDS}, got {kind!r}")
-    images = _abs_paths(obj.get("images", None), path, line, "images")
-    videos = _abs_paths(obj.get("videos", []), path, line, "videos")
-    idx = obj.get("frame_indices")
-    if idx is not None and (not isinstance(idx, list) or not all(
-            isinstance(x, list) and all(isinstance(i, int) and i >= 0 for i in x) for x in idx)):
-        raise TrainFileError(path, line, "frame_indices", "must be a list of lists of non-negative ints")
+    """Validate one decoded C1 object (gdo_utils.trainfile.check_row, the contract's one definition) and build its record."""
+    try:
+        check_row(obj)
+    except ContractError as exc:
+        raise TrainFileError(path, line, exc.field, exc.reason) from None
     fps = obj.get("video_fps")
-    if fps is not None and (not isinstance(fps, (int, float)) or fps <= 0):
-        raise TrainFileError(path, line, "video_fps", f"must be a positive number or null, got {fps!r}")
-    n_ph = sum(m["content"].count(PLACEHOLDER) for m in msgs if m["role"] == "user")
-    if kind == "video":
-        if images or len(videos) != 1 or idx is None or len(idx) != 1 or not idx[0]:
-            raise TrainFileError(path, line, "videos", "media_kind video needs images == [], one video and "
-                                 "frame_indices [[...]] for it")
-    elif videos:
-        raise TrainFileError(path, line, "videos", f"only media_kind video has videos (got {kind!r})")
-    if kind == "image" and len(images) != 1:
-        raise TrainFileError(path, line, "images", f"media_kind image needs exactly one image, got {len(images)}")
-    if kind == "frames" and not images:
-        raise TrainFileError(path, line, "images", "media_kind frames needs >= 1 frame file")
-    if kind == "frames" and idx is not None and (len(idx) != 1 or len(idx[0]) != len(images)):
-        raise TrainFileError(path, line, "frame_indices", "frames rows: one index per frame file")
-    if kind == "text" and images:
-        raise TrainFileError(path, line, "images", "media_kind text has no images")
-    rec = TrainRecord(id=rid, messages=msgs, media_kind=kind, images=images, videos=videos, frame_indices=idx,
-                      video_fps=float(fps) if fps is not None else None, source_file=path, line=line,
-                      extra={k: v for k, v in obj.items() if k not in {
-                          "id", "messages", "images", "videos", "frame_indices", "video_fps", "media_kind"}})
-    if n_ph != rec.n_visuals:
-        raise TrainFileError(path, line, "messages", f"{n_ph} <image> placeholders in user turns but the row "
-                             f"has {rec.n_visuals} images/frames")
-    return rec
+    return TrainRecord(id=obj["id"], messages=[{"role": m["role"], "content": m["content"]} for m in obj["messages"]],
+                       media_kind=obj["media_kind"], images=list(obj["images"]), videos=list(obj.get("videos") or []),
+                       frame_indices=obj.get("frame_indices"), video_fps=float(fps) if fps is not None else None,
+                       source_file=path, line=line,
+                       extra={k: v for k, v in obj.items() if k not in {
+                           "id", "messages", "images", "videos", "frame_indices", "video_fps", "media_kind"}})
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:

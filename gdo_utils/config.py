@@ -359,6 +359,9 @@ class EvaluateConfig(Strict):
     def _ranges(self) -> "EvaluateConfig":
         if self.min_frames > self.max_frames or self.min_pixels > self.max_pixels:
             raise ValueError("evaluate: min_frames <= max_frames and min_pixels <= max_pixels are required")
+        return self
+
+
 PUBLISHED_POOLS = ("LLaVA-665K", "Vision-Flan-186K")
 DEFAULT_TEMPORAL_SUBTASKS = [
     "mvbench:character_order", "mvbench:counterfactual_inference", "mvbench:moving_count", "mvbench:state_change",

@@ -85,11 +85,12 @@ def load_image_questions(params: Params, name: str) -> list[ImageQuestion]:
 
 
 def image_runs(params: Params, run_dirs: Sequence[str | Path] | None = None) -> list[TrainRun]:
-    """OFA training runs (evaluate.image.runs, else every `ofa_*` run), final checkpoint unless `checkpoints: all`."""
+    """OFA training runs (`ofa_*` or named in evaluate.image.runs; of `run_dirs` when given), final checkpoint
+    unless `checkpoints: all`."""
     cfg = params.evaluate.image
     train = params.stage_dir("train")
-    if run_dirs:
-        folders = [Path(d) for d in run_dirs]
+    if run_dirs:   # only the OFA runs among them (a GDO video subset is not scored on the image suite)
+        folders = [Path(d) for d in run_dirs if Path(d).name.startswith(OFA_PREFIX) or Path(d).name in cfg.runs]
     elif cfg.runs:
         folders = [train / r for r in cfg.runs]
         missing = [str(f) for f in folders if not (f / "run_info.json").is_file()]

@@ -163,3 +163,45 @@ def test_kit_exported_tasks_ingest_under_their_benchmark(tmp_path):
     log = read_parquet(tmp_path / "out/demo/eval/s/base/mvbench.log.parquet")
     assert log["question_id"].tolist() == [f"action_count/{i:04d}" for i in range(4)]   # the kit's MVBench qids
     assert set(read_parquet(tmp_path / "out/demo/eval/s/base/pope.log.parquet")["question_id"]) == {"random/0", "random/1"}
+
+
+def test_write_lmms_tasks_cli(tmp_path):
+    """`gdo-repro evaluate --write-lmms-tasks` (no lmms-eval needed): YAMLs with the kit's settings, docs, utils.py."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from gdo_utils.toyworld import generate_toyworld
+
+    small = ["toyworld.n_onevision=8", "toyworld.n_llava_video=4", "toyworld.n_llava665k=16",
+             "toyworld.n_visionflan=8", "toyworld.image_bench_size=3", "toyworld.bench_questions_per_task=1"]
+    p = load_params("params/demo.yaml", [f"output_root={tmp_path}", *small])
+    generate_toyworld(p.toyworld, p.toyworld_dir)
+    args = [sys.executable, "-m", "gdo_utils.cli", "evaluate", "--params", "params/demo.yaml",
+            *[x for kv in [f"output_root={tmp_path}", *small] for x in ("--set", kv)],
+            "--write-lmms-tasks", str(tmp_path / "tasks")]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1])
+    assert r.returncode == 0, r.stderr[-2000:]
+    rep = json.loads(r.stdout)
+    assert rep["groups"] == ["kit_mvbench"] and "kit_pope" in rep["tasks"]
+    assert set(rep["skipped"]["mvbench"]) == {"action_sequence", "episodic_reasoning"}
+    assert {"videomme", "mlvu", "lvbench", "mmbench_en", "vqav2"} == set(rep["not_exported"])
+
+    class Loader(yaml.SafeLoader):
+        pass
+    Loader.add_constructor("!function", lambda loader, node: f"fn:{loader.construct_scalar(node)}")
+    pope = yaml.load((tmp_path / "tasks/kit_pope/kit_pope.yaml").read_text(), Loader=Loader)
+    assert pope["generation_kwargs"] == {"max_new_tokens": 8, "temperature": 0, "top_p": 1.0, "num_beams": 1,
+                                         "do_sample": False}                     # demo: evaluate.image.max_new_tokens 8
+    assert pope["lmms_eval_specific_kwargs"]["default"]["post_prompt"] == "\nAnswer the question using a single word or phrase."
+    assert pope["doc_to_text"] == "fn:utils.pope_doc_to_text" and pope["doc_to_visual"] == "fn:utils.kit_image"
+    docs = [json.loads(x) for x in (tmp_path / "tasks/kit_pope/kit_pope.jsonl").read_text().splitlines()]
+    assert len(docs) == 18 and {d["answer"] for d in docs} == {"yes", "no"} and all(Path(d["image"]).is_file() for d in docs)
+    mv = yaml.load((tmp_path / "tasks/kit_mvbench/kit_mvbench_action_count.yaml").read_text(), Loader=Loader)
+    assert mv["generation_kwargs"]["max_new_tokens"] == 16 and mv["lmms_eval_specific_kwargs"]["default"] == {
+        "sub_task": "action_count", "post_prompt": "Only give the best option.\n"}
+    doc = json.loads((tmp_path / "tasks/kit_mvbench/kit_mvbench_action_count.jsonl").read_text().splitlines()[0])
+    assert doc["answer"] in doc["candidates"] and Path(doc["video"]).is_file() and doc["kit_qid"] == "action_count/0000"
+    utils = (tmp_path / "tasks/kit_mvbench/utils.py").read_text()
+    assert "from lmms_eval.tasks.mvbench.utils import" in utils and "gdo_utils" not in utils.split('"""')[2]

@@ -169,6 +169,11 @@ def cmd_evaluate(args):
     from .evaluate import run_stage
 
     p = _params(args)
+    if args.write_lmms_tasks:
+        from .evaluate.lmms.tasks import write_lmms_tasks
+
+        _print(write_lmms_tasks(p, args.write_lmms_tasks))
+        return
     if args.ingest:
         from .evaluate.lmms.ingest import ingest_folder
 
@@ -270,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--engine", choices=["kit", "lmms-eval"], default="kit",
                     help="kit: the built-in engine; lmms-eval: write (and, when installed, run) its launch commands")
     sp.add_argument("--dry-run", action="store_true", help="lmms-eval engine: only write the commands")
+    sp.add_argument("--write-lmms-tasks", metavar="DIR",
+                    help="write the benchmarks as lmms-eval task folders (YAML + utils.py + docs) for --include_path")
     sp.add_argument("--ingest", metavar="LMMS_OUTPUT_DIR", help="ingest an lmms-eval output folder into eval/ (C3)")
     sp.add_argument("--subset", help="--ingest: the subset (training run) the folder belongs to")
     sp.add_argument("--checkpoint", help="--ingest: checkpoint name (default: from the model name, else base)")

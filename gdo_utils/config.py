@@ -324,6 +324,9 @@ class LmmsEvalConfig(Strict):
     python: str = Field("python", description="Interpreter whose environment has lmms-eval (may be another venv).")
     batch_size: int = Field(1, ge=1)
     include_path: str | None = Field(None, description="Extra task folder (--include_path), e.g. the toy tasks.")
+    tasks: dict[str, str] = Field(default_factory=dict, description="lmms-eval task per benchmark name, overriding "
+                                  "the default names, e.g. {mvbench: kit_mvbench, pope: kit_pope} for the folders "
+                                  "`gdo-repro evaluate --write-lmms-tasks DIR` writes.")
 
 
 class EvaluateConfig(Strict):
@@ -345,6 +348,9 @@ class EvaluateConfig(Strict):
     min_pixels: int = Field(200704, ge=1)
     max_pixels: int = Field(602112, ge=1)
     max_new_tokens: int = Field(16, ge=1)
+    system_prompt: str | None = Field(
+        None, description="None: no system turn (the release's lmms-eval 0.5.0 chat wrapper); a text: a system turn "
+                          "with it, e.g. 'You are a helpful assistant.' (what lmms-eval 0.7.x's qwen3_vl always sends).")
     batch_size: int = Field(8, ge=1)
     part_rows: int = Field(64, ge=1, description="Logged questions per resumable Parquet part.")
     runs: list[str] = Field(default_factory=list, description="Training runs (subset names under outputs/<run>/train/) "

@@ -126,3 +126,82 @@ def test_launch_command_matches_contract(tmp_path):
     assert "--tasks mvbench,videomme --batch_size 1" in text and text.endswith("--log_samples")
     img = command_text(launch_command(p, ck, ["mmbench_en", "pope", "vqav2"], tmp_path / "o", image=True))
     assert "max_pixels=9216,min_pixels=9216" in img and "--tasks mmbench_en_dev,pope,vqav2_val" in img
+    # a CPU run names the device (lmms-eval's qwen3_vl defaults to cuda); no system_prompt unless the kit sends one
+    assert "device=cpu,device_map=cpu" in text and "system_prompt" not in text
+    p2 = load_params("params/demo.yaml", ["evaluate.system_prompt=You are a helpful assistant.",
+                                          "evaluate.lmms_eval.tasks={mvbench: kit_mvbench, pope: kit_pope}"])
+    text2 = command_text(launch_command(p2, ck, ["mvbench"], tmp_path / "o"))
+    assert "system_prompt=You are a helpful assistant.," in text2 and "--tasks kit_mvbench " in text2
+    assert "--tasks kit_pope " in command_text(launch_command(p2, ck, ["pope"], tmp_path / "o", image=True))
+
+
+def test_reply_is_the_raw_generation():
+    """0.7.x logs the raw reply in `resps` and a whitespace-stripped one in `filtered_resps`; 0.5.0 only the latter."""
+    from gdo_utils.evaluate.lmms.folder import reply_of
+
+    assert reply_of({"resps": [" B. x"], "filtered_resps": "B. x"}) == " B. x"
+    assert reply_of({"resps": [[" B"]], "filtered_resps": ["B"]}) == " B"
+    assert reply_of({"filtered_resps": ["B"]}) == "B" and reply_of({"filtered_resps": "B"}) == "B"
+
+
+def test_kit_exported_tasks_ingest_under_their_benchmark(tmp_path):
+    """Tasks written by --write-lmms-tasks (kit_<task>) ingest as the benchmark they mirror, with the kit's qids."""
+    d = tmp_path / "lmms_out" / "models__ck"
+    d.mkdir(parents=True)
+    rows = {"kit_mvbench_action_count": [_sample(i, p, "0.7", mvbench_accuracy={"pred_answer": p, "gt_answer": "A",
+                                                                                  "score": int(p == "A")})
+                                         for i, p in enumerate(["A", "B", "A", "C"])],
+            "kit_pope": [_sample(i, p, "0.7", pope_accuracy={"question_id": f"random/{i}", "score": float(p == "yes"),
+                                                               "prediction": p, "ground_truth": "yes"})
+                         for i, p in enumerate(["yes", "no"])]}
+    for task, recs in rows.items():
+        (d / f"{TS}_samples_{task}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    (d / f"{TS}_results.json").write_text(json.dumps({"results": {}, "config": {}}))
+    p = load_params("params/demo.yaml", [f"output_root={tmp_path / 'out'}"])
+    res = {r["benchmark"]: r for r in ingest_folder(p, tmp_path / "lmms_out", subset="s")["written"]}
+    assert res["mvbench"]["accuracy"] == pytest.approx(50.0) and res["pope"]["n"] == 2
+    log = read_parquet(tmp_path / "out/demo/eval/s/base/mvbench.log.parquet")
+    assert log["question_id"].tolist() == [f"action_count/{i:04d}" for i in range(4)]   # the kit's MVBench qids
+    assert set(read_parquet(tmp_path / "out/demo/eval/s/base/pope.log.parquet")["question_id"]) == {"random/0", "random/1"}
+
+
+def test_write_lmms_tasks_cli(tmp_path):
+    """`gdo-repro evaluate --write-lmms-tasks` (no lmms-eval needed): YAMLs with the kit's settings, docs, utils.py."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from gdo_utils.toyworld import generate_toyworld
+
+    small = ["toyworld.n_onevision=8", "toyworld.n_llava_video=4", "toyworld.n_llava665k=16",
+             "toyworld.n_visionflan=8", "toyworld.image_bench_size=3", "toyworld.bench_questions_per_task=1"]
+    p = load_params("params/demo.yaml", [f"output_root={tmp_path}", *small])
+    generate_toyworld(p.toyworld, p.toyworld_dir)
+    args = [sys.executable, "-m", "gdo_utils.cli", "evaluate", "--params", "params/demo.yaml",
+            *[x for kv in [f"output_root={tmp_path}", *small] for x in ("--set", kv)],
+            "--write-lmms-tasks", str(tmp_path / "tasks")]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1])
+    assert r.returncode == 0, r.stderr[-2000:]
+    rep = json.loads(r.stdout)
+    assert rep["groups"] == ["kit_mvbench"] and "kit_pope" in rep["tasks"]
+    assert set(rep["skipped"]["mvbench"]) == {"action_sequence", "episodic_reasoning"}
+    assert {"videomme", "mlvu", "lvbench", "mmbench_en", "vqav2"} == set(rep["not_exported"])
+
+    class Loader(yaml.SafeLoader):
+        pass
+    Loader.add_constructor("!function", lambda loader, node: f"fn:{loader.construct_scalar(node)}")
+    pope = yaml.load((tmp_path / "tasks/kit_pope/kit_pope.yaml").read_text(), Loader=Loader)
+    assert pope["generation_kwargs"] == {"max_new_tokens": 8, "temperature": 0, "top_p": 1.0, "num_beams": 1,
+                                         "do_sample": False}                     # demo: evaluate.image.max_new_tokens 8
+    assert pope["lmms_eval_specific_kwargs"]["default"]["post_prompt"] == "\nAnswer the question using a single word or phrase."
+    assert pope["doc_to_text"] == "fn:utils.pope_doc_to_text" and pope["doc_to_visual"] == "fn:utils.kit_image"
+    docs = [json.loads(x) for x in (tmp_path / "tasks/kit_pope/kit_pope.jsonl").read_text().splitlines()]
+    assert len(docs) == 18 and {d["answer"] for d in docs} == {"yes", "no"} and all(Path(d["image"]).is_file() for d in docs)
+    mv = yaml.load((tmp_path / "tasks/kit_mvbench/kit_mvbench_action_count.yaml").read_text(), Loader=Loader)
+    assert mv["generation_kwargs"]["max_new_tokens"] == 16 and mv["lmms_eval_specific_kwargs"]["default"] == {
+        "sub_task": "action_count", "post_prompt": "Only give the best option.\n"}
+    doc = json.loads((tmp_path / "tasks/kit_mvbench/kit_mvbench_action_count.jsonl").read_text().splitlines()[0])
+    assert doc["answer"] in doc["candidates"] and Path(doc["video"]).is_file() and doc["kit_qid"] == "action_count/0000"
+    utils = (tmp_path / "tasks/kit_mvbench/utils.py").read_text()
+    assert "from lmms_eval.tasks.mvbench.utils import" in utils and "gdo_utils" not in utils.split('"""')[2]

@@ -46,3 +46,22 @@ def test_rel_by_hand(tmp_path):
 def test_rel_restricted_benchmarks():
     rel, _ = relative_performance(_traj(), ["p"], benchmarks=["vqav2"])
     assert rel.set_index("subset").loc["ofa_p", "rel"] == pytest.approx(90.0)
+
+
+def test_rel_undefined_when_full_data_scores_zero_everywhere(tmp_path):
+    """The demo's tiny model can score 0 on every benchmark: Rel is NaN with the reason, never a crash."""
+    rows = [{"subset": s, "checkpoint": "checkpoint-8", "samples_seen": 8, "benchmark": b, "level": "overall",
+             "subtask": "", "accuracy": 0.0, "n": 4, "engine": "kit", "contract": "c"}
+            for s in ("ofa_full_p", "ofa_p", "ofa_random_p") for b in ("pope", "vqav2")]
+    rel, ratios = relative_performance(pd.DataFrame(rows), ["p"])
+    assert len(rel) == 3 and rel["rel"].isna().all() and (rel["B"] == 0).all() and ratios.empty
+    assert (rel["excluded"] == "pope,vqav2").all()
+    assert rel["note"].str.startswith("Rel undefined: the full-data run scores 0 on every shared benchmark").all()
+    write_rel_tables(rel, ratios, tmp_path)
+    assert "nan" in (tmp_path / "rel.md").read_text() and "Rel undefined" in (tmp_path / "rel.md").read_text()
+    # one benchmark left out: the note says so and Rel rests on the others
+    rows[0]["accuracy"] = 50.0   # ofa_full_p pope
+    rows[2]["accuracy"] = 25.0   # ofa_p pope -> ratio 0.5 -> Rel 50 over B = 1
+    rel, _ = relative_performance(pd.DataFrame(rows), ["p"])
+    r = rel.set_index("subset").loc["ofa_p"]
+    assert r["rel"] == pytest.approx(50.0) and r["B"] == 1 and r["note"] == "full-data score 0 on vqav2: left out, Rel over the other 1"

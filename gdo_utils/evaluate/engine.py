@@ -1,23 +1,23 @@
 """Batched greedy generation over benchmark questions and the per-question log rows.
 
-One batch = left-padded chat prompts `[user: video, text]` (no system turn, as the release's chat
-wrapper), the videos as frames + metadata (true timestamps, do_sample_frames=False, do_resize=False:
-frames are already sized by `video.load_eval_video`), one `generate` call. Questions whose video is
+One batch = left-padded chat prompts `[user: video, text]` (no system turn by default, as the release's
+chat wrapper; gdo_utils.evaluate.generation), the videos as frames + metadata (true timestamps,
+do_sample_frames=False, do_resize=False: frames are already sized by `video.load_eval_video`), one
+`generate` call. Questions whose video is
 missing or undecodable get a row with `media_error` and no model call. Every reply is logged with
 both parses (release and robust). `EvalWorker` is the `work` function for `gdo_utils.shards.run_sharded`.
 """
 from __future__ import annotations
 
-import hashlib
 from typing import Any, Sequence
 
 import pyarrow as pa
-import torch
 
 from ..config import EvaluateConfig
 from ..descriptors.runner import with_oom_retry
 from ..media import MediaError
 from .extract import robust_letter
+from .generation import generate_replies, prompt_hash, token_order
 from .types import Benchmark, Question
 from .video import EvalVideo, load_eval_video
 
@@ -30,15 +30,6 @@ LOG_SCHEMA = pa.schema([
     ("media_error", pa.string()), ("n_frames", pa.int64()),
 ])
 LOG_COLUMNS = LOG_SCHEMA.names
-
-
-def prompt_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-def messages(prompt: str) -> list[dict]:
-    """The chat wrapper's messages: one user turn, the video then the text; no system prompt."""
-    return [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": prompt}]}]
 
 
 def log_row(q: Question, bench: Benchmark, reply: str, media_error: str | None, n_frames: int) -> dict:
@@ -55,22 +46,12 @@ def log_row(q: Question, bench: Benchmark, reply: str, media_error: str | None, 
             "media_error": media_error, "n_frames": int(n_frames)}
 
 
-@torch.no_grad()
-def generate_replies(vlm: Any, prompts: Sequence[str], videos: Sequence[EvalVideo], max_new_tokens: int) -> list[str]:
-    """Greedy replies for a batch (left padding); decoded as the release does (special tokens skipped)."""
-    proc = vlm.processor
-    proc.tokenizer.padding_side = "left"
-    texts = proc.apply_chat_template([messages(p) for p in prompts], tokenize=False, add_generation_prompt=True)
-    enc = proc(text=texts, videos=[v.frames for v in videos], video_metadata=[v.metadata for v in videos],
-               do_sample_frames=False, do_resize=False, padding=True, return_tensors="pt")
-    enc = {k: (v.to(vlm.device) if isinstance(v, torch.Tensor) else v) for k, v in enc.items()}
-    if "pixel_values_videos" in enc:
-        enc["pixel_values_videos"] = enc["pixel_values_videos"].to(vlm.model.dtype)
-    out = vlm.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, temperature=None,
-                             top_p=None, top_k=None, pad_token_id=proc.tokenizer.pad_token_id,
-                             eos_token_id=proc.tokenizer.eos_token_id)
-    new = out[:, enc["input_ids"].shape[1]:]
-    return proc.batch_decode(new, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+def generate_video_replies(vlm: Any, prompts: Sequence[str], videos: Sequence[EvalVideo], max_new_tokens: int,
+                          system_prompt: str | None = None) -> list[str]:
+    """Greedy replies for a batch of videos (frames already sized; their true indices as metadata)."""
+    kw = {"videos": [v.frames for v in videos], "video_metadata": [v.metadata for v in videos],
+          "do_sample_frames": False, "do_resize": False}
+    return generate_replies(vlm, prompts, "video", kw, max_new_tokens, system_prompt)
 
 
 class EvalWorker:
@@ -90,8 +71,8 @@ class EvalWorker:
                 rows[qid] = log_row(q, self.bench, "", f"{exc.reason}: {exc.path}", 0)
 
         def run(pos: Sequence[int]) -> dict[int, str]:
-            replies = generate_replies(self.vlm, [self.bench.prompt(ok[j][0]) for j in pos], [ok[j][1] for j in pos],
-                                       self.cfg.max_new_tokens)
+            replies = generate_video_replies(self.vlm, [self.bench.prompt(ok[j][0]) for j in pos],
+                                             [ok[j][1] for j in pos], self.cfg.max_new_tokens, self.cfg.system_prompt)
             return dict(zip(pos, replies))
 
         replies, errors = with_oom_retry(run, list(range(len(ok)))) if ok else ({}, {})
@@ -105,5 +86,4 @@ class EvalWorker:
 
 def length_order(questions: Sequence[Question], bench: Benchmark, tokenizer: Any) -> list[str]:
     """Question ids sorted by prompt token count (then id), so a batch holds prompts of similar length."""
-    n = {q.qid: len(tokenizer(bench.prompt(q), add_special_tokens=False)["input_ids"]) for q in questions}
-    return sorted(n, key=lambda i: (n[i], i))
+    return token_order({q.qid: bench.prompt(q) for q in questions}, tokenizer)

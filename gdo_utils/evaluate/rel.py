@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..io import write_text
 
-REL_COLUMNS = ["pool", "subset", "role", "checkpoint", "samples_seen", "B", "rel", "excluded"]
+REL_COLUMNS = ["pool", "subset", "role", "checkpoint", "samples_seen", "B", "rel", "excluded", "note"]
 
 
 def subset_names(pool: str) -> dict[str, str]:
@@ -35,6 +35,16 @@ def final_scores(traj: pd.DataFrame, subset: str, benchmarks: Sequence[str] | No
         return pd.DataFrame(columns=["benchmark", "accuracy", "checkpoint", "samples_seen"])
     last = d.sort_values("samples_seen", kind="mergesort").groupby("benchmark", sort=True).tail(1)
     return last[["benchmark", "accuracy", "checkpoint", "samples_seen"]].sort_values("benchmark").reset_index(drop=True)
+
+
+def rel_note(b: int, excluded: Sequence[str]) -> str:
+    """Why Rel is undefined (B = 0) or rests on fewer benchmarks, in words; '' when nothing was left out."""
+    if b == 0:
+        return ("Rel undefined: the full-data run scores 0 on every shared benchmark (" + ", ".join(sorted(excluded))
+                + "), so no ratio exists" if excluded else "Rel undefined: no benchmark scored by both runs")
+    if excluded:
+        return f"full-data score 0 on {', '.join(sorted(excluded))}: left out, Rel over the other {b}"
+    return ""
 
 
 def relative_performance(traj: pd.DataFrame, pools: Sequence[str], benchmarks: Sequence[str] | None = None
@@ -65,7 +75,7 @@ def relative_performance(traj: pd.DataFrame, pools: Sequence[str], benchmarks: S
             rel_rows.append({"pool": pool, "subset": names[role], "role": role, "checkpoint": sub["checkpoint"].iloc[-1],
                              "samples_seen": int(sub["samples_seen"].max()), "B": len(ratios),
                              "rel": 100.0 * float(np.mean(ratios)) if ratios else float("nan"),
-                             "excluded": ",".join(sorted(excluded))})
+                             "excluded": ",".join(sorted(excluded)), "note": rel_note(len(ratios), excluded)})
     rel = pd.DataFrame(rel_rows, columns=REL_COLUMNS)
     ratios = pd.DataFrame(ratio_rows, columns=["pool", "subset", "role", "benchmark", "score", "full_score", "ratio"])
     return rel, ratios

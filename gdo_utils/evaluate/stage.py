@@ -27,6 +27,7 @@ from ..config import EvaluateConfig, Params, params_hash, resolve_path
 from ..io import read_json, read_parquet, write_json, write_manifest, write_parquet, write_text
 from ..shards import dist_info, merge_parts, run_sharded
 from . import registry
+from .generation import barrier, prepare_parts
 from .engine import LOG_COLUMNS, LOG_SCHEMA, EvalWorker, length_order
 from .metrics import aggregate, missing_counts
 from .types import Question
@@ -112,7 +113,10 @@ def model_fingerprint(path: str) -> str:
 def generation_hash(cfg: EvaluateConfig, bench: str, data: dict, model: str) -> str:
     """What the replies depend on (not the extraction mode or the missing-video policy)."""
     keep = ("fps", "min_frames", "max_frames", "min_pixels", "max_pixels", "max_new_tokens")
-    return params_hash({"contract": {k: getattr(cfg, k) for k in keep}, "bench": bench, "data": data, "model": model})
+    contract = {k: getattr(cfg, k) for k in keep}
+    if cfg.system_prompt is not None:   # only when set, so results written before the option stay valid
+        contract["system_prompt"] = cfg.system_prompt
+    return params_hash({"contract": contract, "bench": bench, "data": data, "model": model})
 
 
 # ----------------------------------------------------------------------------- questions
@@ -132,11 +136,6 @@ def load_questions(params: Params, name: str) -> list[Question]:
 
 
 # ----------------------------------------------------------------------------- one (checkpoint, benchmark)
-def _barrier() -> None:
-    import torch.distributed as tdist
-
-    if tdist.is_available() and tdist.is_initialized():
-        tdist.barrier()
 
 
 def results_paths(eval_dir: Path, subset: str, ckpt: str, bench: str) -> tuple[Path, Path, Path]:
@@ -167,7 +166,7 @@ def write_results(run: TrainRun, ck: Checkpoint, name: str, logdf: pd.DataFrame,
            "model": ck.path, "base_model": ck.base_model, "engine": "kit", "contract": contract_id(cfg),
            "contract_detail": {"fps": cfg.fps, "min_frames": cfg.min_frames, "max_frames": cfg.max_frames,
                                "min_pixels": cfg.min_pixels, "max_pixels": cfg.max_pixels, "greedy": True,
-                               "max_new_tokens": cfg.max_new_tokens, "system_prompt": None,
+                               "max_new_tokens": cfg.max_new_tokens, "system_prompt": cfg.system_prompt,
                                "prompt": "lmms-eval 0.5.0 chat qwen3_vl", "extraction": cfg.extraction},
            "extraction": cfg.extraction, "missing_video": cfg.missing_video,
            "n_questions": int(len(logdf)), **missing_counts(logdf),
@@ -185,13 +184,7 @@ def evaluate_pair(run: TrainRun, ck: Checkpoint, name: str, questions: list[Ques
     """Generate this rank's share of one (checkpoint, benchmark), then (rank 0) merge and score."""
     rank, world = dist_info()
     res, logp, parts = results_paths(run.eval_dir, run.subset, ck.name, name)
-    stamp = parts / "stamp.json"
-    if rank == 0:
-        if parts.exists() and (not stamp.is_file() or read_json(stamp).get("generation_hash") != gen_h):
-            shutil.rmtree(parts)
-        parts.mkdir(parents=True, exist_ok=True)
-        write_json(stamp, {"generation_hash": gen_h})
-    _barrier()
+    prepare_parts(parts, gen_h)
     bench = registry.get(name)
     qmap = {q.qid: q for q in questions}
     order = length_order(questions, bench, vlm.processor.tokenizer)
@@ -199,15 +192,15 @@ def evaluate_pair(run: TrainRun, ck: Checkpoint, name: str, questions: list[Ques
     counts = run_sharded(order, EvalWorker(vlm, bench, qmap, cfg), parts, id_col="question_id",
                          batch_size=cfg.batch_size, part_rows=cfg.part_rows, schema=LOG_SCHEMA,
                          desc=f"{run.subset}/{ck.name}/{name}", progress=progress)
-    _barrier()
+    barrier()
     if rank != 0:
-        _barrier()
+        barrier()
         return None
     merged = merge_parts(parts, qmap, "question_id")
     out = write_results(run, ck, name, merged, cfg, gen_h, model_fp, round(time.time() - t0, 2),
                         {k: counts[k] for k in ("world_size", "owned", "skipped_done", "processed")})
     shutil.rmtree(parts)
-    _barrier()
+    barrier()
     return out
 
 
@@ -323,7 +316,7 @@ def run_stage(params: Params, run_dirs: list[str | Path] | None = None, progress
     rank, world = dist_info()
     if params.toyworld.enabled:
         generate_toyworld(params.toyworld, params.toyworld_dir) if rank == 0 else None
-        _barrier()
+        barrier()
     if run_dirs:
         runs = [read_run(d, params.evaluate.base_model) for d in run_dirs]
     else:
@@ -354,7 +347,7 @@ def run_stage(params: Params, run_dirs: list[str | Path] | None = None, progress
                                for r in written]
         report["questions"] = {b: len(v) for b, v in qs.items()}
         report["seconds"] = round(time.time() - t0, 2)
-    _barrier()
+    barrier()
     return report
 
 

@@ -45,7 +45,7 @@ class EvalVideo:
 def contract_id(cfg: EvaluateConfig) -> str:
     """The frozen eval contract as a short id, e.g. fps1-f4..32-px200704..602112-greedy16-release."""
     return (f"fps{cfg.fps:g}-f{cfg.min_frames}..{cfg.max_frames}-px{cfg.min_pixels}..{cfg.max_pixels}"
-            f"-greedy{cfg.max_new_tokens}-{cfg.extraction}")
+            f"-greedy{cfg.max_new_tokens}-{cfg.extraction}" + ("-system" if cfg.system_prompt is not None else ""))
 
 
 def frame_range(total: int, fps: float, start: float | None, end: float | None) -> tuple[int, int, int]:

@@ -13,7 +13,6 @@ granularity through gdo_utils.shards, like the video engine; a finished pair is 
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 import time
@@ -22,7 +21,6 @@ from typing import Any, Sequence
 
 import pandas as pd
 import pyarrow as pa
-import torch
 from PIL import Image
 
 from ...config import Params, params_hash, resolve_path
@@ -36,6 +34,7 @@ from ..stage import (
     read_run,
     results_paths,
 )
+from ..generation import barrier, generate_replies, prompt_hash, prepare_parts, token_order
 from ..video import smart_resize
 from . import IMAGE_BENCHMARKS, ImageBenchmark
 from .base import ImageQuestion, MetricRow
@@ -51,10 +50,6 @@ LOG_COLUMNS = LOG_SCHEMA.names
 OFA_PREFIX = "ofa_"
 
 
-def prompt_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
 def gold_text(gold: str | tuple[str, ...]) -> str:
     """The gold answer as one log string (VQA's ten human answers joined by ' | ')."""
     return gold if isinstance(gold, str) else " | ".join(gold)
@@ -63,7 +58,8 @@ def gold_text(gold: str | tuple[str, ...]) -> str:
 def contract_id(params: Params) -> str:
     c = params.evaluate.image
     tokens = "task" if c.max_new_tokens is None else str(c.max_new_tokens)
-    return f"image-px{c.min_pixels}..{c.max_pixels}-greedy{tokens}-release"
+    system = "-system" if params.evaluate.system_prompt is not None else ""
+    return f"image-px{c.min_pixels}..{c.max_pixels}-greedy{tokens}-release{system}"
 
 
 def max_new_tokens(params: Params, bench: ImageBenchmark) -> int:
@@ -89,11 +85,12 @@ def load_image_questions(params: Params, name: str) -> list[ImageQuestion]:
 
 
 def image_runs(params: Params, run_dirs: Sequence[str | Path] | None = None) -> list[TrainRun]:
-    """OFA training runs (evaluate.image.runs, else every `ofa_*` run), final checkpoint unless `checkpoints: all`."""
+    """OFA training runs (`ofa_*` or named in evaluate.image.runs; of `run_dirs` when given), final checkpoint
+    unless `checkpoints: all`."""
     cfg = params.evaluate.image
     train = params.stage_dir("train")
-    if run_dirs:
-        folders = [Path(d) for d in run_dirs]
+    if run_dirs:   # only the OFA runs among them (a GDO video subset is not scored on the image suite)
+        folders = [Path(d) for d in run_dirs if Path(d).name.startswith(OFA_PREFIX) or Path(d).name in cfg.runs]
     elif cfg.runs:
         folders = [train / r for r in cfg.runs]
         missing = [str(f) for f in folders if not (f / "run_info.json").is_file()]
@@ -120,26 +117,11 @@ def eval_image(q: ImageQuestion, min_pixels: int, max_pixels: int) -> Image.Imag
     return im.resize((w, h), Image.BICUBIC)
 
 
-def messages(prompt: str) -> list[dict]:
-    """The chat wrapper's messages: one user turn, the image then the text; no system prompt."""
-    return [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
-
-
-@torch.no_grad()
-def generate_replies(vlm: Any, prompts: Sequence[str], images: Sequence[Image.Image], max_new: int) -> list[str]:
-    """Greedy replies for a batch (left padding, images already sized: do_resize=False)."""
-    proc = vlm.processor
-    proc.tokenizer.padding_side = "left"
-    texts = proc.apply_chat_template([messages(p) for p in prompts], tokenize=False, add_generation_prompt=True)
-    enc = proc(text=texts, images=list(images), do_resize=False, padding=True, return_tensors="pt")
-    enc = {k: (v.to(vlm.device) if isinstance(v, torch.Tensor) else v) for k, v in enc.items()}
-    if "pixel_values" in enc:
-        enc["pixel_values"] = enc["pixel_values"].to(vlm.model.dtype)
-    out = vlm.model.generate(**enc, max_new_tokens=max_new, do_sample=False, num_beams=1, temperature=None,
-                             top_p=None, top_k=None, pad_token_id=proc.tokenizer.pad_token_id,
-                             eos_token_id=proc.tokenizer.eos_token_id)
-    return proc.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True,
-                             clean_up_tokenization_spaces=False)
+def generate_image_replies(vlm: Any, prompts: Sequence[str], images: Sequence[Image.Image], max_new: int,
+                          system_prompt: str | None = None) -> list[str]:
+    """Greedy replies for a batch of images (already sized: do_resize=False)."""
+    return generate_replies(vlm, prompts, "image", {"images": list(images), "do_resize": False}, max_new,
+                            system_prompt)
 
 
 def log_row(q: ImageQuestion, bench: ImageBenchmark, reply: str, media_error: str | None) -> dict:
@@ -159,6 +141,7 @@ class ImageWorker:
         self.vlm, self.bench, self.q = vlm, bench, questions
         c = params.evaluate.image
         self.min_px, self.max_px, self.max_new = c.min_pixels, c.max_pixels, max_new_tokens(params, bench)
+        self.system_prompt = params.evaluate.system_prompt
 
     def __call__(self, batch_ids: Sequence[str]) -> list[dict]:
         from ...descriptors.runner import with_oom_retry
@@ -173,7 +156,8 @@ class ImageWorker:
                 rows[qid] = log_row(q, self.bench, "", f"unreadable_media: {exc}")
 
         def run(pos: Sequence[int]) -> dict[int, str]:
-            replies = generate_replies(self.vlm, [ok[j][0].prompt for j in pos], [ok[j][1] for j in pos], self.max_new)
+            replies = generate_image_replies(self.vlm, [ok[j][0].prompt for j in pos], [ok[j][1] for j in pos],
+                                             self.max_new, self.system_prompt)
             return dict(zip(pos, replies))
 
         replies, errors = with_oom_retry(run, list(range(len(ok)))) if ok else ({}, {})
@@ -215,36 +199,28 @@ def results_dict(run: TrainRun, ck: Checkpoint, bench: ImageBenchmark, logdf: pd
 # ----------------------------------------------------------------------------- one (checkpoint, benchmark)
 def generation_hash(params: Params, bench: ImageBenchmark, model_fp: str) -> str:
     c = params.evaluate.image
-    return params_hash({"px": [c.min_pixels, c.max_pixels], "max_new": max_new_tokens(params, bench),
-                        "bench": bench.name, "data": params.evaluate.data[bench.name].model_dump(mode="json"),
-                        "model": model_fp})
+    h = {"px": [c.min_pixels, c.max_pixels], "max_new": max_new_tokens(params, bench), "bench": bench.name,
+         "data": params.evaluate.data[bench.name].model_dump(mode="json"), "model": model_fp}
+    if params.evaluate.system_prompt is not None:   # only when set: earlier results keep their hash
+        h["system_prompt"] = params.evaluate.system_prompt
+    return params_hash(h)
 
 
 def evaluate_pair(params: Params, run: TrainRun, ck: Checkpoint, bench: ImageBenchmark,
                   questions: list[ImageQuestion], vlm: Any, gen_h: str, progress: bool = True) -> dict | None:
     """Generate this rank's share of one (checkpoint, benchmark); rank 0 merges, scores and writes."""
-    from ..stage import _barrier
-
     rank, _ = dist_info()
     res, logp, parts = results_paths(run.eval_dir, run.subset, ck.name, bench.name)
-    stamp = parts / "stamp.json"
-    if rank == 0:
-        if parts.exists() and (not stamp.is_file() or read_json(stamp).get("generation_hash") != gen_h):
-            shutil.rmtree(parts)
-        parts.mkdir(parents=True, exist_ok=True)
-        write_json(stamp, {"generation_hash": gen_h})
-    _barrier()
+    prepare_parts(parts, gen_h)
     qmap = {q.qid: q for q in questions}
-    tok = vlm.processor.tokenizer
-    n_tok = {q.qid: len(tok(q.prompt, add_special_tokens=False)["input_ids"]) for q in questions}
-    order = sorted(n_tok, key=lambda i: (n_tok[i], i))
+    order = token_order({q.qid: q.prompt for q in questions}, vlm.processor.tokenizer)
     t0 = time.time()
     run_sharded(order, ImageWorker(vlm, bench, qmap, params), parts, id_col="question_id",
                 batch_size=params.evaluate.batch_size, part_rows=params.evaluate.part_rows, schema=LOG_SCHEMA,
                 desc=f"{run.subset}/{ck.name}/{bench.name}", progress=progress)
-    _barrier()
+    barrier()
     if rank != 0:
-        _barrier()
+        barrier()
         return None
     merged = merge_parts(parts, qmap, "question_id")[LOG_COLUMNS]
     out = results_dict(run, ck, bench, merged, params.evaluate.extraction, contract_id(params),
@@ -252,7 +228,7 @@ def evaluate_pair(params: Params, run: TrainRun, ck: Checkpoint, bench: ImageBen
     write_parquet(logp, merged)
     write_json(res, out)
     shutil.rmtree(parts)
-    _barrier()
+    barrier()
     return out
 
 

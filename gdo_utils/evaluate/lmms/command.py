@@ -17,11 +17,13 @@ from ..image import IMAGE_BENCHMARKS
 VIDEO_TASKS = {"mvbench": "mvbench", "videomme": "videomme", "mlvu": "mlvu_test", "lvbench": "lvbench"}
 
 
-def lmms_tasks(names: list[str]) -> list[str]:
-    """lmms-eval task names for kit benchmark names (unknown names are an error)."""
+def lmms_tasks(names: list[str], override: dict[str, str] | None = None) -> list[str]:
+    """lmms-eval task names for kit benchmark names (`override` first; unknown names are an error)."""
     out = []
     for n in names:
-        if n in VIDEO_TASKS:
+        if override and n in override:
+            out.append(override[n])
+        elif n in VIDEO_TASKS:
             out.append(VIDEO_TASKS[n])
         elif n in IMAGE_BENCHMARKS:
             out.append(IMAGE_BENCHMARKS[n].lmms_task)
@@ -35,6 +37,10 @@ def model_args(params: Params, checkpoint: str | Path, image: bool) -> str:
     lo, hi = (e.image.min_pixels, e.image.max_pixels) if image else (e.min_pixels, e.max_pixels)
     args = [f"pretrained={Path(checkpoint).resolve()}", f"max_pixels={hi}", f"min_pixels={lo}",
             "interleave_visuals=False", f"max_num_frames={e.max_frames}", f"fps={e.fps:g}"]
+    if e.system_prompt is not None:  # 0.7.x always sends a system turn; make it the kit's (no way to drop it)
+        args.append(f"system_prompt={e.system_prompt}")
+    if params.device == "cpu":     # lmms-eval's qwen3_vl defaults to cuda
+        args += ["device=cpu", "device_map=cpu"]
     if params.models.vlm.attn_implementation:
         args.append(f"attn_implementation={params.models.vlm.attn_implementation}")
     return ",".join(args)
@@ -47,7 +53,7 @@ def launch_command(params: Params, checkpoint: str | Path, benchmarks: list[str]
     launch = ["accelerate", "launch"] if c.python == "python" else [c.python, "-m", "accelerate.commands.launch"]
     cmd = [*launch, "--num_processes", str(c.num_processes), "-m", "lmms_eval",
            "--model", c.model, "--model_args", model_args(params, checkpoint, image),
-           "--tasks", ",".join(lmms_tasks(benchmarks)), "--batch_size", str(c.batch_size),
+           "--tasks", ",".join(lmms_tasks(benchmarks, c.tasks)), "--batch_size", str(c.batch_size),
            "--output_path", str(Path(output_path).resolve()), "--log_samples"]
     if c.include_path:
         cmd += ["--include_path", str(Path(c.include_path).resolve())]

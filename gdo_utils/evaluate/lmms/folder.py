@@ -38,8 +38,13 @@ class LmmsRun:
 
 
 def reply_of(rec: dict) -> str:
-    """The model's reply: `filtered_resps` (0.5.0: ["x"], 0.7.x: "x"; nested lists unwrapped)."""
-    x = rec.get("filtered_resps", rec.get("resps"))
+    """The model's raw reply: `resps` when logged, else `filtered_resps` (0.5.0: ["x"], 0.7.x: "x"; lists unwrapped).
+
+    0.5.0 drops `resps` when it equals `filtered_resps`; 0.7.x logs both, and its `filtered_resps` is
+    the reply after `--reasoning_tags` stripping, which also strips surrounding whitespace (what its
+    extractors score), so the raw generation is `resps`.
+    """
+    x = rec["resps"] if "resps" in rec else rec.get("filtered_resps")
     while isinstance(x, list):
         x = x[0] if x else ""
     return "" if x is None else str(x)

@@ -23,8 +23,8 @@ from ..image.stage import results_dict
 from ..metrics import aggregate
 from ..stage import Checkpoint, TrainRun, results_paths, write_trajectory
 from .folder import LmmsRun, read_output_folder, reply_of
-from .ingest_image import JUDGE_METRICS, TASK_TO_BENCH, image_log, judged_levels
-from .ingest_video import video_logs
+from .ingest_image import JUDGE_METRICS, image_bench, image_log, judged_levels
+from .ingest_video import base_task, video_bench, video_logs
 
 CKPT_RE = re.compile(r"checkpoint-(\d+)")
 
@@ -56,22 +56,21 @@ def ingest_run(run: LmmsRun, eval_dir: Path, subset: str, checkpoint: str | None
     tr = TrainRun(subset, None, eval_dir, [ck])
     out = []
     for task in sorted(run.samples):
-        if task not in TASK_TO_BENCH:
+        if image_bench(task) is None:
             continue
-        bench = IMAGE_BENCHMARKS[TASK_TO_BENCH[task]]
+        bench = IMAGE_BENCHMARKS[image_bench(task)]
         logdf = image_log(task, run.samples[task], reply_of)[IMAGE_LOG_COLUMNS]
         extra = {**_common(run), "lmms_eval_reported": reported(run, task)}
         res = results_dict(tr, ck, bench, logdf, "release", contract, engine="lmms-eval", extra=extra)
-        if task in JUDGE_METRICS:
-            res["accuracy"], res["levels"] = judged_levels(task, run.task_result(task))
+        if base_task(task) in JUDGE_METRICS:
+            res["accuracy"], res["levels"] = judged_levels(base_task(task), run.task_result(task))
             res["n"] = len(logdf)
             res["needs_judge"] = res["accuracy"] is None
         out.append(_write(tr, ck, bench.name, logdf, res))
     for bench_name, logdf in video_logs(run.samples, reply_of).items():
         bench = registry.get(bench_name)
         agg = aggregate(logdf, bench, "release", "wrong")
-        tasks = [t for t in run.samples if t == bench_name or t.startswith(f"{bench_name}_") or
-                 (bench_name == "mlvu" and t == "mlvu_test")]
+        tasks = [t for t in run.samples if video_bench(t) == bench_name]
         res = {"benchmark": bench_name, "subset": subset, "checkpoint": ck.name, "samples_seen": ck.samples_seen,
                "model": ck.path, "base_model": None, "engine": "lmms-eval", "contract": contract, "suite": "video",
                "extraction": "release", "missing_video": "wrong", "n_questions": int(len(logdf)), "n_missing": 0,

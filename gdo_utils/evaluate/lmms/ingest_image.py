@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..image import mmbench
 from ..image.base import ImageQuestion
+from .ingest_video import base_task
 
 TASK_TO_BENCH = {"mmbench_en_dev": "mmbench_en", "mmbench_cn_dev": "mmbench_cn", "scienceqa_img": "sqa_img",
                  "pope": "pope", "mme": "mme", "gqa": "gqa", "vqav2_val": "vqav2", "textvqa_val": "textvqa",
@@ -42,9 +43,15 @@ def _metric(rec: dict, key: str, task: str) -> Any:
     return rec[key]
 
 
+def image_bench(task: str) -> str | None:
+    """Kit benchmark name of an lmms-eval image task (a kit-exported `kit_<task>` too), or None."""
+    return TASK_TO_BENCH.get(base_task(task))
+
+
 def image_log(task: str, samples: list[dict], reply_of) -> pd.DataFrame:
     """Log rows for one lmms-eval image task (sorted by doc_id, as read)."""
-    bench = TASK_TO_BENCH[task]
+    bench = image_bench(task)
+    task = base_task(task)
     rows = []
     for rec in samples:
         reply = reply_of(rec)

@@ -14,10 +14,17 @@ import pandas as pd
 
 VIDEO_TASKS = ("mvbench", "videomme", "mlvu_test", "lvbench")
 TASK_TO_BENCH = {"videomme": "videomme", "mlvu_test": "mlvu", "lvbench": "lvbench"}
+KIT_PREFIX = "kit_"
+
+
+def base_task(task: str) -> str:
+    """The lmms-eval task a kit-exported task mirrors (`kit_mvbench_x` -> `mvbench_x`; gdo_utils.evaluate.lmms.tasks)."""
+    return task[len(KIT_PREFIX):] if task.startswith(KIT_PREFIX) else task
 
 
 def video_bench(task: str) -> str | None:
     """Kit benchmark name of an lmms-eval leaf task (mvbench_<subtask> -> mvbench), or None."""
+    task = base_task(task)
     if task.startswith("mvbench_"):
         return "mvbench"
     return TASK_TO_BENCH.get(task)
@@ -41,10 +48,10 @@ def video_rows(task: str, samples: list[dict], reply_of) -> list[dict]:
     for rec in samples:
         reply, doc = reply_of(rec), str(rec["doc_id"])
         if bench == "mvbench":
-            sub = task[len("mvbench_"):]
+            sub = base_task(task)[len("mvbench_"):]
             m = rec["mvbench_accuracy"]
             pred = str(m.get("pred_answer", reply))
-            out.append(_row(bench, f"{sub}/{doc}", rec, reply, pred, str(m["gt_answer"]), m["score"] == 1,
+            out.append(_row(bench, f"{sub}/{int(doc):04d}", rec, reply, pred, str(m["gt_answer"]), m["score"] == 1,
                             counted=pred != "", subtask=sub))
         elif bench == "videomme":
             m = rec["videomme_perception_score"]

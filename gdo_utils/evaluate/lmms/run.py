@@ -21,6 +21,15 @@ def lmms_available(python: str) -> bool:
         return False
 
 
+def _run_logged(cmd: list[str], log_file: Path) -> None:
+    """Run lmms-eval with its output in `log_file` (the CLI's stdout stays the JSON report); fail with the tail."""
+    with open(log_file, "w", encoding="utf-8") as fh:
+        r = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        tail = log_file.read_text(encoding="utf-8", errors="replace")[-3000:]
+        raise RuntimeError(f"lmms-eval failed (exit {r.returncode}); log {log_file}:\n{tail}")
+
+
 def run_lmms_engine(params: Params, run_dirs: Sequence[str | Path] | None = None, dry_run: bool = False) -> dict:
     """Commands for every checkpoint of the runs (video benchmarks, then the image suite) under eval/lmms/."""
     e = params.evaluate
@@ -39,7 +48,7 @@ def run_lmms_engine(params: Params, run_dirs: Sequence[str | Path] | None = None
                 write_text(dest / "command.sh", "#!/bin/sh\n" + command_text(cmd) + "\n")
                 out["commands"].append(command_text(cmd))
                 if available:
-                    subprocess.run(cmd, check=True)
+                    _run_logged(cmd, dest / "lmms_eval.log")
                     out["ingested"].append(ingest_folder(params, dest, run.subset, ck.name, ck.samples_seen))
     if not available and not dry_run:
         out["note"] = (f"lmms_eval is not importable by {e.lmms_eval.python!r}: commands written, not run "

@@ -165,6 +165,8 @@ def cmd_list(args):
 
         for r in subset_catalog(_params(args)):
             print(f"{r['subset']}\t{r['kind']}\t{'built' if r['built'] else 'not built'}\t{r['rows'] if r['built'] else ''}\t{r['path']}")
+
+
 def cmd_evaluate(args):
     from .evaluate import run_stage
 
@@ -190,6 +192,8 @@ def cmd_evaluate(args):
 
         report["image_suite"] = run_image_stage(p, run_dirs=args.run_dir)
     _print(report)
+
+
 def cmd_report(args):
     from .report import build_report
 
@@ -199,6 +203,8 @@ def cmd_report(args):
         print(f"  {name}: run fills {filled} of {total} cells")
     for n in rep.notes:
         print(f"  note: {n}")
+
+
 def cmd_train(args):
     from . import train
 

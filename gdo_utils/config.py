@@ -143,6 +143,10 @@ class DescriptorsConfig(Strict):
     coverage_niter: int = Field(20, ge=1)
     max_frames_model: int = Field(32, ge=1, description="Frames given to the VLM (as an image sequence).")
     skip_model: bool = Field(False, description="Only cheap descriptors (motion); model ones left null.")
+    max_pixels: int | None = Field(
+        None, ge=1, description="Pixel cap per image/frame in the descriptor forward passes. None (release): the "
+                                "processor's own range; an int (kit: 50176, the training cap) also clamps the "
+                                "processor's minimum to it.")
 
 
 class OFAConfig(Strict):

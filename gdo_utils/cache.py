@@ -145,3 +145,35 @@ class StageCache:
         """Fingerprint the inputs now (call before reading them, so later edits are noticed)."""
         self.record()
         return self
+
+
+def upstream_digest(stage_dirs: Iterable[str | Path]) -> str:
+    """sha256 (16 hex) of what upstream stages' manifests say they wrote (output checksums, code, params).
+
+    For stages keyed by a single hash string (OFA, subsets): the digest changes exactly when an upstream
+    stage rewrote its outputs with other content, or ran other code. A missing manifest counts as such.
+    """
+    h = hashlib.sha256()
+    for d in stage_dirs:
+        mf = Path(d) / MANIFEST_NAME
+        try:
+            m = read_json(mf) if mf.is_file() else {}
+        except (json.JSONDecodeError, OSError):
+            m = {}
+        h.update(json.dumps({"dir": Path(d).name, "params": m.get("params_hash"), "out": m.get("outputs_sha256"),
+                             "code": (m.get(CACHE_KEY) or {}).get("code")}, sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+def log_recompute(stage: str, out_dir: str | Path, h: str) -> None:
+    """Say why a hash-keyed stage recomputes (its manifest is missing or holds another key)."""
+    mf = Path(out_dir) / MANIFEST_NAME
+    if not mf.is_file():
+        log.info("%s: recomputing: no manifest (first run or interrupted)", stage)
+        return
+    try:
+        old = read_json(mf).get("params_hash")
+    except (json.JSONDecodeError, OSError):
+        old = None
+    why = "output files missing" if old == h else "params, code or upstream outputs changed"
+    log.info("%s: recomputing: %s (key %s -> %s)", stage, why, old, h)

@@ -141,6 +141,12 @@ class DescriptorsConfig(Strict):
     coverage_features: Literal["clip", "standardized"] = "clip"
     coverage_k: int = Field(4096, ge=1)
     coverage_niter: int = Field(20, ge=1)
+    coverage_init: Literal["faiss", "kmeans++"] = Field(
+        "faiss", description="Coverage k-means initialisation: faiss's seeded sampling (K = 4096 in seconds) or "
+                             "k-means++ on a 100k-row sample (K sequential passes; the release's MiniBatchKMeans "
+                             "seeds with k-means++).")
+    coverage_points_per_centroid: int = Field(256, ge=1, description="Training rows per centroid (faiss subsamples).")
+    coverage_pca: int | None = Field(None, ge=1, description="Cluster in the top-N principal axes (None: full features).")
     max_frames_model: int = Field(32, ge=1, description="Frames given to the VLM (as an image sequence).")
     skip_model: bool = Field(False, description="Only cheap descriptors (motion); model ones left null.")
     max_pixels: int | None = Field(

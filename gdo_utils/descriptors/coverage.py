@@ -36,9 +36,34 @@ LOG_PPL_CLIP = 30.0
 FRAMES_SCALE = 32.0
 
 
-def cluster_coverage(features: np.ndarray, k: int, seed: int, niter: int = 20) -> pd.DataFrame:
-    """k-means coverage per row: cluster_id (int64), cluster_dist (float32), cluster_rep = exp(-d), cluster_hard."""
-    res = fit_kmeans(np.asarray(features), k=k, seed=seed, niter=niter)
+PCA_SAMPLE = 100_000
+
+
+def reduce_dims(features: np.ndarray, dims: int, seed: int) -> np.ndarray:
+    """Project onto the top `dims` principal axes (faiss PCAMatrix fitted on a seeded sample of rows)."""
+    import faiss
+
+    x = np.ascontiguousarray(features, dtype=np.float32)
+    if dims >= x.shape[1]:
+        return x
+    rng = np.random.default_rng(seed)
+    fit_rows = x if len(x) <= PCA_SAMPLE else x[np.sort(rng.choice(len(x), PCA_SAMPLE, replace=False))]
+    pca = faiss.PCAMatrix(x.shape[1], dims)
+    pca.train(np.ascontiguousarray(fit_rows))
+    return pca.apply(x)
+
+
+def cluster_coverage(features: np.ndarray, k: int, seed: int, niter: int = 20, init: str = "faiss",
+                     points_per_centroid: int = 256, pca: int | None = None) -> pd.DataFrame:
+    """k-means coverage per row: cluster_id (int64), cluster_dist (float32), cluster_rep = exp(-d), cluster_hard.
+
+    `init`, `points_per_centroid` (training rows per centroid) and `pca` (cluster in the top-`pca`
+    principal axes; distances measured there) are the DescriptorsConfig.coverage_* options.
+    """
+    x = np.asarray(features, dtype=np.float32)
+    if pca is not None:
+        x = reduce_dims(x, pca, seed)
+    res = fit_kmeans(x, k=k, seed=seed, niter=niter, init=init, max_points_per_centroid=points_per_centroid)
     dist = res.distances.astype(np.float32)
     rep = np.exp(-dist.astype(np.float64))
     out = pd.DataFrame({

@@ -57,7 +57,8 @@ def extraction_hash(params: Params) -> str:
     """What the per-row values depend on (not the merge-time coverage settings)."""
     d = params.model_dump(mode="json")
     desc = {k: v for k, v in d["descriptors"].items() if k not in ("coverage_features", "coverage_k", "coverage_niter",
-                                                                    "coverage_init_sample", "batch_size", "part_rows")}
+                                                                    "coverage_init", "coverage_points_per_centroid", "coverage_pca",
+                                                                    "batch_size", "part_rows")}
     return params_hash({"vlm": d["models"]["vlm"], "build_tiny": d["models"]["build_tiny"], "desc": desc,
                         "pools": d["pools"]["gdo"], "pool": d["pool"], "toyworld": d["toyworld"], "seed": d["seed"]})
 
@@ -257,7 +258,9 @@ def merge_descriptors(params: Params, extraction: dict | None = None) -> dict:
     df = merge_parts(out / "parts", qa["qa_uid"], "qa_uid")
     feats = coverage_features(params, df, qa.set_index("qa_uid").loc[df["qa_uid"]].reset_index())
     cache = stage_cache(params).snapshot()  # the inputs as read (pool, and the embeddings just ensured)
-    cov = cluster_coverage(feats, params.descriptors.coverage_k, params.seed, params.descriptors.coverage_niter)
+    c = params.descriptors
+    cov = cluster_coverage(feats, c.coverage_k, params.seed, c.coverage_niter, init=c.coverage_init,
+                           points_per_centroid=c.coverage_points_per_centroid, pca=c.coverage_pca)
     for c in ("cluster_id", "cluster_dist", "cluster_rep", "cluster_hard"):
         df[c] = cov[c].to_numpy()
     df["quality"] = np.asarray(level1_quality(df), dtype=np.float64)

@@ -29,9 +29,10 @@ class MediaResolver:
 
     def path(self, rel: str) -> str:
         """Absolute path of a media entry (absolute entries kept, `~` expanded, others joined to the root)."""
-        if rel.startswith("/"):
+        head = rel[:1]
+        if head == "/":
             return rel
-        if rel.startswith("~"):
+        if head == "~":
             return os.path.abspath(os.path.expanduser(rel))
         return self._root_s + rel
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from common import run_with_rusage, write_results  # noqa: E402
 
 IMAGE_SOURCES = ["coco_caption(llava_1.5)", "vqav2(cauldron)", "gqa(cauldron)", "ocr_vqa_llava_format_v1_train",
                  "chart_qa_sharegpt4v_train_aug", "ai2d(cauldron,llava_format)", "sharegpt4v(coco)", "textvqa_llava",
@@ -136,15 +137,8 @@ def run_measured(cmd: list[str], cwd: Path) -> dict:
 
 
 def exec_child(cmd: list[str], cwd: str) -> dict:
-    """Fork the command and collect its rusage (peak RSS of that process alone)."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, ru = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    err = proc.stderr.read().decode(errors="replace")
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{cmd[:4]} failed:\n{err[-4000:]}")
-    return {"wall_s": round(wall, 2), "peak_rss_mb": round(ru.ru_maxrss / 1024)}
+    """The command's own wall time and peak RSS (run from a small parent: children inherit its peak)."""
+    return run_with_rusage(cmd, cwd)
 
 
 def kit_run(data: Path) -> dict:
@@ -211,12 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     if rel:
         print(f"| release build_pair.py (Temp+) | {rel['wall_s']:.1f} | {rel['peak_rss_mb']} | {rel['selected']:,} | "
               f"{rel['uniform']:,} |")
-    result = {"benchmark": "files -> Temp+ + uniform baseline", "n": args.n, "cpus": os.cpu_count(),
-              "platform": platform.platform(), "python": platform.python_version(),
-              "load_avg_start": os.getloadavg(), "generate": gen, "kit": kit, "release": rel}
-    Path(args.results).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.results).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written {args.results}")
+    write_results(args.results, {"benchmark": "files -> Temp+ + uniform baseline", "n": args.n, "generate": gen,
+                                 "kit": kit, "release": rel})
     return 0
 
 

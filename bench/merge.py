@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from common import run_with_rusage, write_results  # noqa: E402
 VARIANTS = {  # name -> (coverage_features, DescriptorsConfig coverage options)
     "clip": ("clip", {}),
     "clip_pca64_ppc32": ("clip", {"pca": 64, "points_per_centroid": 32}),
@@ -138,13 +139,8 @@ def release_run(data: Path, checkout: Path, k: int) -> dict:
     cmd = [sys.executable, str(script), "--input-dir", str(data / "release_shards"), "--output-jsonl",
            str(data / "release_merged.jsonl"), "--output-report", str(data / "release_report.json"),
            "--cluster-k", str(k), "--no-tqdm"]
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=checkout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, ru = os.wait4(proc.pid, 0)
-    err = proc.stderr.read().decode(errors="replace")
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(err[-4000:])
-    return {"total_s": round(time.perf_counter() - t0, 2), "peak_rss_mb": round(ru.ru_maxrss / 1024)}
+    res = run_with_rusage(cmd, checkout)
+    return {"total_s": res["wall_s"], "peak_rss_mb": res["peak_rss_mb"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,12 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     if rel:
         print(f"| release merge_metrics.py (MiniBatchKMeans, one pass) | 27 | | | | | **{rel['total_s']}** | "
               f"{rel['peak_rss_mb']} |")
-    result = {"benchmark": "descriptor merge + score + coverage", "n": args.n, "k": args.k, "cpus": os.cpu_count(),
-              "platform": platform.platform(), "load_avg_start": os.getloadavg(), "generate": gen, "kit": rows,
-              "release": rel}
-    Path(args.results).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.results).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written {args.results}")
+    write_results(args.results, {"benchmark": "descriptor merge + score + coverage", "n": args.n, "k": args.k,
+                                 "generate": gen, "kit": rows, "release": rel})
     return 0
 
 

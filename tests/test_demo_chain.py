@@ -1,7 +1,7 @@
 """nbdev-style: execute every numbered notebook on the demo params (CI runs this on every change).
 
 One session-scoped run of the whole chain exactly as `make demo` runs it: `gdo-repro run --params
-params/demo.yaml` from a working directory that holds the checkout's notebooks/ and params/ (linked), so
+params/demo.yaml` from a working directory that holds the checkout's notebooks/, params/ and pyproject.toml (linked), so
 the demo's own relative settings (`output_root: outputs`) are used, outside the checkout. The tests
 below check what each stage left behind. This is the slowest test (minutes on 2 cores).
 """
@@ -24,8 +24,9 @@ def demo_run(tmp_path_factory):
 
     repo = Path(__file__).resolve().parents[1]
     work = tmp_path_factory.mktemp("demo_cwd")
-    for d in ("notebooks", "params"):
+    for d in ("notebooks", "params"):  # a checkout's layout (the notebooks find the root by pyproject + params)
         (work / d).symlink_to(repo / d, target_is_directory=True)
+    (work / "pyproject.toml").symlink_to(repo / "pyproject.toml")
     out = subprocess.run([sys.executable, "-m", "gdo_utils.cli", "run", "--params", "params/demo.yaml"], cwd=work,
                          env={**os.environ}, capture_output=True, text=True, timeout=1500)
     assert out.returncode == 0, out.stderr[-4000:]

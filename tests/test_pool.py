@@ -232,3 +232,20 @@ def test_importing_the_pool_readers_loads_no_toyworld_module():
     code = "import sys, gdo_utils.pool; print(sorted(m for m in sys.modules if 'toyworld' in m))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_reading_namespaces_in_parallel_gives_the_same_pool(tmp_path, media_dir):
+    """pool.workers: the image and the video file read by two processes, rows and report as with one."""
+    one = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+    ov = _jsonl(media_dir / "ov.jsonl", [{"id": "x", "images": ["a.jpg"], **one}, {"id": "x", "images": ["b.jpg"], **one},
+                                         "{broken"])
+    vv = _jsonl(media_dir / "vv.jsonl", [{"id": "x", "video": "v2.mp4", **one}, {"id": "y", "video": "bad.mp4", **one}])
+    pools = {"gdo": [{"format": "onevision", "path": str(ov)}, {"format": "llava_video", "path": str(vv)}]}
+    res = {}
+    for w in (1, 2):
+        p = params_from_dict({"run_name": "t", "output_root": str(tmp_path / str(w)), "pools": pools,
+                              "pool": {"workers": w}})
+        res[w] = build_pool(p, p.pools.gdo, "gdo", "pools.gdo")
+    pd.testing.assert_frame_equal(res[1].table, res[2].table)
+    pd.testing.assert_frame_equal(res[1].quarantine, res[2].quarantine)
+    assert res[1].report == res[2].report and list(res[2].table["qa_uid"]) == ["ov::x::t0", "ov::x#dup1::t0", "vv::x::t0"]

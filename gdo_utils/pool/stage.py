@@ -26,7 +26,7 @@ from ..config import Params, PoolSource, params_hash, resolve_path
 from ..io import atomic_path, read_parquet, write_json, write_manifest, write_parquet
 from ..schema import QA_SCHEMA, QUARANTINE_COLUMNS, QUARANTINE_SCHEMA
 from ..words import WORD_TOKEN
-from .reader import GDO_POOL_NAME, FileReader
+from .reader import GDO_POOL_NAME, FileReader, id_prefix
 from .records import PoolFormatError
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,17 @@ class PoolSummary:
         video = pc.equal(b.column("bucket"), "short_video")
         self.videos.update(pc.unique(pc.filter(b.column("video_uid"), video)).to_pylist())
         self.words.append(pc.count_substring_regex(b.column("question"), WORD_TOKEN).to_numpy(zero_copy_only=False))
+
+    def merge(self, other: "PoolSummary") -> None:
+        """Add the counts of another file's summary."""
+        self.rows += other.rows
+        for mine, theirs in ((self.by_bucket, other.by_bucket), (self.by_media_kind, other.by_media_kind),
+                             (self.by_source, other.by_source)):
+            mine.update(theirs)
+        self.groups |= other.groups
+        self.samples |= other.samples
+        self.videos |= other.videos
+        self.words += other.words
 
     def report(self, pool: str, files: list[dict], quarantine: pd.DataFrame) -> dict:
         words = np.concatenate(self.words) if self.words else np.zeros(0)
@@ -104,36 +115,99 @@ def source_paths(params: Params, sources: list[PoolSource], field_prefix: str) -
     return out
 
 
+@dataclass
+class FileJob:
+    """One annotation file of a pool, with its position in the pool's file order."""
+
+    index: int
+    src: PoolSource
+    path: Path
+    root: Path | None
+
+
+def _reader(job: FileJob, pool: str, params: Params, seen: Counter, renamed: set) -> FileReader:
+    return FileReader(job.src, job.path, pool, max_frames=params.pool.max_frames, check_media=params.pool.check_media,
+                      media_root=job.root, seen_ids=seen, renamed_ids=renamed, source_mode=params.pool.default_source)
+
+
+def read_namespace(jobs: list[FileJob], pool: str, params: Params, spill_dir: str) -> list[tuple]:
+    """Read the files of one id namespace in order (a worker process); batches go to Arrow IPC files."""
+    seen: Counter = Counter()
+    renamed: set = set()
+    out = []
+    for job in jobs:
+        reader, summary = _reader(job, pool, params, seen, renamed), PoolSummary()
+        with pa.OSFile(str(Path(spill_dir) / f"{job.index}.arrow"), "wb") as fh, pa.ipc.new_file(fh, QA_SCHEMA) as w:
+            for b in reader.batches():
+                summary.add(b)
+                w.write_batch(b)
+        out.append((job.index, reader.quarantine, reader.report, summary))
+    return out
+
+
+def _namespaces(jobs: list[FileJob], pool: str) -> dict[str, list[FileJob]]:
+    groups: dict[str, list[FileJob]] = {}
+    for job in jobs:
+        groups.setdefault(id_prefix(job.src.format, pool), []).append(job)
+    return groups
+
+
 def build_pool(params: Params, sources: list[PoolSource], pool: str, field_prefix: str,
                sink: Callable[[pa.RecordBatch], None] | None = None) -> PoolResult:
     """Read every source of one pool (file order) into QA rows + quarantine + report.
 
-    With `sink`, each record batch is handed to it and not kept (PoolResult.arrow is None).
+    With `sink`, each record batch is handed to it and not kept (PoolResult.arrow is None). Files of
+    different id namespaces (the image and the video file of the GDO pool) are read by
+    `pool.workers` processes at once; the rows still come out in file order, identical to one process.
     """
     from tqdm.auto import tqdm
 
+    jobs = [FileJob(i, src, path, root) for i, (src, (path, root))
+            in enumerate(zip(sources, source_paths(params, sources, field_prefix)))]
+    groups = _namespaces(jobs, pool)
     batches: list[pa.RecordBatch] = []
+    emit = sink or batches.append
+    results: dict[int, tuple] = {}
+    summary = PoolSummary()
+    if params.pool.workers > 1 and len(groups) > 1:
+        import multiprocessing as mp
+        import tempfile
+        from concurrent.futures import ProcessPoolExecutor
+
+        with tempfile.TemporaryDirectory(prefix="gdo_pool_") as spill:
+            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+            with ProcessPoolExecutor(min(params.pool.workers, len(groups)), mp_context=ctx) as ex:
+                futures = [ex.submit(read_namespace, g, pool, params, spill) for g in groups.values()]
+                for f in futures:
+                    for index, q, rep, summ in f.result():
+                        results[index] = (q, rep)
+                        summary.merge(summ)
+            for job in jobs:  # replay in file order
+                with pa.memory_map(str(Path(spill) / f"{job.index}.arrow")) as src:
+                    reader = pa.ipc.open_file(src)
+                    for i in range(reader.num_record_batches):
+                        emit(reader.get_batch(i))
+    else:
+        seen: dict[str, Counter] = {g: Counter() for g in groups}
+        renamed: dict[str, set] = {g: set() for g in groups}
+        for job in tqdm(jobs, desc=f"pool {pool}", disable=len(jobs) < 2):
+            ns = id_prefix(job.src.format, pool)
+            reader = _reader(job, pool, params, seen[ns], renamed[ns])
+            for b in reader.batches():
+                summary.add(b)
+                emit(b)
+            results[job.index] = (reader.quarantine, reader.report)
     quarantine: list[dict] = []
     files: list[dict] = []
-    seen: Counter = Counter()
-    renamed: set = set()
-    summary = PoolSummary()
-    for src, (path, root) in zip(sources, tqdm(source_paths(params, sources, field_prefix), desc=f"pool {pool}",
-                                               disable=len(sources) < 2)):
-        reader = FileReader(src, path, pool, max_frames=params.pool.max_frames, check_media=params.pool.check_media,
-                            media_root=root, seen_ids=seen, renamed_ids=renamed,
-                            source_mode=params.pool.default_source)
-        for b in reader.batches():
-            summary.add(b)
-            (sink or batches.append)(b)
-        quarantine.extend(reader.quarantine)
-        files.append(reader.report)
-        if reader.quarantine:
-            log.warning("%s: %d record(s) quarantined %s", path, len(reader.quarantine),
-                        reader.report["quarantine_by_reason"])
-    q = pd.DataFrame(quarantine, columns=QUARANTINE_COLUMNS)
+    for job in jobs:
+        q, rep = results[job.index]
+        quarantine.extend(q)
+        files.append(rep)
+        if q:
+            log.warning("%s: %d record(s) quarantined %s", job.path, len(q), rep["quarantine_by_reason"])
+    qdf = pd.DataFrame(quarantine, columns=QUARANTINE_COLUMNS)
     arrow = None if sink else pa.Table.from_batches(batches, schema=QA_SCHEMA)
-    return PoolResult(arrow, q, summary.report(pool, files, q))
+    return PoolResult(arrow, qdf, summary.report(pool, files, qdf))
 
 
 def pool_hash(params: Params) -> str:

@@ -33,7 +33,7 @@ RELEASE_SOURCE = {onevision.FORMAT: onevision.RELEASE_SOURCE, llava_video.FORMAT
 BATCH_ROWS = 65_536
 DefaultSource = Literal["release", "file_stem"]
 _RECORD_COLS = ("sample_id", "video_uid", "source", "source_group", "bucket", "media_kind", "media",
-                "frame_indices", "n_frames", "n_frames_total", "record_index")
+                "frame_indices", "n_frames", "n_frames_total", "record_index")  # order of the record tuples
 _RECORD_TYPES = {f.name: f.type for f in QA_SCHEMA if f.name in _RECORD_COLS}
 
 
@@ -84,16 +84,13 @@ class FileReader:
         groups: dict[str, str] = {}
         stats, rec_stats = PairStats(), PairStats()
         records = renamed = n_rows = 0
-        rec = {c: [] for c in _RECORD_COLS}
-        qa_uid: list[str] = []
-        question: list[str] = []
-        question_raw: list[str] = []
-        answer: list[str] = []
-        turn: list[int] = []
-        owner: list[int] = []
+        recs: list[tuple] = []   # one tuple per kept record, fields in _RECORD_COLS order
+        pairs_out: list[tuple] = []  # (qa_uid, question, question_raw, answer, turn, record position)
 
         def flush() -> pa.RecordBatch:
-            rec_tab = pa.table({c: pa.array(rec[c], type=_RECORD_TYPES[c]) for c in _RECORD_COLS})
+            rec_cols = list(zip(*recs))
+            rec_tab = pa.table({c: pa.array(rec_cols[j], type=_RECORD_TYPES[c]) for j, c in enumerate(_RECORD_COLS)})
+            qa_uid, question, question_raw, answer, turn, owner = zip(*pairs_out)
             rep = rec_tab.take(pa.array(owner, type=pa.int32()))
             n = len(qa_uid)
             cols = {"qa_uid": pa.array(qa_uid, pa.string()), "question": pa.array(question, pa.string()),
@@ -101,8 +98,8 @@ class FileReader:
                     "turn": pa.array(turn, pa.int32()), "pool": pa.array([pool] * n, pa.string()),
                     "source_file": pa.array([self.source_file] * n, pa.string())}
             arrays = [cols[f.name] if f.name in cols else rep.column(f.name).combine_chunks() for f in QA_SCHEMA]
-            for v in (*rec.values(), qa_uid, question, question_raw, answer, turn, owner):
-                v.clear()
+            recs.clear()
+            pairs_out.clear()
             return pa.RecordBatch.from_arrays(arrays, schema=QA_SCHEMA)
 
         for r in iter_records(Path(self.path), fmt):
@@ -160,31 +157,18 @@ class FileReader:
             grp = groups.get(source)
             if grp is None:
                 grp = groups[source] = source_group(source)
-            pos = len(rec["sample_id"])
-            rec["sample_id"].append(sample_id)
-            rec["video_uid"].append(vid if vid is not None else sample_id)
-            rec["source"].append(source)
-            rec["source_group"].append(grp)
-            rec["bucket"].append("text_only" if n_frames == 0 else ("image_qa" if n_frames == 1 else "short_video"))
-            rec["media_kind"].append(kind)
-            rec["media"].append(media)
-            rec["frame_indices"].append(idx)
-            rec["n_frames"].append(n_frames)
-            rec["n_frames_total"].append(n_total)
-            rec["record_index"].append(r.index)
+            pos = len(recs)
+            recs.append((sample_id, vid if vid is not None else sample_id, source, grp,
+                         "text_only" if n_frames == 0 else ("image_qa" if n_frames == 1 else "short_video"),
+                         kind, media, idx, n_frames, n_total, r.index))
             head = f"{prefix}::{sample_id}::t"
             for k, (q, q_raw, a) in enumerate(pairs):
-                qa_uid.append(f"{head}{k}")
-                question.append(q)
-                question_raw.append(q_raw)
-                answer.append(a)
-                turn.append(k)
-                owner.append(pos)
-            if len(qa_uid) >= self.batch_rows:
-                n_rows += len(qa_uid)
+                pairs_out.append((f"{head}{k}", q, q_raw, a, k, pos))
+            if len(pairs_out) >= self.batch_rows:
+                n_rows += len(pairs_out)
                 yield flush()
-        if qa_uid:
-            n_rows += len(qa_uid)
+        if pairs_out:
+            n_rows += len(pairs_out)
             yield flush()
         self.report = {
             "file": self.source_file, "format": fmt, "records": records, "records_ok": records - len(self.quarantine),

@@ -114,14 +114,14 @@ def generate(out: Path, n: int, seed: int = 0) -> dict:
             "bytes": sum(os.path.getsize(out / f) for f in ("onevision.jsonl", "llava_video.jsonl"))}
 
 
-def kit_params(data: Path) -> Path:
+def kit_params(data: Path, workers: int = 2) -> Path:
     """The kit's params for the run: the two files, check_media off, Temp+ only, no figure."""
     import yaml
 
     tree = {"run_name": "bench", "output_root": str(data / "out"), "seed": 42,
             "pools": {"gdo": [{"format": "onevision", "path": str(data / "onevision.jsonl")},
                               {"format": "llava_video", "path": str(data / "llava_video.jsonl")}]},
-            "pool": {"check_media": False}, "subsets": {"profiles": ["temp_plus"], "figures": False}}
+            "pool": {"check_media": False, "workers": workers}, "subsets": {"profiles": ["temp_plus"], "figures": False}}
     path = data / "bench.yaml"
     path.write_text(yaml.safe_dump(tree))
     return path
@@ -141,9 +141,9 @@ def exec_child(cmd: list[str], cwd: str) -> dict:
     return run_with_rusage(cmd, cwd)
 
 
-def kit_run(data: Path) -> dict:
+def kit_run(data: Path, workers: int = 2) -> dict:
     """gdo-repro pool, then gdo-repro subsets --profile temp_plus (each a fresh process)."""
-    pf = kit_params(data)
+    pf = kit_params(data, workers)
     base = [sys.executable, "-m", "gdo_utils.cli"]
     pool = run_measured(base + ["pool", "--params", str(pf), "--force"], ROOT)
     subs = run_measured(base + ["subsets", "--params", str(pf), "--profile", "temp_plus", "--force"], ROOT)
@@ -182,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1_000_000, help="QA pairs in the two files")
     ap.add_argument("--release", type=Path, help="checkout of rujiewu/GDO to run its build_pair.py beside the kit")
-    ap.add_argument("--keep", type=Path, help="write the files here (and keep them) instead of a temp dir")
+    ap.add_argument("--workers", type=int, default=2, help="pool.workers of the kit's run")
+    ap.add_argument("--keep", type=Path, help="write the files here and keep them (reused when present)")
     ap.add_argument("--exec", help=argparse.SUPPRESS)
     ap.add_argument("--cwd", help=argparse.SUPPRESS)
     ap.add_argument("--results", default=str(ROOT / "bench" / "results" / "e2e.json"))
@@ -193,8 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="gdo_bench_e2e_") as tmp:
         data = args.keep or Path(tmp)
         data.mkdir(parents=True, exist_ok=True)
-        gen = generate(data, args.n)
-        kit = kit_run(data)
+        have = [data / f for f in ("onevision.jsonl", "llava_video.jsonl")]
+        gen = {"reused": str(data)} if args.keep and all(f.is_file() for f in have) else generate(data, args.n)
+        kit = kit_run(data, args.workers)
         rel = release_run(data, args.release) if args.release else None
     print(f"| pipeline ({args.n:,} pairs: 60% image, 40% multi-turn video) | wall (s) | peak RSS (MB) | selected | uniform |")
     print("|---|---:|---:|---:|---:|")

@@ -29,9 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 from common import run_with_rusage, write_results  # noqa: E402
 VARIANTS = {  # name -> (coverage_features, DescriptorsConfig coverage options)
-    "clip": ("clip", {}),
-    "clip_pca64_ppc32": ("clip", {"pca": 64, "points_per_centroid": 32}),
+    "clip": ("clip", {}),  # the defaults: 1024-d, 256 training rows per centroid (every row at 200k, K = 4096)
+    "clip_pca64_ppc8": ("clip", {"pca": 64, "points_per_centroid": 8}),
     "standardized": ("standardized", {}),
+    "standardized_ppc8": ("standardized", {"points_per_centroid": 8}),
 }
 
 
@@ -159,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(child_kit(args.data, args.child, args.k)))
         return 0
-    variants = args.variant or ["clip", "clip_pca64_ppc32", "standardized"]
+    variants = args.variant or ["clip_pca64_ppc8", "standardized_ppc8"]
     rows = {}
     with tempfile.TemporaryDirectory(prefix="gdo_bench_merge_") as tmp:
         data = Path(tmp)

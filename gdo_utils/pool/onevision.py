@@ -28,7 +28,7 @@ def media_of(rec: dict, res: MediaResolver, required: bool = True) -> tuple[str,
             raise RecordError("no_image", "images")
         return "none", [], [], 0
     first = images[0]
-    if not isinstance(first, str) or not all(isinstance(x, str) for x in images):
+    if type(first) is not str:  # only the first image is kept, so only it must be a path string
         raise RecordError("wrong_schema", "images", "image paths must be strings")
     p = res.path(first)
     if res.check:

@@ -122,6 +122,10 @@ def kit_params(data: Path, workers: int = 2) -> Path:
             "pools": {"gdo": [{"format": "onevision", "path": str(data / "onevision.jsonl")},
                               {"format": "llava_video", "path": str(data / "llava_video.jsonl")}]},
             "pool": {"check_media": False, "workers": workers}, "subsets": {"profiles": ["temp_plus"], "figures": False}}
+    from gdo_utils.config import SubsetsConfig
+
+    if "allow_no_descriptors" in SubsetsConfig.model_fields:  # a run without metrics, like the release's
+        tree["subsets"]["allow_no_descriptors"] = True
     path = data / "bench.yaml"
     path.write_text(yaml.safe_dump(tree))
     return path

@@ -27,6 +27,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(1, str(ROOT))
 from common import run_with_rusage, write_results  # noqa: E402
 
 IMAGE_SOURCES = ["coco_caption(llava_1.5)", "vqav2(cauldron)", "gqa(cauldron)", "ocr_vqa_llava_format_v1_train",

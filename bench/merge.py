@@ -110,8 +110,8 @@ def child_kit(data: Path, variant: str, k: int, seed: int = 42) -> dict:
     phases["merge_parts"] = time.perf_counter() - t
     t = time.perf_counter()
     if feats_kind == "clip":
-        image = np.load(data / "image.npy").astype(np.float32)
-        text = np.load(data / "text.npy").astype(np.float32)
+        image = np.load(data / "image.npy")  # fp16 as stored; rows picked first (as the runner does)
+        text = np.load(data / "text.npy")
         order = pd.Index(qa["qa_uid"]).get_indexer(df["qa_uid"])
         x = clip_joint_features(image[order], text[order])
     else:

@@ -276,13 +276,13 @@ def ensure_embeddings(params: Params, pool_name: str, level: Level | None = None
                      force=force, pool_name=pool_name, inputs=[pool_dir(params, pool_name) / "qa.parquet"])
 
 
-def load_embeddings(params: Params, pool_name: str) -> Embeddings:
-    """Read a pool's embeddings (float32) in id order."""
+def load_embeddings(params: Params, pool_name: str, dtype: type = np.float32) -> Embeddings:
+    """Read a pool's embeddings in id order (float32; np.float16 keeps the stored values without a copy)."""
     d = embed_dir(params, pool_name)
     if not (d / "ids.parquet").is_file():
         raise FileNotFoundError(f"{d}/ids.parquet not found: run `gdo-repro embed --pool {pool_name}` first")
     meta = read_parquet(d / "ids.parquet")
     rep = read_json(d / "report.json")
-    return Embeddings(ids=meta["id"].to_numpy(dtype=str), image=np.load(d / "image.npy").astype(np.float32),
-                      text=np.load(d / "text.npy").astype(np.float32), has_image=meta["has_image"].to_numpy(bool),
+    return Embeddings(ids=meta["id"].to_numpy(dtype=str), image=np.load(d / "image.npy").astype(dtype, copy=False),
+                      text=np.load(d / "text.npy").astype(dtype, copy=False), has_image=meta["has_image"].to_numpy(bool),
                       has_text=meta["has_text"].to_numpy(bool), level=rep["level"], arch=rep["clip_arch"])

@@ -241,7 +241,7 @@ def coverage_features(params: Params, desc: pd.DataFrame, qa: pd.DataFrame) -> n
     if params.descriptors.coverage_features == "standardized":
         return standardized_features(desc, qa)
     ensure_embeddings(params, GDO_POOL_NAME, level="qa")
-    emb = load_embeddings(params, GDO_POOL_NAME)
+    emb = load_embeddings(params, GDO_POOL_NAME, dtype=np.float16)  # rows picked before the float32 features
     pos = pd.Series(np.arange(len(emb.ids)), index=emb.ids)
     take = pos.reindex(desc["qa_uid"]).to_numpy()
     if np.isnan(take.astype(float)).any():

@@ -3,8 +3,9 @@
 Each notebook gets the params file (absolute path), the overrides and `force` injected into its
 `parameters` cell; the executed copy goes to outputs/<run>/notebooks/. The chain stops at the first
 failing notebook and re-raises its error. A notebook is skipped when its last successful run used the
-same params hash and the same notebook content (a record beside the executed copy), unless forced;
-each stage inside a notebook also skips work whose manifest matches.
+same params hash, the same notebook content, the same gdo_utils code and unchanged annotation files
+(a record beside the executed copy), unless forced; the log says why a notebook runs again. Each
+stage inside a notebook also skips work whose own cache key matches (gdo_utils.cache).
 """
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Params, load_params, params_hash
+from .cache import code_version, fingerprint, same_file
+from .config import TOYWORLD_SCHEME, Params, ParamsError, load_params, params_hash, resolve_path
 from .io import read_json, sha256_file, write_json
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,39 @@ def discover(notebooks_dir: str | Path) -> list[NotebookStep]:
     return steps
 
 
+def annotation_files(params: Params) -> list[Path]:
+    """The user's annotation files named by the params (toy-world files are generated from params + code)."""
+    from .pool import named_pools
+
+    out = []
+    for _, sources, prefix in named_pools(params):
+        for i, src in enumerate(sources):
+            if src.path.startswith(TOYWORLD_SCHEME):
+                continue
+            try:
+                out.append(resolve_path(params, src.path, f"{prefix}[{i}].path").absolute())
+            except ParamsError:  # an unfilled placeholder: the stage itself will say so
+                continue
+    return out
+
+
+def record_stale(rec: dict, p_hash: str, nb_sha: str, code: str, files: list[Path]) -> str | None:
+    """Why a notebook's last run record no longer holds (None when it does)."""
+    if rec.get("status") != "ok":
+        return "last run did not finish"
+    if rec.get("params_hash") != p_hash:
+        return "params changed"
+    if rec.get("notebook_sha") != nb_sha:
+        return "notebook changed"
+    if rec.get("code") != code:
+        return "gdo_utils code changed"
+    inputs = rec.get("inputs") or {}
+    for f in files:
+        if not same_file(f, inputs.get(str(f))):
+            return f"input file changed: {f}"
+    return None
+
+
 def run_chain(params_file: str | Path, *, overrides: list[str] | None = None, only: list[str] | None = None,
               force: bool = False, notebooks_dir: str | Path = "notebooks", kernel_name: str = "python3",
               cwd: str | Path | None = None) -> list[dict]:
@@ -65,17 +100,23 @@ def run_chain(params_file: str | Path, *, overrides: list[str] | None = None, on
             raise ValueError(f"--only {sorted(unknown)}: no such notebook (have {[s.number for s in steps]})")
         steps = [s for s in steps if s.number in wanted]
     records = []
+    code = code_version(["gdo_utils"])  # each stage inside a notebook keeps its own, finer cache key
+    files = annotation_files(params)
+    inputs = {str(f): fingerprint(f) for f in files}
     for step in steps:
         executed = out_dir / step.path.name
         record_file = out_dir / f"{step.name}.run.json"
         nb_sha = sha256_file(step.path)[:16]
         if not force and record_file.is_file() and executed.is_file():
             rec = read_json(record_file)
-            if rec.get("params_hash") == p_hash and rec.get("notebook_sha") == nb_sha and rec.get("status") == "ok":
+            why = record_stale(rec, p_hash, nb_sha, code, files)
+            if why is None:
                 log.info("%s: up to date, skipped", step.name)
                 records.append({**rec, "skipped": True})
                 continue
-        log.info("%s: running", step.name)
+            log.info("%s: running again: %s", step.name, why)
+        else:
+            log.info("%s: running", step.name)
         t0 = time.time()
         try:
             pm.execute_notebook(
@@ -88,7 +129,7 @@ def run_chain(params_file: str | Path, *, overrides: list[str] | None = None, on
             raise NotebookFailed(f"{step.path.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}\n"
                                  f"executed copy with the traceback: {executed}") from None
         rec = {"notebook": step.name, "status": "ok", "params_hash": p_hash, "notebook_sha": nb_sha,
-               "seconds": round(time.time() - t0, 2), "executed": str(executed)}
+               "code": code, "inputs": inputs, "seconds": round(time.time() - t0, 2), "executed": str(executed)}
         write_json(record_file, rec)
         records.append({**rec, "skipped": False})
         log.info("%s: ok in %.1fs", step.name, rec["seconds"])

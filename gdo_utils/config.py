@@ -123,6 +123,12 @@ class ToyWorldConfig(Strict):
 class PoolStageConfig(Strict):
     max_frames: int = Field(32, ge=1, description="T: uniform subsampling of video frames.")
     check_media: bool = Field(True, description="Open every media file; unreadable ones go to quarantine.")
+    workers: int = Field(2, ge=1, description="Processes reading files of different id namespaces at once "
+                                              "(the image and the video file); output identical to one.")
+    default_source: Literal["release", "file_stem"] = Field(
+        "release", description="data_source of rows without one (and no `source` on the pool source): "
+                               "release = the format's name (onevision / llava_video, as the release's "
+                               "build_pair.py); file_stem = the annotation file's stem (kit option).")
 
 
 class EmbedConfig(Strict):
@@ -144,8 +150,18 @@ class DescriptorsConfig(Strict):
     coverage_features: Literal["clip", "standardized"] = "clip"
     coverage_k: int = Field(4096, ge=1)
     coverage_niter: int = Field(20, ge=1)
+    coverage_init: Literal["faiss", "kmeans++"] = Field(
+        "faiss", description="Coverage k-means initialisation: faiss's seeded sampling (K = 4096 in seconds) or "
+                             "k-means++ on a 100k-row sample (K sequential passes; the release's MiniBatchKMeans "
+                             "seeds with k-means++).")
+    coverage_points_per_centroid: int = Field(256, ge=1, description="Training rows per centroid (faiss subsamples).")
+    coverage_pca: int | None = Field(None, ge=1, description="Cluster in the top-N principal axes (None: full features).")
     max_frames_model: int = Field(32, ge=1, description="Frames given to the VLM (as an image sequence).")
     skip_model: bool = Field(False, description="Only cheap descriptors (motion); model ones left null.")
+    max_pixels: int | None = Field(
+        None, ge=1, description="Pixel cap per image/frame in the descriptor forward passes. None (release): the "
+                                "processor's own range; an int (kit: 50176, the training cap) also clamps the "
+                                "processor's minimum to it.")
 
 
 class OFAConfig(Strict):

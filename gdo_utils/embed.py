@@ -9,6 +9,7 @@ Work is sharded by a stable hash of the id and resumes by id (gdo_utils.shards).
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -20,11 +21,12 @@ import pandas as pd
 import pyarrow as pa
 import torch
 
-from .config import Params, params_hash
-from .io import manifest_matches, read_json, read_parquet, write_bytes, write_json, write_manifest, write_parquet
+from .cache import StageCache
+from .config import Params, params_hash, resolve_path
+from .io import read_json, read_parquet, write_bytes, write_json, write_manifest, write_parquet
 from .media import MediaError, load_frames, subsample
 from .models import Clip, load_clip
-from .shards import dist_info, merge_parts, run_sharded
+from .shards import dist_info, merge_parts, prepare_parts, run_sharded, wait_for_ranks
 from .vectors import l2_normalize
 
 log = logging.getLogger(__name__)
@@ -73,10 +75,17 @@ def items_for(table: pd.DataFrame, level: Level) -> dict[str, EmbedItem]:
 
 
 class ClipEmbedder:
-    """Batched open_clip encoding of images (frames averaged) and texts."""
+    """Batched open_clip encoding of images (frames averaged) and texts.
 
-    def __init__(self, clip: Clip, frames_per_video: int) -> None:
-        self.clip, self.frames_per_video = clip, frames_per_video
+    Items with the same media and frame indices (the QAs of one image or video) are decoded and
+    encoded once: inside a batch, and across batches through a small cache of recent media, which
+    the sharding keeps adjacent (run_sharded's `shard_key`).
+    """
+
+    def __init__(self, clip: Clip, frames_per_video: int, cache_size: int = 512) -> None:
+        self.clip, self.frames_per_video, self.cache_size = clip, frames_per_video, cache_size
+        self._recent: dict[str, np.ndarray | str] = {}
+        self.decoded = 0
 
     @torch.no_grad()
     def encode_images(self, images: list) -> np.ndarray:
@@ -92,22 +101,40 @@ class ClipEmbedder:
         tok = self.clip.tokenizer(texts).to(self.clip.device)  # truncated to the context length (77)
         return l2_normalize(self.clip.model.encode_text(tok).float().cpu().numpy())
 
-    def __call__(self, items: Sequence[EmbedItem]) -> list[dict]:
+    def image_embeddings(self, items: Sequence[EmbedItem]) -> list[np.ndarray | str]:
+        """Per item: the unit-norm mean embedding of its frames, or an error string."""
         from PIL import Image
 
-        images, owner, errors = [], [], {}
-        for j, it in enumerate(items):
+        keys = [media_key(it) for it in items]
+        todo: dict[str, EmbedItem] = {}
+        for k, it in zip(keys, items):
+            if k not in self._recent and k not in todo:
+                todo[k] = it
+        images, owner, got = [], [], {}
+        for k, it in todo.items():
             if not it.media:
-                errors[j] = "no_media"
+                got[k] = "no_media"
                 continue
             try:
                 frames = subsample(load_frames(it.media, it.frame_indices), self.frames_per_video)
             except MediaError as exc:
-                errors[j] = f"{exc.reason}: {exc.path}"
+                got[k] = f"{exc.reason}: {exc.path}"
                 continue
+            self.decoded += 1
             images += [Image.fromarray(f) for f in frames]
-            owner += [j] * len(frames)
-        img_emb = self.encode_images(images)
+            owner += [k] * len(frames)
+        emb = self.encode_images(images)
+        owner_a = np.asarray(owner, dtype=object)
+        for k in todo:
+            if k not in got:
+                got[k] = l2_normalize(emb[owner_a == k].mean(0))
+        self._recent.update(got)
+        while len(self._recent) > self.cache_size:
+            self._recent.pop(next(iter(self._recent)))
+        return [self._recent[k] if k in self._recent else got[k] for k in keys]
+
+    def __call__(self, items: Sequence[EmbedItem]) -> list[dict]:
+        img = self.image_embeddings(items)
         flat_texts, t_owner = [], []
         for j, it in enumerate(items):
             for t in it.texts:
@@ -116,28 +143,59 @@ class ClipEmbedder:
                     t_owner.append(j)
         txt_emb = self.encode_texts(flat_texts)
         d = self.clip.embed_dim
+        t_owner_a = np.asarray(t_owner)
         rows = []
-        owner_a, t_owner_a = np.asarray(owner), np.asarray(t_owner)
         for j, it in enumerate(items):
-            im = img_emb[owner_a == j] if len(owner) else np.zeros((0, d), np.float32)
             tx = txt_emb[t_owner_a == j] if len(t_owner) else np.zeros((0, d), np.float32)
-            has_i, has_t = len(im) > 0, len(tx) > 0
+            has_i, has_t = not isinstance(img[j], str), len(tx) > 0
             rows.append({"id": it.id, "has_image": has_i, "has_text": has_t,
-                         "image": (l2_normalize(im.mean(0)) if has_i else np.zeros(d, np.float32)).tolist(),
+                         "image": (img[j] if has_i else np.zeros(d, np.float32)).tolist(),
                          "text": (l2_normalize(tx.mean(0)) if has_t else np.zeros(d, np.float32)).tolist(),
-                         "error": errors.get(j) or (None if has_t else "no_text")})
+                         "error": (None if has_i else img[j]) or (None if has_t else "no_text")})
         return rows
 
 
 # ----------------------------------------------------------------------------- stage
+CODE_MODULES = ("gdo_utils.embed", "gdo_utils.media", "gdo_utils.models", "gdo_utils.vectors", "gdo_utils.shards")
+OUTPUT_FILES = ["ids.parquet", "image.npy", "text.npy", "report.json"]
+
+
 def embed_dir(params: Params, pool_name: str) -> Path:
     return params.stage_dir("embed", pool_name)
 
 
 def embed_hash(params: Params, pool_name: str, level: Level) -> str:
+    """The embedding settings (CLIP, frames per video, level); the pool enters through its items."""
     data = params.model_dump(mode="json")
-    return params_hash({"clip": data["models"]["clip"], "embed": data["embed"], "pools": data["pools"],
-                        "pool": data["pool"], "toyworld": data["toyworld"], "name": pool_name, "level": level})
+    emb = {k: v for k, v in data["embed"].items() if k not in ("batch_size", "part_rows")}
+    return params_hash({"clip": data["models"]["clip"], "build_tiny": data["models"]["build_tiny"], "embed": emb,
+                        "name": pool_name, "level": level})
+
+
+def items_digest(items: dict[str, EmbedItem]) -> str:
+    """sha256 (16 hex) of what is embedded: every id with its media paths, frame indices and texts."""
+    h = hashlib.sha256()
+    for i in sorted(items):
+        it = items[i]
+        h.update("\x1f".join([it.id, "\x1e".join(it.media), ",".join(map(str, it.frame_indices)),
+                               "\x1e".join(it.texts)]).encode("utf-8", "surrogatepass"))
+        h.update(b"\n")
+    return h.hexdigest()[:16]
+
+
+def clip_files(params: Params) -> list[Path]:
+    """The CLIP checkpoint and config files the embeddings depend on (fingerprinted by the cache)."""
+    c = params.models.clip
+    out = []
+    for value, name in ((c.checkpoint, "models.clip.checkpoint"), (c.model_config_path, "models.clip.model_config_path")):
+        if value:
+            out.append(resolve_path(params, value, name))
+    return out
+
+
+def media_key(it: EmbedItem) -> str:
+    """Items with the same media and frame indices share one image embedding (the QAs of a video)."""
+    return "\x1e".join(it.media) + "|" + ",".join(map(str, it.frame_indices))
 
 
 def _save_npy(path: Path, arr: np.ndarray) -> Path:
@@ -149,33 +207,37 @@ def _save_npy(path: Path, arr: np.ndarray) -> Path:
 
 
 def run_embed(params: Params, table: pd.DataFrame, out_dir: str | Path, level: Level = "sample",
-              force: bool = False, pool_name: str | None = None, progress: bool = True) -> dict:
-    """Embed every id of `table` at `level` into out_dir (sharded by id, resumable, merged on rank 0)."""
+              force: bool = False, pool_name: str | None = None, progress: bool = True,
+              inputs: Sequence[str | Path] = ()) -> dict:
+    """Embed every id of `table` at `level` into out_dir (sharded by media, resumable, merged on rank 0).
+
+    The cache key is the embedding settings + the items (ids, media, texts) + this stage's code + the
+    CLIP checkpoint files (+ `inputs`, e.g. the pool file): parts made under another key are discarded,
+    so switching the CLIP checkpoint, architecture, frames per video or the media recomputes everything.
+    Every rank embeds its share; rank 0 waits for the others and merges.
+    """
     out = Path(out_dir)
     name = pool_name or out.name
-    h = embed_hash(params, name, level)
-    files = ["ids.parquet", "image.npy", "text.npy", "report.json"]
-    if not force and manifest_matches(out, h, files):
+    items = items_for(table, level)
+    key = params_hash({"settings": embed_hash(params, name, level), "items": items_digest(items)})
+    cache = StageCache(f"embed {name}", out, key, CODE_MODULES, [*clip_files(params), *inputs])
+    if cache.fresh(OUTPUT_FILES, force=force):
         return read_json(out / "report.json")
     parts = out / "parts"
-    if force and parts.exists():
-        import shutil
-
-        shutil.rmtree(parts)
+    record = cache.record()
+    prepare_parts(parts, params_hash(record), force=force)
     t0 = time.time()
-    items = items_for(table, level)
     clip = load_clip(params.models.clip, params, device="cpu" if params.device == "cpu" else "auto")
     embedder = ClipEmbedder(clip, params.embed.frames_per_video)
     ids = sorted(items)
     rank, world = dist_info()
     counts = run_sharded(ids, lambda batch: embedder([items[i] for i in batch]), parts, id_col="id",
                          batch_size=params.embed.batch_size, part_rows=params.embed.part_rows, schema=PART_SCHEMA,
-                         desc=f"embed {name}", progress=progress)
+                         desc=f"embed {name}", progress=progress, shard_key=lambda i: media_key(items[i]))
+    counts["media_decoded"] = embedder.decoded
     if rank != 0:
         return counts
     if world > 1:
-        from .shards import wait_for_ranks
-
         wait_for_ranks(parts, ids, "id")
     df = merge_parts(parts, ids, "id")
     image = np.asarray(df["image"].tolist(), dtype=np.float32).astype(np.float16)
@@ -189,8 +251,8 @@ def run_embed(params: Params, table: pd.DataFrame, out_dir: str | Path, level: L
                                    .value_counts().sort_index().items()},
               "seconds": round(time.time() - t0, 2), **{f"shard_{k}": v for k, v in counts.items()}}
     outs.append(write_json(out / "report.json", report))
-    write_manifest(out, stage=f"embed:{name}", params_hash=h, params_file=params.source_file,
-                   wall_time_s=time.time() - t0, outputs=outs)
+    write_manifest(out, stage=f"embed:{name}", params_hash=key, params_file=params.source_file,
+                   wall_time_s=time.time() - t0, outputs=outs, extra=record)
     if report["rows"] - report["has_image"]:
         log.warning("embed %s: %d of %d rows without an image embedding %s", name, report["rows"] - report["has_image"],
                     report["rows"], report["errors_by_reason"])
@@ -206,20 +268,21 @@ def default_level(pool_name: str) -> Level:
 
 def ensure_embeddings(params: Params, pool_name: str, level: Level | None = None, force: bool = False) -> dict:
     """Compute (or reuse) the embeddings of a built pool; returns the embed report."""
-    from .pool import load_pool
+    from .pool import load_pool, pool_dir
 
     level = level or default_level(pool_name)
-    return run_embed(params, load_pool(params, pool_name), embed_dir(params, pool_name), level=level, force=force,
-                     pool_name=pool_name)
+    columns = ["qa_uid", "sample_id", "turn", "media", "frame_indices", "question"]
+    return run_embed(params, load_pool(params, pool_name, columns=columns), embed_dir(params, pool_name), level=level,
+                     force=force, pool_name=pool_name, inputs=[pool_dir(params, pool_name) / "qa.parquet"])
 
 
-def load_embeddings(params: Params, pool_name: str) -> Embeddings:
-    """Read a pool's embeddings (float32) in id order."""
+def load_embeddings(params: Params, pool_name: str, dtype: type = np.float32) -> Embeddings:
+    """Read a pool's embeddings in id order (float32; np.float16 keeps the stored values without a copy)."""
     d = embed_dir(params, pool_name)
     if not (d / "ids.parquet").is_file():
         raise FileNotFoundError(f"{d}/ids.parquet not found: run `gdo-repro embed --pool {pool_name}` first")
     meta = read_parquet(d / "ids.parquet")
     rep = read_json(d / "report.json")
-    return Embeddings(ids=meta["id"].to_numpy(dtype=str), image=np.load(d / "image.npy").astype(np.float32),
-                      text=np.load(d / "text.npy").astype(np.float32), has_image=meta["has_image"].to_numpy(bool),
+    return Embeddings(ids=meta["id"].to_numpy(dtype=str), image=np.load(d / "image.npy").astype(dtype, copy=False),
+                      text=np.load(d / "text.npy").astype(dtype, copy=False), has_image=meta["has_image"].to_numpy(bool),
                       has_text=meta["has_text"].to_numpy(bool), level=rep["level"], arch=rep["clip_arch"])

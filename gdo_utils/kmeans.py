@@ -1,13 +1,20 @@
 """Seeded k-means with faiss, shared by GDO coverage and the OFA pseudo-labels.
 
-faiss.Kmeans is deterministic for a seed on one thread; we pin the thread count during training so
-the same features and seed give the same centroids on any machine size. Initialisation is
-k-means++ (OFA spec, step 2) computed here with numpy from the same seed, then refined by faiss
-Lloyd iterations. Assignment of all rows runs in batches so million-row pools stay in memory.
+Everything runs in float32 in faiss. faiss.Kmeans is deterministic for a seed on one thread; we pin
+the thread count during training so the same features and seed give the same centroids on any
+machine size. Initialisation (`init`):
+- "kmeans++" (OFA spec, step 2): k-means++ seeding on at most `init_sample` rows, seeded, with the
+  distance updates as one matrix-vector product per pick (fine for K = 128; K = 4096 picks are
+  sequential and cost K passes over the sample);
+- "faiss": faiss's own seeded initialisation (K distinct rows drawn from the training sample), the
+  only practical choice at the coverage clustering's K = 4096.
+Training uses at most `max_points_per_centroid` * K rows (faiss subsamples, seeded); assignment of
+all rows runs in batches so million-row pools stay in memory.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import faiss
 import numpy as np
@@ -23,15 +30,23 @@ class KMeansResult:
 
 
 def kmeans_plus_plus(x: np.ndarray, k: int, seed: int, sample: int = 100_000) -> np.ndarray:
-    """k-means++ seeding (Arthur & Vassilvitskii) on at most `sample` rows, seeded."""
+    """k-means++ seeding (Arthur & Vassilvitskii) on at most `sample` rows, seeded (float32 centres).
+
+    Squared distances to a new centre come from ||x||^2 - 2 x.c + ||c||^2 (one BLAS matrix-vector
+    product) and are accumulated in float64 for the sampling probabilities.
+    """
     rng = np.random.default_rng(seed)
     n = x.shape[0]
     pool = x if n <= sample else x[np.sort(rng.choice(n, sample, replace=False))]
-    pool = pool.astype(np.float64)
-    centers = np.empty((k, pool.shape[1]), dtype=np.float64)
-    first = int(rng.integers(len(pool)))
-    centers[0] = pool[first]
-    d2 = ((pool - centers[0]) ** 2).sum(1)
+    pool = np.ascontiguousarray(pool, dtype=np.float32)
+    sq = np.einsum("ij,ij->i", pool, pool, dtype=np.float64)
+    centers = np.empty((k, pool.shape[1]), dtype=np.float32)
+
+    def dist2(c: np.ndarray) -> np.ndarray:
+        return np.maximum(sq - 2.0 * (pool @ c).astype(np.float64) + float(c.astype(np.float64) @ c), 0.0)
+
+    centers[0] = pool[int(rng.integers(len(pool)))]
+    d2 = dist2(centers[0])
     for j in range(1, k):
         total = d2.sum()
         if total <= 0:  # fewer distinct points than k: repeat picks deterministically
@@ -39,8 +54,8 @@ def kmeans_plus_plus(x: np.ndarray, k: int, seed: int, sample: int = 100_000) ->
         else:
             idx = int(rng.choice(len(pool), p=d2 / total))
         centers[j] = pool[idx]
-        d2 = np.minimum(d2, ((pool - centers[j]) ** 2).sum(1))
-    return centers.astype(np.float32)
+        d2 = np.minimum(d2, dist2(centers[j]))
+    return centers
 
 
 def assign(x: np.ndarray, centroids: np.ndarray, batch: int = 65_536) -> tuple[np.ndarray, np.ndarray]:
@@ -57,10 +72,11 @@ def assign(x: np.ndarray, centroids: np.ndarray, batch: int = 65_536) -> tuple[n
     return labels, dist
 
 
-def fit_kmeans(x: np.ndarray, k: int, seed: int, niter: int = 25, max_points_per_centroid: int = 256) -> KMeansResult:
-    """Cluster `x` into min(k, n) clusters: k-means++ init, faiss Lloyd iterations, batched assignment.
+def fit_kmeans(x: np.ndarray, k: int, seed: int, niter: int = 25, max_points_per_centroid: int = 256,
+               init: Literal["kmeans++", "faiss"] = "kmeans++", init_sample: int = 100_000) -> KMeansResult:
+    """Cluster `x` into min(k, n) clusters: seeded init, faiss Lloyd iterations, batched assignment.
 
-    Deterministic for a seed (faiss runs single-threaded here). Raises ValueError on NaN/inf rows.
+    Deterministic for a seed (faiss trains single-threaded here). Raises ValueError on NaN/inf rows.
     """
     x = np.ascontiguousarray(x, dtype=np.float32)
     if x.ndim != 2 or len(x) == 0:
@@ -69,13 +85,15 @@ def fit_kmeans(x: np.ndarray, k: int, seed: int, niter: int = 25, max_points_per
         bad = int((~np.isfinite(x)).any(1).sum())
         raise ValueError(f"k-means features contain NaN/inf in {bad} row(s)")
     k = int(min(k, len(x)))
-    init = kmeans_plus_plus(x, k, seed)
+    if init not in ("kmeans++", "faiss"):
+        raise ValueError(f"k-means init must be 'kmeans++' or 'faiss', got {init!r}")
+    start = kmeans_plus_plus(x, k, seed, sample=init_sample) if init == "kmeans++" else None
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     try:
         km = faiss.Kmeans(x.shape[1], k, niter=niter, seed=seed, verbose=False,
                           max_points_per_centroid=max_points_per_centroid, min_points_per_centroid=1)
-        km.train(x, init_centroids=init)
+        km.train(x, init_centroids=start)
         centroids = np.array(km.centroids, dtype=np.float32).reshape(k, x.shape[1])
     finally:
         faiss.omp_set_num_threads(threads)

@@ -12,6 +12,7 @@ This fixes the release's `index % world_size` split with row-count resume (GDO_M
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -23,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .io import write_parquet
+from .io import write_json, write_parquet
 
 log = logging.getLogger(__name__)
 PART_RE = re.compile(r"^rank(\d{5})-part(\d{6})\.parquet$")
@@ -120,18 +121,24 @@ def batched(items: Sequence, size: int) -> Iterator[Sequence]:
 def run_sharded(ids: Sequence[str], work: Callable[[Sequence[str]], list[dict]], parts_dir: str | Path, *,
                 id_col: str, batch_size: int, part_rows: int, rank: int | None = None,
                 world_size: int | None = None, schema: pa.Schema | None = None, desc: str = "rows",
-                progress: bool = True) -> dict:
+                progress: bool = True, shard_key: Callable[[str], str] | None = None) -> dict:
     """Process this rank's not-yet-done ids in batches with `work(batch_ids) -> result rows`.
 
     `work` must return exactly one row (a dict with `id_col`) per input id; failures belong in the
-    row (an error column), not as exceptions. Returns counts for the stage report.
+    row (an error column), not as exceptions. `shard_key` (default: the id) decides the rank and the
+    order: ids sharing a key (e.g. the QAs of one video) land on the same rank, next to each other.
+    Returns counts for the stage report.
     """
     from tqdm.auto import tqdm
 
     if rank is None or world_size is None:
         rank, world_size = dist_info()
     parts_dir = Path(parts_dir)
-    mine = ids_for_rank(ids, rank, world_size)
+    if shard_key is None:
+        mine = ids_for_rank(ids, rank, world_size)
+    else:
+        keyed = sorted((shard_key(i), i) for i in ids)
+        mine = [i for k, i in keyed if world_size == 1 or stable_hash(k) % world_size == rank]
     done = done_ids(parts_dir, id_col)
     todo = [i for i in mine if i not in done]
     log.info("rank %d/%d: %d ids owned, %d already done, %d to do", rank, world_size, len(mine), len(mine) - len(todo), len(todo))
@@ -174,7 +181,7 @@ def merge_parts(parts_dir: str | Path, expected_ids: Iterable[str], id_col: str)
 
 
 def wait_for_ranks(parts_dir: str | Path, expected_ids: Iterable[str], id_col: str, timeout_s: float = 86_400,
-                   poll_s: float = 10.0) -> None:
+                   poll_s: float = 1.0) -> None:
     """Block rank 0 until every expected id is in the parts (a torch.distributed barrier when initialised)."""
     import time
 
@@ -196,3 +203,40 @@ def wait_for_ranks(parts_dir: str | Path, expected_ids: Iterable[str], id_col: s
             raise TimeoutError(f"{parts_dir}: {len(missing)} ids still missing after {timeout_s:.0f}s")
         log.info("waiting for other ranks: %d ids missing", len(missing))
         time.sleep(poll_s)
+        poll_s = min(poll_s * 1.5, 30.0)
+
+
+def _stamp_matches(stamp: Path, key: str) -> bool:
+    try:
+        return stamp.is_file() and json.loads(stamp.read_text()).get("key") == key
+    except (ValueError, OSError):
+        return False
+
+
+def prepare_parts(parts_dir: str | Path, key: str, force: bool = False, timeout_s: float = 3600) -> None:
+    """Make `parts_dir` hold only parts computed under `key` (a digest of everything the rows depend on).
+
+    Rank 0 discards parts stamped with another key (or all of them with `force`) and stamps the folder
+    (`<parts_dir>.json`); other ranks wait for that stamp before they write. Resume by id is therefore
+    only ever a resume of the same computation.
+    """
+    import shutil
+    import time
+
+    parts_dir = Path(parts_dir)
+    stamp = parts_dir.with_name(parts_dir.name + ".json")
+    rank, _ = dist_info()
+    if rank == 0:
+        if parts_dir.exists() and (force or not _stamp_matches(stamp, key)):
+            log.info("%s: parts were made with other settings, code or inputs (or forced): starting over", parts_dir)
+            shutil.rmtree(parts_dir)
+        parts_dir.parent.mkdir(parents=True, exist_ok=True)
+        if not _stamp_matches(stamp, key):
+            write_json(stamp, {"key": key})
+        return
+    waited = 0.0
+    while not _stamp_matches(stamp, key):
+        if waited > timeout_s:
+            raise TimeoutError(f"{stamp}: rank 0 did not prepare the parts folder within {timeout_s:.0f}s")
+        time.sleep(0.5)
+        waited += 0.5

@@ -74,3 +74,22 @@ def test_cli_reports_bad_params_readably(repo_root, capsys):
     rc = cli_main(["validate", "--params", str(repo_root / "params/demo.yaml"), "--set", "ofa.k=many"])
     assert rc == 2
     assert "ofa.k: Input should be a valid integer" in capsys.readouterr().err
+
+
+def test_chain_runs_again_when_the_code_or_an_annotation_file_changes(repo_root, tmp_path, chain_dir, monkeypatch, caplog):
+    """The chain record holds the package's code version and the user's annotation files' fingerprints."""
+    import gdo_utils.chain as chain
+
+    ann = tmp_path / "ov.jsonl"
+    ann.write_text('{"id": "a"}\n')
+    ov = [f"output_root={tmp_path / 'out'}", f"pools.gdo=[{{format: onevision, path: {ann}}}]"]
+    kw = dict(overrides=ov, notebooks_dir=chain_dir, cwd=repo_root, only=["0"])
+    assert run_chain(repo_root / "params/demo.yaml", **kw)[0]["skipped"] is False
+    assert run_chain(repo_root / "params/demo.yaml", **kw)[0]["skipped"] is True
+    ann.write_text('{"id": "b"}\n')  # edited in place
+    caplog.set_level("INFO")
+    assert run_chain(repo_root / "params/demo.yaml", **kw)[0]["skipped"] is False
+    assert f"running again: input file changed: {ann}" in caplog.text
+    monkeypatch.setattr(chain, "code_version", lambda modules: "another-version")
+    assert run_chain(repo_root / "params/demo.yaml", **kw)[0]["skipped"] is False
+    assert "running again: gdo_utils code changed" in caplog.text

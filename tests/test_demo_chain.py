@@ -1,14 +1,19 @@
 """nbdev-style: execute every numbered notebook on the demo params (CI runs this on every change).
 
-One session-scoped run of the whole chain into a temporary output root; the tests below check what
-each stage left behind. This is the slowest test (minutes on 2 cores).
+One session-scoped run of the whole chain exactly as `make demo` runs it: `gdo-repro run --params
+params/demo.yaml` from a working directory that holds the checkout's notebooks/, params/ and pyproject.toml (linked), so
+the demo's own relative settings (`output_root: outputs`) are used, outside the checkout. The tests
+below check what each stage left behind. This is the slowest test (minutes on 2 cores).
 """
 import json
+import os
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
 
-from gdo_utils.chain import discover, run_chain
+from gdo_utils.chain import discover
 
 pytestmark = pytest.mark.slow
 
@@ -18,9 +23,16 @@ def demo_run(tmp_path_factory):
     from pathlib import Path
 
     repo = Path(__file__).resolve().parents[1]
-    out = tmp_path_factory.mktemp("demo_out")
-    records = run_chain(repo / "params/demo.yaml", overrides=[f"output_root={out}"], cwd=repo)
-    return out / "demo", records
+    work = tmp_path_factory.mktemp("demo_cwd")
+    for d in ("notebooks", "params"):  # a checkout's layout (the notebooks find the root by pyproject + params)
+        (work / d).symlink_to(repo / d, target_is_directory=True)
+    (work / "pyproject.toml").symlink_to(repo / "pyproject.toml")
+    out = subprocess.run([sys.executable, "-m", "gdo_utils.cli", "run", "--params", "params/demo.yaml"], cwd=work,
+                         env={**os.environ}, capture_output=True, text=True, timeout=1500)
+    assert out.returncode == 0, out.stderr[-4000:]
+    run_dir = work / "outputs" / "demo"
+    records = [json.loads((run_dir / "notebooks" / f"{s.name}.run.json").read_text()) for s in discover(repo / "notebooks")]
+    return run_dir, records
 
 
 def test_every_numbered_notebook_ran(demo_run, repo_root):
@@ -39,6 +51,14 @@ def test_demo_pool_outputs(demo_run):
     report = json.loads((run_dir / "pool" / "report.json").read_text())
     q = pd.read_parquet(run_dir / "pool" / "quarantine.parquet")
     assert report["quarantined"] == len(q) > 0  # the toy world injects faults; all are counted
+    # exactly the injected faults, one row each, across every pool (nothing lost to path resolution)
+    world = json.loads((run_dir / "toyworld" / "report.json").read_text())
+    got = []
+    for qf in [run_dir / "pool" / "quarantine.parquet", *sorted((run_dir / "pools").glob("*/quarantine.parquet"))]:
+        t = pd.read_parquet(qf)
+        got += [(os.path.basename(f), int(line), r) for f, line, r in zip(t["source_file"], t["line"], t["reason"])]
+    assert sorted(got) == sorted((f["file"], f["line"], f["reason"]) for f in world["injected_faults"])
+    assert all(os.path.isabs(m) for media in qa["media"] for m in media)
     assert (run_dir / "pool" / "manifest.json").is_file()
     assert (run_dir / "figures" / "pool_overview.png").is_file() and (run_dir / "figures" / "pool_overview.pdf").is_file()
 
@@ -82,6 +102,8 @@ def test_demo_subsets_contract(demo_run):
         rep = json.loads((d / "report.json").read_text())
         assert len(rows) == rep["size"] and (d / "card.md").is_file()
         assert {r["id"] for r in rows} <= set(qa["qa_uid"])
+        paths = [x for r in rows for x in r.get("images", []) + r.get("videos", [])]
+        assert paths and all(os.path.isabs(x) and os.path.exists(x) for x in paths)  # resolvable from any cwd
         sizes[name] = len(rows)
         assert rep["uniform"]["name"] == "uniform"  # demo: one fixed-size uniform baseline
     assert 0 < min(sizes.values()) and max(sizes.values()) < 0.2 * len(qa)

@@ -1,6 +1,7 @@
 """Descriptor extraction end to end on a tiny toy pool: correctness, batching, resume, sharding, failures."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -188,3 +189,74 @@ def test_skip_model_with_regex_tnc_gives_cheap_descriptors_only(world, tmp_path)
     np.testing.assert_array_equal(desc["tnc"].to_numpy(), tnc_regex_series(qa["question"]))
     assert desc["amm"].notna().all() and desc["quality"].notna().all() and desc["cluster_id"].notna().all()
     assert report["missing"]["loss_video"] == len(desc) and report["coverage"]["features"] == "standardized"
+
+
+# ----------------------------------------------------------------------------- pixel budget (Qwen3-VL-8B values)
+QWEN3_VL_8B_PREPROCESSOR = {  # preprocessor_config.json of Qwen/Qwen3-VL-8B-Instruct
+    "image_processor_type": "Qwen2VLImageProcessorFast", "processor_class": "Qwen3VLProcessor",
+    "size": {"longest_edge": 16777216, "shortest_edge": 65536}, "patch_size": 16, "temporal_patch_size": 2,
+    "merge_size": 2, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5],
+}
+
+
+@pytest.mark.parametrize("max_pixels,want_side", [(None, 256), (50176, 224)])
+def test_descriptor_pixel_budget_with_the_real_qwen3_vl_processor(tmp_path, max_pixels, want_side):
+    """A 64x64 frame: the release keeps the processor's range (min 65536 px -> 256x256); the kit's cap of 50176
+    clamps the minimum too (-> 224x224 = 50176 px), never enlarging past the cap."""
+    import json
+    from types import SimpleNamespace
+
+    from PIL import Image
+    from transformers import AutoImageProcessor
+
+    from gdo_utils.config import params_from_dict
+    from gdo_utils.descriptors.runner import DescriptorWorker
+
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps(QWEN3_VL_8B_PREPROCESSOR))
+    ip = AutoImageProcessor.from_pretrained(tmp_path)
+    p = params_from_dict({"run_name": "px", "descriptors": {"max_pixels": max_pixels}})
+    worker = DescriptorWorker(p, pd.DataFrame({"qa_uid": []}), SimpleNamespace(processor=SimpleNamespace(image_processor=ip)))
+    out = ip(images=[Image.new("RGB", (64, 64))], return_tensors="pt", **(worker.image_kwargs or {}))
+    t, h, w = out["image_grid_thw"][0].tolist()
+    assert (h * 16, w * 16) == (want_side, want_side)
+    if max_pixels is not None:
+        assert h * w * 16 * 16 <= max_pixels
+
+
+# ----------------------------------------------------------------------------- the README's torchrun commands
+def _torchrun(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`torchrun --standalone --nproc_per_node 2 -m gdo_utils.cli ...` on CPU; a hang fails the test."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "gdo_utils.cli",
+           *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out
+
+
+def test_descriptors_cli_under_torchrun_two_processes_equals_one(world, tmp_path):
+    """The README's command: every rank embeds its share and extracts, rank 0 merges; nothing waits for ever."""
+    _, ref = _clone(world, tmp_path / "one", "one")
+    run_stage(ref, progress=False)
+    pf, p = _clone(world, tmp_path / "two", "two")
+    _torchrun(["descriptors", "--params", str(pf)])
+    emb = json.loads((p.stage_dir("embed", "gdo") / "report.json").read_text())
+    assert emb["shard_world_size"] == 2
+    d1 = pd.read_parquet(descriptors_dir(ref) / "descriptors.parquet")
+    d2 = pd.read_parquet(descriptors_dir(p) / "descriptors.parquet")
+    assert (d1["qa_uid"] == d2["qa_uid"]).all()
+    num = ["amm", "loss_video", "loss_blind", "tnc", "self_consistency", "cluster_id", "cluster_dist", "quality"]
+    np.testing.assert_allclose(d1[num].to_numpy(float), d2[num].to_numpy(float), rtol=1e-4, atol=1e-4)
+
+
+def test_embed_cli_under_torchrun_two_processes_equals_one(world, tmp_path):
+    from gdo_utils.embed import ensure_embeddings, load_embeddings
+
+    _, ref = _clone(world, tmp_path / "one", "one")
+    ensure_embeddings(ref, "gdo", level="qa")
+    pf, p = _clone(world, tmp_path / "two", "two")
+    _torchrun(["embed", "--params", str(pf)])
+    a, b = load_embeddings(ref, "gdo"), load_embeddings(p, "gdo")
+    assert list(a.ids) == list(b.ids) and (a.has_image == b.has_image).all()
+    np.testing.assert_allclose(a.image, b.image, atol=2e-3)
+    np.testing.assert_allclose(a.text, b.text, atol=2e-3)

@@ -87,3 +87,46 @@ def test_rerun_is_skipped_and_parts_resume_by_id(setup):
     rep = run_embed(p, table, out, level="qa", progress=False)
     assert rep["shard_skipped_done"] == 6 and rep["shard_processed"] == 0
     assert len(list_parts(out / "parts")) == n_parts and (out / "image.npy").read_bytes() == first
+
+
+def test_switching_the_clip_checkpoint_recomputes_every_vector(setup, tmp_path):
+    """Parts are stamped with the embedding key: another CLIP (another path, or new weights at the same path)
+    discards them, and the vectors equal a fresh run with the new model."""
+    import shutil
+
+    p, table = setup
+    out = p.stage_dir("embed", "sw")
+    run_embed(p, table, out, level="qa", progress=False)
+    first = load_embeddings(p, "sw").image.copy()
+    other = build_tiny_clip(tmp_path / "clip_b", seed=1)
+    ckpt = Path(p.models.clip.checkpoint)
+    p2 = p.model_copy(deep=True)
+    p2.models.clip.checkpoint = str(other / "open_clip_model.safetensors")
+    p2.models.clip.model_config_path = str(other / "open_clip_config.json")
+    rep = run_embed(p2, table, out, level="qa", progress=False)
+    assert rep["shard_skipped_done"] == 0 and rep["shard_processed"] == 6
+    switched = load_embeddings(p2, "sw").image
+    assert not np.allclose(first[:4], switched[:4], atol=1e-2)
+    run_embed(p2, table, p2.stage_dir("embed", "fresh"), level="qa", progress=False)
+    np.testing.assert_array_equal(switched, load_embeddings(p2, "fresh").image)
+    # same path, new weights: the checkpoint's fingerprint changes, so the stage recomputes
+    shutil.copyfile(other / "open_clip_model.safetensors", ckpt)
+    rep = run_embed(p, table, out, level="qa", progress=False)
+    assert rep["shard_processed"] == 6
+    np.testing.assert_array_equal(load_embeddings(p, "sw").image, switched)
+
+
+def test_each_video_is_decoded_once_and_shared_by_its_qas(setup):
+    """QA-level rows of the same media share one image embedding computed from one decode."""
+    p, table = setup
+    extra = table.iloc[[2, 3]].copy()  # two more QAs on the frame list and on the mp4
+    extra["qa_uid"] = ["x::v::t1", "x::m::t1"]
+    extra["question"] = ["And then?", "How fast?"]
+    extra["turn"] = 1
+    t = pd.concat([table, extra], ignore_index=True)
+    rep = run_embed(p, t, p.stage_dir("embed", "once"), level="qa", progress=False)
+    assert rep["rows"] == 8 and rep["shard_media_decoded"] == 3  # a.jpg, the frames, the mp4: once each
+    emb = load_embeddings(p, "once")
+    ids = list(emb.ids)
+    for a, b in (("x::v::t0", "x::v::t1"), ("x::m::t0", "x::m::t1")):
+        np.testing.assert_array_equal(emb.image[ids.index(a)], emb.image[ids.index(b)])

@@ -81,6 +81,7 @@ def make_params(root: Path, tmp: Path, dims=(16, 16), **ofa_kw):
 def embeddings_from_disk(monkeypatch):
     """Read the embeddings the test wrote (the real embed stage would need a CLIP model)."""
     monkeypatch.setattr(pipeline, "load_pool_embeddings", lambda params, name: load_embeddings(params, name))
+    monkeypatch.setattr(pipeline, "ensure_pool_embeddings", lambda params, name: None)
 
 
 def test_run_all_writes_the_file_contract_and_skips_when_up_to_date(tmp_path):

@@ -53,7 +53,7 @@ def test_onevision_reader_keeps_good_rows_and_quarantines_each_bad_line(tmp_path
     assert row["bucket"] == "image_qa" and row["n_frames"] == 1
     assert row["source"] == "ShapeQA(synthetic)" and row["source_group"] == "ShapeQA"
     assert t.iloc[1]["question_raw"] == "Which colour?\nA. red\nB. blue" and t.iloc[1]["question"] == "Which colour? A. red B. blue"
-    assert t.iloc[2]["source"] == "ov"  # file stem when no data_source
+    assert t.iloc[2]["source"] == "onevision"  # release default for rows without data_source
     q = res.quarantine.set_index("line")
     assert dict(q["reason"]) == {3: "malformed_json", 4: "no_image", 5: "missing_messages", 6: "missing_media",
                                  7: "empty_turns", 8: "wrong_schema", 9: "wrong_schema"}
@@ -157,3 +157,95 @@ def test_check_media_off_trusts_images(tmp_path, onevision_file):
     params = _params(tmp_path, {"gdo": [{"format": "onevision", "path": str(onevision_file)}]}, check_media=False)
     res = build_pool(params, params.pools.gdo, "gdo", "pools.gdo")
     assert "missing_media" not in set(res.quarantine["reason"]) and "ov::gone::t0" in set(res.table["qa_uid"])
+
+
+# ----------------------------------------------------------------------------- what users run
+TOY = ["toyworld.n_onevision=12", "toyworld.n_llava_video=10", "toyworld.n_llava665k=6", "toyworld.n_visionflan=4"]
+
+
+def test_relative_roots_from_another_cwd_quarantine_exactly_the_injected_faults(tmp_path, monkeypatch, repo_root):
+    """params/demo.yaml as shipped (relative output_root) plus a source with a relative media_root, run from
+    a temporary working directory: only the toy world's injected faults are quarantined, one row each, and
+    every media path in the QA tables is absolute and still resolves from another working directory."""
+    from gdo_utils.config import load_params
+    from gdo_utils.pool import load_pool, load_quarantine
+    from gdo_utils.toyworld import generate_toyworld
+
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    p = load_params(repo_root / "params/demo.yaml", TOY)
+    assert p.output_root == "outputs" and not p.run_dir.is_absolute()
+    world = generate_toyworld(p.toyworld, p.toyworld_dir)
+    # the same LLaVA-Video file, moved beside the run, with a relative media_root (the user's layout)
+    Path("annotations").mkdir()
+    Path("annotations/llava_video.jsonl").write_bytes((p.toyworld_dir / "llava_video.jsonl").read_bytes())
+    p = load_params(repo_root / "params/demo.yaml", TOY + [
+        "pools.gdo=[{format: onevision, path: 'toyworld:onevision.jsonl'}, {format: llava_video, "
+        "path: annotations/llava_video.jsonl, media_root: outputs/demo/toyworld}]"])
+    reports = run_pool_stage(p)
+    got = []
+    for name in reports:
+        q = load_quarantine(p, name)
+        got += [(Path(f).name, int(line), r) for f, line, r in zip(q["source_file"], q["line"], q["reason"])]
+    want = [(f["file"], f["line"], f["reason"]) for f in world["injected_faults"]]
+    assert sorted(got) == sorted(want) and len(got) == len(set(got))
+    assert reports["gdo"]["by_media_kind"].get("frames", 0) > 0
+    tables = {name: load_pool(p, name) for name in reports}
+    monkeypatch.chdir(tmp_path)  # elsewhere: the stored paths must not depend on the cwd of the run
+    for qa in tables.values():
+        for media in qa["media"]:
+            assert all(Path(m).is_absolute() and Path(m).exists() for m in media)
+        assert all(Path(f).is_absolute() for f in qa["source_file"])
+
+
+def test_default_source_release_and_file_stem(tmp_path, media_dir):
+    """Rows without data_source: the release's format name by default, the file stem as the kit option."""
+    one = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+    ov = _jsonl(media_dir / "my_images.jsonl", [{"id": "i", "images": ["a.jpg"], **one}])
+    vv = _jsonl(media_dir / "my_videos.jsonl", [{"id": "v", "video": "v2.mp4", **one}])
+    pools = {"gdo": [{"format": "onevision", "path": str(ov)}, {"format": "llava_video", "path": str(vv)}]}
+    for mode, want in (("release", ["onevision", "llava_video"]), ("file_stem", ["my_images", "my_videos"])):
+        p = params_from_dict({"run_name": "t", "output_root": str(tmp_path / mode), "pools": pools,
+                              "pool": {"default_source": mode}})
+        t = build_pool(p, p.pools.gdo, "gdo", "pools.gdo").table
+        assert list(t["source"]) == want and list(t["source_group"]) == want
+
+
+def test_duplicate_ids_are_renamed_only_within_their_namespace(tmp_path, media_dir):
+    """The same id in the image and the video file is two candidates (ov:: and vv::), both keep their id;
+    a repeat inside one file is renamed #dup1."""
+    one = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+    ov = _jsonl(media_dir / "ov.jsonl", [{"id": "x", "images": ["a.jpg"], **one}, {"id": "x", "images": ["b.jpg"], **one}])
+    vv = _jsonl(media_dir / "vv.jsonl", [{"id": "x", "video": "v2.mp4", **one}, {"id": "y", "video": "v2.mp4", **one}])
+    p = _params(tmp_path, {"gdo": [{"format": "onevision", "path": str(ov)}, {"format": "llava_video", "path": str(vv)}]})
+    res = build_pool(p, p.pools.gdo, "gdo", "pools.gdo")
+    assert list(res.table["qa_uid"]) == ["ov::x::t0", "ov::x#dup1::t0", "vv::x::t0", "vv::y::t0"]
+    assert res.report["renamed_duplicate_ids"] == 1
+
+
+def test_importing_the_pool_readers_loads_no_toyworld_module():
+    """The toy world is a data source that writes files for the readers, never a dependency of them."""
+    import subprocess
+    import sys
+
+    code = "import sys, gdo_utils.pool; print(sorted(m for m in sys.modules if 'toyworld' in m))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_reading_namespaces_in_parallel_gives_the_same_pool(tmp_path, media_dir):
+    """pool.workers: the image and the video file read by two processes, rows and report as with one."""
+    one = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+    ov = _jsonl(media_dir / "ov.jsonl", [{"id": "x", "images": ["a.jpg"], **one}, {"id": "x", "images": ["b.jpg"], **one},
+                                         "{broken"])
+    vv = _jsonl(media_dir / "vv.jsonl", [{"id": "x", "video": "v2.mp4", **one}, {"id": "y", "video": "bad.mp4", **one}])
+    pools = {"gdo": [{"format": "onevision", "path": str(ov)}, {"format": "llava_video", "path": str(vv)}]}
+    res = {}
+    for w in (1, 2):
+        p = params_from_dict({"run_name": "t", "output_root": str(tmp_path / str(w)), "pools": pools,
+                              "pool": {"workers": w}})
+        res[w] = build_pool(p, p.pools.gdo, "gdo", "pools.gdo")
+    pd.testing.assert_frame_equal(res[1].table, res[2].table)
+    pd.testing.assert_frame_equal(res[1].quarantine, res[2].quarantine)
+    assert res[1].report == res[2].report and list(res[2].table["qa_uid"]) == ["ov::x::t0", "ov::x#dup1::t0", "vv::x::t0"]

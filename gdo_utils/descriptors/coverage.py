@@ -24,7 +24,7 @@ import pandas as pd
 
 from gdo_utils.stats import robust_z
 from gdo_utils.kmeans import fit_kmeans
-from gdo_utils.vectors import joint_features, l2_normalize
+from gdo_utils.vectors import l2_normalize
 from gdo_utils.words import WORD_TOKEN
 
 COVERAGE_COLUMNS = ("cluster_id", "cluster_dist", "cluster_rep", "cluster_hard")
@@ -36,9 +36,34 @@ LOG_PPL_CLIP = 30.0
 FRAMES_SCALE = 32.0
 
 
-def cluster_coverage(features: np.ndarray, k: int, seed: int, niter: int = 20) -> pd.DataFrame:
-    """k-means coverage per row: cluster_id (int64), cluster_dist (float32), cluster_rep = exp(-d), cluster_hard."""
-    res = fit_kmeans(np.asarray(features), k=k, seed=seed, niter=niter)
+PCA_SAMPLE = 100_000
+
+
+def reduce_dims(features: np.ndarray, dims: int, seed: int) -> np.ndarray:
+    """Project onto the top `dims` principal axes (faiss PCAMatrix fitted on a seeded sample of rows)."""
+    import faiss
+
+    x = np.ascontiguousarray(features, dtype=np.float32)
+    if dims >= x.shape[1]:
+        return x
+    rng = np.random.default_rng(seed)
+    fit_rows = x if len(x) <= PCA_SAMPLE else x[np.sort(rng.choice(len(x), PCA_SAMPLE, replace=False))]
+    pca = faiss.PCAMatrix(x.shape[1], dims)
+    pca.train(np.ascontiguousarray(fit_rows))
+    return pca.apply(x)
+
+
+def cluster_coverage(features: np.ndarray, k: int, seed: int, niter: int = 20, init: str = "faiss",
+                     points_per_centroid: int = 256, pca: int | None = None) -> pd.DataFrame:
+    """k-means coverage per row: cluster_id (int64), cluster_dist (float32), cluster_rep = exp(-d), cluster_hard.
+
+    `init`, `points_per_centroid` (training rows per centroid) and `pca` (cluster in the top-`pca`
+    principal axes; distances measured there) are the DescriptorsConfig.coverage_* options.
+    """
+    x = np.asarray(features, dtype=np.float32)
+    if pca is not None:
+        x = reduce_dims(x, pca, seed)
+    res = fit_kmeans(x, k=k, seed=seed, niter=niter, init=init, max_points_per_centroid=points_per_centroid)
     dist = res.distances.astype(np.float32)
     rep = np.exp(-dist.astype(np.float64))
     out = pd.DataFrame({
@@ -57,19 +82,30 @@ def clip_joint_features(image: np.ndarray, text: np.ndarray, has_image: np.ndarr
 
     `image` (n, d_img) and `text` (n, d_txt) are CLIP embeddings; `has_image` / `has_text` (n,) mark
     rows that really have that modality (default: all). Missing or non-finite embeddings become zeros.
+    Built in one (n, d_img + d_txt) float32 buffer normalised in place (a million rows at 1024-d
+    without a second copy): each non-zero block has norm 1 after its own L2, so the row norm is the
+    square root of the number of non-zero blocks.
     """
-    img = np.asarray(image, dtype=np.float32)
-    txt = np.asarray(text, dtype=np.float32)
+    img = np.asarray(image)
+    txt = np.asarray(text)
     if img.ndim != 2 or txt.ndim != 2 or len(img) != len(txt):
         raise ValueError(f"image and text must be 2-D with the same rows, got {img.shape} and {txt.shape}")
-    n = len(img)
+    n, di = img.shape
     hi = np.ones(n, bool) if has_image is None else np.asarray(has_image, dtype=bool).reshape(n)
     ht = np.ones(n, bool) if has_text is None else np.asarray(has_text, dtype=bool).reshape(n)
-    hi = hi & np.isfinite(img).all(axis=1)
-    ht = ht & np.isfinite(txt).all(axis=1)
-    img = np.where(hi[:, None], np.nan_to_num(img), 0.0)
-    txt = np.where(ht[:, None], np.nan_to_num(txt), 0.0)
-    return joint_features(img, txt)
+    out = np.empty((n, di + txt.shape[1]), dtype=np.float32)
+    blocks = (out[:, :di], out[:, di:])
+    nonzero = np.zeros(n, dtype=np.float32)
+    for block, src, has in zip(blocks, (img, txt), (hi, ht)):
+        block[...] = src
+        ok = has & np.isfinite(block).all(axis=1)
+        block[~ok] = 0.0
+        norm = np.sqrt(np.einsum("ij,ij->i", block, block))
+        live = norm > 0
+        block /= np.where(live, norm, 1.0)[:, None]
+        nonzero += live
+    out /= np.sqrt(np.maximum(nonzero, 1.0))[:, None]
+    return out
 
 
 def stable_bucket(token: str, buckets: int = HASH_BUCKETS) -> int:

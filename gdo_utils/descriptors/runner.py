@@ -12,7 +12,6 @@ outputs/<run>/descriptors/descriptors.parquet + report.json + manifest.json.
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,14 +22,15 @@ import pandas as pd
 import pyarrow as pa
 import torch
 
+from ..cache import StageCache, code_version, fingerprint
 from ..config import Params, params_hash
-from ..embed import ensure_embeddings, load_embeddings
-from ..io import manifest_matches, read_json, read_parquet, write_json, write_manifest, write_parquet
+from ..embed import embed_dir, ensure_embeddings, load_embeddings
+from ..io import read_json, read_parquet, write_json, write_manifest, write_parquet
 from ..media import MediaError, load_frames, subsample
 from ..models import ensure_models, load_vlm_from_params
-from ..pool import GDO_POOL_NAME, load_pool
+from ..pool import GDO_POOL_NAME, load_pool, pool_dir
 from ..score import level1_quality
-from ..shards import dist_info, list_parts, merge_parts, run_sharded, wait_for_ranks
+from ..shards import dist_info, list_parts, merge_parts, prepare_parts, run_sharded, wait_for_ranks
 from ..vlm_batch import VLMSample, answer_losses, to_pil
 from .coverage import clip_joint_features, cluster_coverage, standardized_features
 from .model_based import dependence, stability, tnc_llm, vds_ppl
@@ -57,9 +57,37 @@ def extraction_hash(params: Params) -> str:
     """What the per-row values depend on (not the merge-time coverage settings)."""
     d = params.model_dump(mode="json")
     desc = {k: v for k, v in d["descriptors"].items() if k not in ("coverage_features", "coverage_k", "coverage_niter",
+                                                                    "coverage_init", "coverage_points_per_centroid", "coverage_pca",
                                                                     "batch_size", "part_rows")}
     return params_hash({"vlm": d["models"]["vlm"], "build_tiny": d["models"]["build_tiny"], "desc": desc,
                         "pools": d["pools"]["gdo"], "pool": d["pool"], "toyworld": d["toyworld"], "seed": d["seed"]})
+
+
+EXTRACTION_MODULES = ("gdo_utils.descriptors.runner", "gdo_utils.descriptors.model_based",
+                      "gdo_utils.descriptors.motion", "gdo_utils.descriptors.stability", "gdo_utils.descriptors.temporal",
+                      "gdo_utils.vlm_batch", "gdo_utils.media", "gdo_utils.models", "gdo_utils.shards")
+MERGE_MODULES = EXTRACTION_MODULES + ("gdo_utils.descriptors.coverage", "gdo_utils.descriptors.stats",
+                                      "gdo_utils.kmeans", "gdo_utils.vectors", "gdo_utils.score")
+OUTPUT_FILES = ["descriptors.parquet", "report.json"]
+
+
+def pool_file(params: Params) -> Path:
+    return pool_dir(params) / "qa.parquet"
+
+
+def parts_key(params: Params) -> str:
+    """What the parts' rows depend on: extraction settings, extraction code, the pool's content."""
+    fp = fingerprint(pool_file(params))
+    return params_hash({"extraction": extraction_hash(params), "code": code_version(EXTRACTION_MODULES),
+                        "pool": fp.get("sha256")})
+
+
+def stage_cache(params: Params) -> StageCache:
+    """Cache key of descriptors.parquet: params, extraction + merge code, the pool and (clip) embeddings."""
+    inputs = [pool_file(params)]
+    if params.descriptors.coverage_features == "clip":
+        inputs += [embed_dir(params, GDO_POOL_NAME) / f for f in ("ids.parquet", "image.npy", "text.npy")]
+    return StageCache("descriptors", descriptors_dir(params), stage_hash(params), MERGE_MODULES, inputs)
 
 
 def stage_hash(params: Params) -> str:
@@ -94,6 +122,21 @@ def with_oom_retry(fn: Callable[[Sequence[int]], dict[int, dict]], idx: Sequence
         return {**r1, **r2}, {**e1, **e2}
 
 
+def pixel_budget(size: dict | None, max_pixels: int | None) -> dict | None:
+    """Processor `size` kwargs for the descriptor forward passes.
+
+    None (release): the processor's own pixel range. An int caps the pixels of each image or frame,
+    and the processor's minimum is clamped to it: Qwen3-VL's shortest_edge (a minimum of 65536
+    pixels) above a cap of 50176 would otherwise enlarge small frames past the cap.
+    """
+    if max_pixels is None:
+        return None
+    size = dict(size or {})
+    if "shortest_edge" not in size:
+        return None
+    return {"size": {"shortest_edge": min(int(size["shortest_edge"]), int(max_pixels)), "longest_edge": int(max_pixels)}}
+
+
 class DescriptorWorker:
     """Computes one batch of descriptor rows (the `work` function handed to run_sharded)."""
 
@@ -102,10 +145,8 @@ class DescriptorWorker:
         self.rows = table.set_index("qa_uid", drop=False)
         self.image_kwargs = None
         if vlm is not None and hasattr(vlm.processor, "image_processor"):
-            size = dict(getattr(vlm.processor.image_processor, "size", {}) or {})
-            if "shortest_edge" in size:
-                self.image_kwargs = {"size": {"shortest_edge": size["shortest_edge"],
-                                              "longest_edge": params.models.vlm.image_max_pixels}}
+            self.image_kwargs = pixel_budget(getattr(vlm.processor.image_processor, "size", None),
+                                             self.cfg.max_pixels)
 
     def __call__(self, batch_ids: Sequence[str]) -> list[dict]:
         out: list[dict] = []
@@ -169,36 +210,16 @@ class DescriptorWorker:
 
 
 # ----------------------------------------------------------------------------- stage entry points
-def _stamp_matches(stamp: Path, h: str) -> bool:
-    return stamp.is_file() and read_json(stamp).get("extraction_hash") == h
-
-
 def run_descriptors(params: Params, force: bool = False, progress: bool = True) -> dict:
     """This rank's extraction into descriptors/parts (skips qa_uids already written).
 
-    Parts made with other extraction settings are discarded by rank 0, which then stamps the folder
-    with the settings' hash; other ranks wait for that stamp before writing. Under torchrun, `force`
-    is honoured by rank 0 only (clear the parts yourself if several ranks must restart at once).
+    Parts made with other extraction settings, extraction code or another pool are discarded by rank 0,
+    which then stamps the folder (gdo_utils.shards.prepare_parts); other ranks wait for that stamp
+    before writing. Under torchrun, `force` is honoured by rank 0 only (clear the parts yourself if
+    several ranks must restart at once).
     """
-    out = descriptors_dir(params)
-    parts = out / "parts"
-    stamp = out / "parts.json"
-    h = extraction_hash(params)
-    rank, _ = dist_info()
-    if rank == 0:
-        if parts.exists() and (force or not _stamp_matches(stamp, h)):
-            log.info("descriptor parts were made with other settings (or --force): starting over")
-            shutil.rmtree(parts)
-        out.mkdir(parents=True, exist_ok=True)
-        if not _stamp_matches(stamp, h):
-            write_json(stamp, {"extraction_hash": h})
-    else:
-        waited = 0.0
-        while not _stamp_matches(stamp, h):
-            if waited > 3600:
-                raise TimeoutError(f"{stamp}: rank 0 did not prepare the parts folder within an hour")
-            time.sleep(1.0)
-            waited += 1.0
+    parts = descriptors_dir(params) / "parts"
+    prepare_parts(parts, parts_key(params), force=force)
     table = load_pool(params)
     vlm = None
     if not params.descriptors.skip_model:
@@ -220,7 +241,7 @@ def coverage_features(params: Params, desc: pd.DataFrame, qa: pd.DataFrame) -> n
     if params.descriptors.coverage_features == "standardized":
         return standardized_features(desc, qa)
     ensure_embeddings(params, GDO_POOL_NAME, level="qa")
-    emb = load_embeddings(params, GDO_POOL_NAME)
+    emb = load_embeddings(params, GDO_POOL_NAME, dtype=np.float16)  # rows picked before the float32 features
     pos = pd.Series(np.arange(len(emb.ids)), index=emb.ids)
     take = pos.reindex(desc["qa_uid"]).to_numpy()
     if np.isnan(take.astype(float)).any():
@@ -236,7 +257,10 @@ def merge_descriptors(params: Params, extraction: dict | None = None) -> dict:
     qa = load_pool(params)
     df = merge_parts(out / "parts", qa["qa_uid"], "qa_uid")
     feats = coverage_features(params, df, qa.set_index("qa_uid").loc[df["qa_uid"]].reset_index())
-    cov = cluster_coverage(feats, params.descriptors.coverage_k, params.seed, params.descriptors.coverage_niter)
+    cache = stage_cache(params).snapshot()  # the inputs as read (pool, and the embeddings just ensured)
+    c = params.descriptors
+    cov = cluster_coverage(feats, c.coverage_k, params.seed, c.coverage_niter, init=c.coverage_init,
+                           points_per_centroid=c.coverage_points_per_centroid, pca=c.coverage_pca)
     for c in ("cluster_id", "cluster_dist", "cluster_rep", "cluster_hard"):
         df[c] = cov[c].to_numpy()
     df["quality"] = np.asarray(level1_quality(df), dtype=np.float64)
@@ -259,7 +283,8 @@ def merge_descriptors(params: Params, extraction: dict | None = None) -> dict:
     }
     outs.append(write_json(out / "report.json", report))
     write_manifest(out, stage="descriptors", params_hash=stage_hash(params), params_file=params.source_file,
-                   wall_time_s=time.time() - t0, outputs=outs, extra={"extraction_hash": extraction_hash(params)})
+                   wall_time_s=time.time() - t0, outputs=outs,
+                   extra={"extraction_hash": extraction_hash(params), **cache.record()})
     if report["errors"]:
         log.warning("descriptors: %d of %d candidates with errors %s", report["errors"], n, report["errors_by_reason"])
     return report
@@ -268,9 +293,10 @@ def merge_descriptors(params: Params, extraction: dict | None = None) -> dict:
 def run_stage(params: Params, force: bool = False, progress: bool = True) -> dict:
     """Extract and merge (rank 0 merges under torchrun); skipped when the outputs match the params hash."""
     out = descriptors_dir(params)
-    if not force and manifest_matches(out, stage_hash(params), ["descriptors.parquet", "report.json"]):
-        log.info("descriptors: up to date, skipped")
+    if stage_cache(params).fresh(OUTPUT_FILES, force=force):
         return read_json(out / "report.json")
+    if params.descriptors.coverage_features == "clip":  # every rank embeds its share before extraction
+        ensure_embeddings(params, GDO_POOL_NAME, level="qa")
     counts = run_descriptors(params, force=force, progress=progress)
     rank, world = dist_info()
     if world > 1:  # under torchrun: rank 0 merges once every rank's parts are written

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..cache import code_version, log_recompute, upstream_digest
 from ..config import NamedPool, Params, params_hash, resolve_path
 from ..io import MANIFEST_NAME, manifest_matches, read_json, read_parquet, write_json, write_manifest, write_parquet
 from .clustering import pseudo_labels, transfer_labels
@@ -42,6 +43,7 @@ SELECT_KEYS = ("budget_ratio", "diversity", "dpp_block")
 SOURCE_CLUSTERS = "source_clusters.parquet"
 SCORES = "scores.parquet"
 SCORE_BATCH = 8192
+CODE_MODULES = ("gdo_utils.ofa", "gdo_utils.kmeans", "gdo_utils.vectors")  # cache key: this stage's own code
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 
 
@@ -78,17 +80,28 @@ def named_pool(params: Params, name: str) -> NamedPool:
     raise KeyError(f"{name!r} is not an OFA pool of {params.source_file} (known: {[p.name for p in ofa_pools(params)]})")
 
 
+def upstream(params: Params, name: str) -> str:
+    """Code of the OFA package + what the pool and embed stages of pool `name` wrote (gdo_utils.cache)."""
+    from ..embed import embed_dir
+    from ..pool import pool_dir as qa_dir
+
+    return params_hash({"code": code_version(CODE_MODULES),
+                        "inputs": upstream_digest([qa_dir(params, name), embed_dir(params, name)])})
+
+
 def fit_hash(params: Params) -> str:
     """Hash of what the selector depends on: seed, device, fit settings, the source pool and its embeddings."""
     d = params.model_dump(mode="json")
     return params_hash({"seed": d["seed"], "device": d["device"], "ofa": {k: d["ofa"][k] for k in FIT_KEYS},
                         "source": d["pools"]["ofa_source"], "pool": d["pool"], "toyworld": d["toyworld"],
-                        "clip": d["models"]["clip"], "embed": d["embed"]})
+                        "clip": d["models"]["clip"], "embed": d["embed"],
+                        "upstream": upstream(params, source_pool(params).name)})
 
 
 def score_hash(params: Params, name: str) -> str:
     """Hash of a pool's scores: the selector's hash plus the pool's own sources."""
-    return params_hash({"fit": fit_hash(params), "pool": named_pool(params, name).model_dump(mode="json")})
+    return params_hash({"fit": fit_hash(params), "pool": named_pool(params, name).model_dump(mode="json"),
+                        "upstream": upstream(params, name)})
 
 
 def select_hash(params: Params, name: str) -> str:
@@ -105,6 +118,13 @@ def device_of(params: Params) -> str:
 
         return "cuda" if torch.cuda.is_available() else "cpu"
     return params.device
+
+
+def ensure_pool_embeddings(params: Params, name: str) -> None:
+    """Bring the pool's sample-level embeddings up to date (before hashing what OFA depends on)."""
+    from ..embed import ensure_embeddings
+
+    ensure_embeddings(params, name, level="sample")
 
 
 def load_pool_embeddings(params: Params, name: str):
@@ -143,10 +163,12 @@ def fit(params: Params, force: bool = False) -> dict[str, Any]:
     """Cluster the source pool, train the selector, keep the policy's epoch; writes ofa/selector/."""
     src = source_pool(params)
     out = selector_dir(params)
+    ensure_pool_embeddings(params, src.name)
     h = fit_hash(params)
     if not force and manifest_matches(out, h, [*SELECTOR_FILES, SOURCE_CLUSTERS]):
         log.info("OFA selector up to date (%s), skipped", out)
         return {**read_json(out / "selector.json")["summary"], "skipped": True}
+    log_recompute("OFA fit", out, h)
     t0 = time.time()
     cfg, seed = params.ofa, params.seed
     samples = pool_samples(params, src.name)
@@ -206,10 +228,12 @@ def _scores_up_to_date(out: Path, h: str) -> bool:
 def score_pool(params: Params, name: str, force: bool = False) -> pd.DataFrame:
     """Score every sample of a pool with the frozen selector (cluster: k-means label or nearest centroid)."""
     out = pool_dir(params, name)
+    ensure_pool_embeddings(params, name)
     h = score_hash(params, name)
     if not force and _scores_up_to_date(out, h):
         log.info("OFA scores of %s up to date, skipped", name)
         return read_parquet(out / SCORES)
+    log_recompute(f"OFA score {name}", out, h)
     t0 = time.time()
     fit(params)
     dev = device_of(params)
@@ -257,6 +281,7 @@ def quantiles(values: np.ndarray) -> dict[str, float]:
 def select_pool(params: Params, name: str, force: bool = False) -> dict[str, Any]:
     """Select budget_ratio of a pool's scored samples (per-cluster least confidence, optional k-DPP)."""
     out = pool_dir(params, name)
+    ensure_pool_embeddings(params, name)
     h = select_hash(params, name)
     if not force and manifest_matches(out, h, ["report.json", "selected_ids.txt", SCORES]):
         rep = read_json(out / "report.json")

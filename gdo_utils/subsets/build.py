@@ -19,6 +19,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from ..cache import log_recompute
 from ..config import Params, params_hash
 from ..io import manifest_matches, read_json, write_json, write_manifest, write_text
 from ..score import ABLATIONS, check_ablations
@@ -146,6 +147,7 @@ def _build_profile(params: Params, name: str, force: bool, lazy: _LazyContext) -
     if not force and manifest_matches(out, h, REQUIRED):
         log.info("subset %s: up to date (%s), skipped", name, out)
         return read_json(out / "report.json")
+    log_recompute(f"subset {name}", out, h)
     t0 = time.time()
     timer = _Timer()
     ctx = timer.run("load_context", lazy.get)

@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..cache import code_version, upstream_digest
 from ..config import Params
 from ..io import MANIFEST_NAME, read_json, sha256_file
 from ..pool import pool_dir
@@ -59,10 +60,15 @@ def _stage_hash(directory: Path, data_file: Path) -> str | None:
     return f"sha256:{sha256_file(data_file)}" if data_file.is_file() else None
 
 
+CODE_MODULES = ("gdo_utils.subsets", "gdo_utils.score", "gdo_utils.apportion", "gdo_utils.words")
+
+
 def input_hashes(params: Params) -> dict:
-    """What the subsets depend on upstream: the pool and descriptor stage hashes."""
+    """What the subsets depend on: the pool and descriptor stages (their hashes and the outputs their
+    manifests recorded) and the subset builder's own code (gdo_utils.cache)."""
     pf, df = pool_file(params), descriptors_file(params)
-    return {"pool": _stage_hash(pf.parent, pf), "descriptors": _stage_hash(df.parent, df)}
+    return {"pool": _stage_hash(pf.parent, pf), "descriptors": _stage_hash(df.parent, df),
+            "upstream": upstream_digest([pf.parent, df.parent]), "code": code_version(CODE_MODULES)}
 
 
 def pool_columns(params: Params) -> list[str]:

@@ -222,7 +222,11 @@ def _llava_json(cfg: ToyWorldConfig, root: Path, truth: list[dict], faults: list
 
 # ----------------------------------------------------------------------------- entry point
 def toyworld_hash(cfg: ToyWorldConfig) -> str:
-    return hashlib.sha256(canonical_json({"cfg": cfg.model_dump(mode="json"), "v": VERSION}).encode()).hexdigest()[:16]
+    """The world's cache key: its config, VERSION and the generator's own code (gdo_utils.cache)."""
+    from ..cache import code_version
+
+    key = {"cfg": cfg.model_dump(mode="json"), "v": VERSION, "code": code_version(["gdo_utils.toyworld"])}
+    return hashlib.sha256(canonical_json(key).encode()).hexdigest()[:16]
 
 
 def generate_toyworld(cfg: ToyWorldConfig, root: str | Path, force: bool = False) -> dict:

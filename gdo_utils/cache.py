@@ -1,0 +1,179 @@
+"""Stage cache keys: params hash + code version + input-file fingerprints, and why a stage recomputes.
+
+A stage's outputs are reused only when all three still match what its manifest recorded:
+- the params hash of the settings the stage reads (as before);
+- the code version: a sha256 over the source files of the stage's own modules (a package counts
+  with every .py file in it), so editing the code of a stage recomputes it and what is built on it;
+- a fingerprint of every input file: size, mtime and sha256 of its content. A file whose size and
+  mtime are unchanged is trusted without re-reading; otherwise its content hash decides, so a
+  rewrite with identical bytes (a deterministic upstream stage that ran again) changes nothing
+  downstream, while an annotation file edited in place is noticed.
+Upstream stages' output files are inputs of the downstream stages, which makes invalidation flow
+down the chain and nowhere else. `StageCache.fresh` logs the reason whenever it says "recompute".
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from .io import MANIFEST_NAME, read_json, sha256_file
+
+log = logging.getLogger(__name__)
+CACHE_KEY = "cache"
+
+
+@lru_cache(maxsize=None)
+def _module_files(module: str) -> tuple[Path, ...]:
+    """Source files of a module, or of every module of a package (sorted)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(f"code version: no module named {module!r}")
+    origin = Path(spec.origin)
+    if spec.submodule_search_locations:  # a package: all its .py files, recursively
+        return tuple(sorted(p for p in origin.parent.rglob("*.py") if "__pycache__" not in p.parts))
+    return (origin,)
+
+
+def code_version(modules: Sequence[str]) -> str:
+    """sha256 (16 hex) over the names and source bytes of the given modules' files."""
+    h = hashlib.sha256()
+    for m in sorted(set(modules)):
+        for f in _module_files(m):
+            h.update(f"{m}:{f.name}\0".encode())
+            h.update(f.read_bytes())
+            h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def fingerprint(path: str | Path) -> dict:
+    """{size, mtime_ns, sha256} of a file, or {"missing": True}."""
+    p = Path(path)
+    if not p.is_file():
+        return {"missing": True}
+    st = p.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256_file(p)}
+
+
+def same_file(path: str | Path, recorded: dict | None) -> bool:
+    """True when `path` still holds what `recorded` describes (size+mtime fast path, else content hash)."""
+    p = Path(path)
+    if not recorded:
+        return False
+    if not p.is_file():
+        return bool(recorded.get("missing"))
+    if recorded.get("missing"):
+        return False
+    st = p.stat()
+    if st.st_size != recorded.get("size"):
+        return False
+    if st.st_mtime_ns == recorded.get("mtime_ns"):
+        return True
+    return sha256_file(p) == recorded.get("sha256")
+
+
+@dataclass
+class StageCache:
+    """The cache key of one stage's outputs in `out_dir` (see the module docstring)."""
+
+    stage: str
+    out_dir: Path
+    params_hash: str
+    modules: Sequence[str]
+    inputs: Iterable[str | Path] = ()
+    _fps: dict = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.out_dir = Path(self.out_dir)
+        self.inputs = [str(Path(p).absolute()) for p in self.inputs]
+
+    @property
+    def code(self) -> str:
+        return code_version(self.modules)
+
+    def why_stale(self, required: Iterable[str | Path] = ()) -> str | None:
+        """None when the outputs are up to date, else the first reason they are not."""
+        mf = self.out_dir / MANIFEST_NAME
+        if not mf.is_file():
+            return "no manifest (first run or interrupted)"
+        try:
+            m = read_json(mf)
+        except (json.JSONDecodeError, OSError):
+            return "manifest unreadable"
+        missing = [str(r) for r in required if not (self.out_dir / r).exists()]
+        if missing:
+            return f"output file(s) missing: {missing}"
+        if m.get("params_hash") != self.params_hash:
+            return "params changed"
+        rec = m.get(CACHE_KEY) or {}
+        if rec.get("code") != self.code:
+            return f"code changed ({', '.join(self.modules)})"
+        rec_inputs = rec.get("inputs") or {}
+        for p in self.inputs:
+            if p not in rec_inputs:
+                return f"new input file {p}"
+            if not same_file(p, rec_inputs[p]):
+                return f"input file changed: {p}"
+        return None
+
+    def fresh(self, required: Iterable[str | Path] = (), force: bool = False) -> bool:
+        """True when the stage may be skipped; logs why it recomputes otherwise."""
+        if force:
+            log.info("%s: recomputing (forced)", self.stage)
+            return False
+        reason = self.why_stale(required)
+        if reason is None:
+            log.info("%s: up to date (%s), skipped", self.stage, self.out_dir)
+            return True
+        log.info("%s: recomputing: %s", self.stage, reason)
+        return False
+
+    def record(self) -> dict:
+        """The manifest block (code version + input fingerprints) to write with the outputs."""
+        for p in self.inputs:
+            if p not in self._fps:
+                self._fps[p] = fingerprint(p)
+        return {CACHE_KEY: {"code": self.code, "modules": sorted(set(self.modules)),
+                            "inputs": {p: self._fps[p] for p in self.inputs}}}
+
+    def snapshot(self) -> "StageCache":
+        """Fingerprint the inputs now (call before reading them, so later edits are noticed)."""
+        self.record()
+        return self
+
+
+def upstream_digest(stage_dirs: Iterable[str | Path]) -> str:
+    """sha256 (16 hex) of what upstream stages' manifests say they wrote (output checksums, code, params).
+
+    For stages keyed by a single hash string (OFA, subsets): the digest changes exactly when an upstream
+    stage rewrote its outputs with other content, or ran other code. A missing manifest counts as such.
+    """
+    h = hashlib.sha256()
+    for d in stage_dirs:
+        mf = Path(d) / MANIFEST_NAME
+        try:
+            m = read_json(mf) if mf.is_file() else {}
+        except (json.JSONDecodeError, OSError):
+            m = {}
+        h.update(json.dumps({"dir": Path(d).name, "params": m.get("params_hash"), "out": m.get("outputs_sha256"),
+                             "code": (m.get(CACHE_KEY) or {}).get("code")}, sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+def log_recompute(stage: str, out_dir: str | Path, h: str) -> None:
+    """Say why a hash-keyed stage recomputes (its manifest is missing or holds another key)."""
+    mf = Path(out_dir) / MANIFEST_NAME
+    if not mf.is_file():
+        log.info("%s: recomputing: no manifest (first run or interrupted)", stage)
+        return
+    try:
+        old = read_json(mf).get("params_hash")
+    except (json.JSONDecodeError, OSError):
+        old = None
+    why = "output files missing" if old == h else "params, code or upstream outputs changed"
+    log.info("%s: recomputing: %s (key %s -> %s)", stage, why, old, h)

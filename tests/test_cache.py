@@ -1,0 +1,137 @@
+"""Stage caches keyed on params + code version + input fingerprints (gdo_utils.cache).
+
+Edit an annotation file in place, or change a stage's code: that stage and everything downstream
+recompute, nothing else does. A stage "recomputed" exactly when its manifest was rewritten.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gdo_utils.cache import StageCache, code_version, fingerprint, same_file
+from gdo_utils.config import load_params
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = ["toyworld.n_onevision=10", "toyworld.n_llava_video=5", "toyworld.n_llava665k=6", "toyworld.n_visionflan=4",
+         "descriptors.skip_model=true", "descriptors.tnc_mode=regex", "descriptors.coverage_features=standardized",
+         "descriptors.coverage_k=3", "subsets.profiles=[temp_plus]", "subsets.ablations=[]", "subsets.budget_override=4"]
+
+
+def test_fingerprint_trusts_size_and_mtime_else_the_content(tmp_path):
+    f = tmp_path / "a.jsonl"
+    f.write_text('{"id": 1}\n')
+    fp = fingerprint(f)
+    assert same_file(f, fp)
+    os.utime(f, ns=(fp["mtime_ns"] + 10**9, fp["mtime_ns"] + 10**9))  # touched, same bytes
+    assert same_file(f, fp)
+    f.write_text('{"id": 2}\n')  # edited in place, same size
+    assert not same_file(f, fp)
+    assert not same_file(tmp_path / "gone", fp) and same_file(tmp_path / "gone", fingerprint(tmp_path / "gone"))
+
+
+def test_stage_cache_says_why(tmp_path, caplog):
+    inp = tmp_path / "in.txt"
+    inp.write_text("x")
+    c = StageCache("demo", tmp_path / "out", "h1", ["gdo_utils.cache"], [inp])
+    assert c.why_stale() == "no manifest (first run or interrupted)"
+    from gdo_utils.io import write_manifest
+
+    write_manifest(tmp_path / "out", stage="demo", params_hash="h1", extra=c.record())
+    assert c.why_stale() is None
+    assert StageCache("demo", tmp_path / "out", "h2", ["gdo_utils.cache"], [inp]).why_stale() == "params changed"
+    assert StageCache("demo", tmp_path / "out", "h1", ["gdo_utils.io"], [inp]).why_stale().startswith("code changed")
+    inp.write_text("y")
+    assert c.why_stale() == f"input file changed: {inp.absolute()}"
+    assert code_version(["gdo_utils.pool"]) != code_version(["gdo_utils.pool.text"])
+
+
+def _stamps(p) -> dict[str, int]:
+    """mtime of each stage's manifest (rewritten only when the stage recomputes)."""
+    dirs = {"pool": p.stage_dir("pool"), "pool_llava665k": p.stage_dir("pools", "llava665k"),
+            "pool_visionflan": p.stage_dir("pools", "visionflan"), "embed": p.stage_dir("embed", "gdo"),
+            "descriptors": p.stage_dir("descriptors"), "subset": p.stage_dir("subsets", "temp_plus")}
+    return {k: (d / "manifest.json").stat().st_mtime_ns for k, d in dirs.items()}
+
+
+def _run_all(p) -> dict[str, int]:
+    from gdo_utils import subsets
+    from gdo_utils.descriptors.runner import run_stage
+    from gdo_utils.embed import ensure_embeddings
+    from gdo_utils.pool import run_pool_stage
+
+    run_pool_stage(p)
+    ensure_embeddings(p, "gdo", level="qa")
+    run_stage(p, progress=False)
+    subsets.build_profile(p, "temp_plus")
+    return _stamps(p)
+
+
+def _changed(before: dict, after: dict) -> set[str]:
+    return {k for k in before if before[k] != after[k]}
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    from gdo_utils.models import ensure_models
+
+    root = tmp_path_factory.mktemp("cache")
+    p = load_params(REPO / "params/demo.yaml", [f"output_root={root}", *SMALL])
+    ensure_models(p)
+    return root, p
+
+
+def test_editing_an_annotation_file_recomputes_that_pool_and_what_is_built_on_it(chain, caplog):
+    _, p = chain
+    first = _run_all(p)
+    assert _changed(first, _run_all(p)) == set()  # nothing changed: nothing recomputes
+    # an OFA pool's file: only that pool
+    f = p.toyworld_dir / "llava665k.json"
+    f.write_text(f.read_text().replace('"id": "000000000000"', '"id": "000000000099"'))
+    second = _run_all(p)
+    assert _changed(first, second) == {"pool_llava665k"}
+    # the GDO image file, one answer edited in place: the GDO pool and everything downstream
+    f = p.toyworld_dir / "onevision.jsonl"
+    lines = f.read_text().splitlines()
+    rec = json.loads(lines[0])
+    rec["messages"][1]["content"] = "edited answer"
+    lines[0] = json.dumps(rec)
+    f.write_text("\n".join(lines) + "\n")
+    caplog.set_level("INFO")
+    third = _run_all(p)
+    assert _changed(second, third) == {"pool", "embed", "descriptors", "subset"}
+    assert f"pool gdo: recomputing: input file changed: {f.absolute()}" in caplog.text
+    # touched without a change: the content hash decides, nothing recomputes
+    os.utime(f)
+    assert _changed(third, _run_all(p)) == set()
+
+
+def test_changing_a_stage_code_recomputes_it_and_downstream_only(chain, tmp_path):
+    """A copy of the package with one descriptor module edited runs the CLI: descriptors and the subset
+    recompute, the pool and the embeddings are reused."""
+    _, p = chain
+    before = _run_all(p)
+    pkg = tmp_path / "pkg"
+    shutil.copytree(REPO / "gdo_utils", pkg / "gdo_utils", ignore=shutil.ignore_patterns("__pycache__"))
+    with open(pkg / "gdo_utils" / "descriptors" / "coverage.py", "a") as fh:
+        fh.write("\n# an edit to the coverage code\n")
+    params_file = tmp_path / "p.yaml"
+    import yaml
+
+    params_file.write_text(yaml.safe_dump(p.model_dump(mode="json")))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(pkg), os.environ.get("PYTHONPATH", "")])}
+    for stage in ("pool", "descriptors"):
+        out = subprocess.run([sys.executable, "-m", "gdo_utils.cli", stage, "--params", str(params_file)], env=env, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+    assert "descriptors: recomputing: code changed" in out.stderr
+    from gdo_utils import subsets
+
+    # the subset builder of this checkout sees the descriptors' new code version upstream
+    subsets.build_profile(p, "temp_plus")
+    assert _changed(before, _stamps(p)) == {"descriptors", "subset"}

@@ -3,9 +3,15 @@
 Each notebook gets the params file (absolute path), the overrides and `force` injected into its
 `parameters` cell; the executed copy goes to outputs/<run>/notebooks/. The chain stops at the first
 failing notebook and re-raises its error. A notebook is skipped when its last successful run used the
-same params hash, the same notebook content, the same gdo_utils code and unchanged annotation files
-(a record beside the executed copy), unless forced; the log says why a notebook runs again. Each
-stage inside a notebook also skips work whose own cache key matches (gdo_utils.cache).
+same params hash, the same notebook content, the same gdo_utils code, unchanged annotation files and
+unchanged outputs of the notebooks before it (a record beside the executed copy), unless forced; the log
+says why a notebook runs again. Each stage inside a notebook also skips work whose own cache key matches
+(gdo_utils.cache).
+
+"Outputs of the notebooks before it": every record lists the stage manifests (`manifest.json`) its
+notebook wrote (`own`); a notebook's record keeps the sha256 of the manifests owned by the notebooks
+before it, so when an earlier stage is recomputed — by the chain or by a `gdo-repro <stage>` command run
+on its own, e.g. a new evaluation — every later notebook runs again instead of showing stale results.
 """
 from __future__ import annotations
 
@@ -63,7 +69,18 @@ def annotation_files(params: Params) -> list[Path]:
     return out
 
 
-def record_stale(rec: dict, p_hash: str, nb_sha: str, code: str, files: list[Path]) -> str | None:
+def manifests_written_since(run_dir: Path, t0: float) -> set[str]:
+    """Stage manifests under run_dir written at or after t0 (paths relative to run_dir)."""
+    return {str(m.relative_to(run_dir)) for m in run_dir.rglob("manifest.json") if m.stat().st_mtime >= t0}
+
+
+def manifest_digests(run_dir: Path, paths: set[str]) -> dict[str, str | None]:
+    """sha256 of each manifest (None where it is gone)."""
+    return {p: (sha256_file(run_dir / p) if (run_dir / p).is_file() else None) for p in sorted(paths)}
+
+
+def record_stale(rec: dict, p_hash: str, nb_sha: str, code: str, files: list[Path],
+                 upstream: dict[str, str | None] | None = None) -> str | None:
     """Why a notebook's last run record no longer holds (None when it does)."""
     if rec.get("status") != "ok":
         return "last run did not finish"
@@ -77,6 +94,10 @@ def record_stale(rec: dict, p_hash: str, nb_sha: str, code: str, files: list[Pat
     for f in files:
         if not same_file(f, inputs.get(str(f))):
             return f"input file changed: {f}"
+    recorded = rec.get("upstream") or {}
+    for path, digest in (upstream or {}).items():
+        if recorded.get(path) != digest:
+            return f"an earlier stage's output changed: {path}"
     return None
 
 
@@ -103,13 +124,21 @@ def run_chain(params_file: str | Path, *, overrides: list[str] | None = None, on
     code = code_version(["gdo_utils"])  # each stage inside a notebook keeps its own, finer cache key
     files = annotation_files(params)
     inputs = {str(f): fingerprint(f) for f in files}
+    run_dir = out_dir.parent
+    all_steps = discover(root / notebooks_dir if not Path(notebooks_dir).is_absolute() else notebooks_dir)
     for step in steps:
         executed = out_dir / step.path.name
         record_file = out_dir / f"{step.name}.run.json"
         nb_sha = sha256_file(step.path)[:16]
-        if not force and record_file.is_file() and executed.is_file():
-            rec = read_json(record_file)
-            why = record_stale(rec, p_hash, nb_sha, code, files)
+        earlier_own: set[str] = set()
+        for prev in all_steps:
+            prev_rec = out_dir / f"{prev.name}.run.json"
+            if prev.number < step.number and prev_rec.is_file():
+                earlier_own |= set(read_json(prev_rec).get("own") or [])
+        upstream = manifest_digests(run_dir, earlier_own)
+        rec = read_json(record_file) if record_file.is_file() else {}
+        if not force and rec and executed.is_file():
+            why = record_stale(rec, p_hash, nb_sha, code, files, upstream)
             if why is None:
                 log.info("%s: up to date, skipped", step.name)
                 records.append({**rec, "skipped": True})
@@ -125,11 +154,14 @@ def run_chain(params_file: str | Path, *, overrides: list[str] | None = None, on
             )
         except pm.PapermillExecutionError as exc:
             write_json(record_file, {"notebook": step.name, "status": "failed", "params_hash": p_hash,
-                                     "notebook_sha": nb_sha, "error": f"{exc.ename}: {exc.evalue}"})
+                                     "notebook_sha": nb_sha, "error": f"{exc.ename}: {exc.evalue}",
+                                     "own": sorted(manifests_written_since(run_dir, t0) | set(rec.get("own") or []))})
             raise NotebookFailed(f"{step.path.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}\n"
                                  f"executed copy with the traceback: {executed}") from None
+        own = sorted(manifests_written_since(run_dir, t0) | set(rec.get("own") or []))
         rec = {"notebook": step.name, "status": "ok", "params_hash": p_hash, "notebook_sha": nb_sha,
-               "code": code, "inputs": inputs, "seconds": round(time.time() - t0, 2), "executed": str(executed)}
+               "code": code, "inputs": inputs, "upstream": upstream, "own": own,
+               "seconds": round(time.time() - t0, 2), "executed": str(executed)}
         write_json(record_file, rec)
         records.append({**rec, "skipped": False})
         log.info("%s: ok in %.1fs", step.name, rec["seconds"])

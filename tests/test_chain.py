@@ -93,3 +93,40 @@ def test_chain_runs_again_when_the_code_or_an_annotation_file_changes(repo_root,
     monkeypatch.setattr(chain, "code_version", lambda modules: "another-version")
     assert run_chain(repo_root / "params/demo.yaml", **kw)[0]["skipped"] is False
     assert "running again: gdo_utils code changed" in caplog.text
+
+
+WRITE_MANIFEST = ("from gdo_utils import nb\nfrom gdo_utils.io import write_manifest\n"
+                  "params = nb.start(params_file, overrides)\n"
+                  "d = params.run_dir / '{stage}'\n"
+                  "if force or not (d / 'manifest.json').is_file():\n"
+                  "    write_manifest(d, stage='{stage}', params_hash='x')\n"
+                  "(params.run_dir / '{stage}.count').write_text(str(int((params.run_dir / '{stage}.count').read_text() or 0) + 1)"
+                  " if (params.run_dir / '{stage}.count').is_file() else '1')\n")
+
+
+def test_chain_runs_a_notebook_again_when_an_earlier_stage_output_changes(repo_root, tmp_path, caplog):
+    """A stage recomputed outside the chain (e.g. `gdo-repro evaluate`) makes every later notebook run again.
+
+    00 writes stage `a` (its manifest), 01 writes stage `b`. Rewriting a's manifest by hand, as a stage command
+    run on its own would, must re-run 01 (it reads a's outputs) and leave 00 alone; rewriting b's manifest
+    re-runs nothing (no notebook after 01).
+    """
+    d = tmp_path / "nbs"
+    d.mkdir()
+    _notebook(d / "00_first.ipynb", WRITE_MANIFEST.format(stage="a"))
+    _notebook(d / "01_second.ipynb", WRITE_MANIFEST.format(stage="b"))
+    out = tmp_path / "out"
+    kw = dict(overrides=[f"output_root={out}"], notebooks_dir=d, cwd=repo_root)
+    assert [r["skipped"] for r in run_chain(repo_root / "params/demo.yaml", **kw)] == [False, False]
+    rec0 = json.loads((out / "demo" / "notebooks" / "00_first.run.json").read_text())
+    assert rec0["own"] == ["a/manifest.json"]
+    assert [r["skipped"] for r in run_chain(repo_root / "params/demo.yaml", **kw)] == [True, True]
+    from gdo_utils.io import write_manifest
+
+    write_manifest(out / "demo" / "a", stage="a", params_hash="y")  # recomputed outside the chain
+    caplog.set_level("INFO")
+    assert [r["skipped"] for r in run_chain(repo_root / "params/demo.yaml", **kw)] == [True, False]
+    assert "01_second: running again: an earlier stage's output changed: a/manifest.json" in caplog.text
+    assert (out / "demo" / "b.count").read_text() == "2" and (out / "demo" / "a.count").read_text() == "1"
+    write_manifest(out / "demo" / "b", stage="b", params_hash="y")
+    assert [r["skipped"] for r in run_chain(repo_root / "params/demo.yaml", **kw)] == [True, True]

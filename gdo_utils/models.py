@@ -260,8 +260,9 @@ class Clip:
 def load_clip(cfg: ClipConfig, params: Params | None = None, device: str = "cpu") -> Clip:
     """open_clip model from an architecture + checkpoint file, or a `local-dir:` folder with its config.
 
-    With `model_config_path` (the demo's tiny CLIP), the folder holding that config and the weights is
-    loaded through open_clip's own `local-dir:` schema. Otherwise `create_model(arch, pretrained=file)`.
+    With `model_config_path` (the demo's tiny CLIP), the architecture comes from that config through
+    open_clip's own `local-dir:` schema; the weights are `checkpoint` when given (open_clip's
+    `load_checkpoint`), else the folder's own weight file. Otherwise `create_model(arch, pretrained=file)`.
     """
     import open_clip
 
@@ -279,6 +280,10 @@ def load_clip(cfg: ClipConfig, params: Params | None = None, device: str = "cpu"
         name = f"local-dir:{cfg_path.parent}"
         model, _, preprocess = open_clip.create_model_and_transforms(name, device=dev)
         tokenizer = open_clip.get_tokenizer(name)
+        if ckpt is not None:
+            if not ckpt.is_file():
+                raise FileNotFoundError(f"models.clip.checkpoint: {ckpt} not found")
+            open_clip.load_checkpoint(model, str(ckpt), strict=True, weights_only=True, device=str(dev))
     else:
         if ckpt is not None and not ckpt.is_file():
             raise FileNotFoundError(f"models.clip.checkpoint: {ckpt} not found")

@@ -116,6 +116,18 @@ def test_switching_the_clip_checkpoint_recomputes_every_vector(setup, tmp_path):
     np.testing.assert_array_equal(load_embeddings(p, "sw").image, switched)
 
 
+def test_the_checkpoint_is_loaded_even_with_a_model_config(setup, tmp_path):
+    """models.clip.checkpoint wins over the weights beside model_config_path (same architecture, other weights)."""
+    p, _ = setup
+    other = build_tiny_clip(tmp_path / "clip_c", seed=3)
+    p2 = p.model_copy(deep=True)
+    p2.models.clip.checkpoint = str(other / "open_clip_model.safetensors")   # config path unchanged
+    a, b = load_clip(p.models.clip, p), load_clip(p2.models.clip, p2)
+    ref = load_clip(p2.models.clip.model_copy(update={"model_config_path": str(other / "open_clip_config.json")}), p2)
+    wa, wb, wr = (next(iter(c.model.state_dict().values())) for c in (a, b, ref))
+    assert not torch.equal(wa, wb) and torch.equal(wb, wr)
+
+
 def test_each_video_is_decoded_once_and_shared_by_its_qas(setup):
     """QA-level rows of the same media share one image embedding computed from one decode."""
     p, table = setup

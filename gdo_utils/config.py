@@ -143,6 +143,9 @@ class DescriptorsConfig(Strict):
     motion_frames: int = Field(8, ge=2)
     motion_size: int = 224
     tnc_mode: Literal["llm", "regex"] = "llm"
+    tnc_reply_rule: Literal["containment", "first_word"] = Field(
+        "containment", description="A TNC reply naming both words: containment (release: Temporal wins) or "
+                                   "first_word (the word that comes first).")
     sc_samples: int = Field(5, ge=2)
     sc_top_p: float = 0.9
     sc_temperature: float = 0.8

@@ -191,8 +191,12 @@ def test_parse_tnc_reply_and_prompt():
              "Static, not temporal": 0.0, "Temporal rather than static": 1.0, "Maybe": 0.5, "": 0.5,
              "I don't know": 0.5}
     for text, want in cases.items():
-        assert parse_tnc_reply(text) == want, text
+        assert parse_tnc_reply(text, "first_word") == want, text
     assert parse_tnc_reply(None) == 0.5
+    # the release's containment rule (default): "temporal" is tested first, so it wins when both occur
+    release = {**cases, "Static, not temporal": 1.0}
+    for text, want in release.items():
+        assert parse_tnc_reply(text) == want, text
     prompt = TNC_PROMPT_TEMPLATE.format(question="What happens first?")
     assert prompt.endswith("\nQuestion: What happens first?")
     assert "Temporal or Static" in prompt

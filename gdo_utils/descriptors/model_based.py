@@ -44,14 +44,15 @@ def dependence(vlm: Any, samples: Sequence[VLMSample], image_kwargs: dict | None
 
 
 @torch.no_grad()
-def tnc_llm(vlm: Any, questions: Sequence[str], max_new_tokens: int = 3) -> tuple[np.ndarray, list[str]]:
+def tnc_llm(vlm: Any, questions: Sequence[str], max_new_tokens: int = 3,
+            rule: str = "containment") -> tuple[np.ndarray, list[str]]:
     """TNC by asking the backbone (text only, greedy): Temporal -> 1.0, Static -> 0.0, else 0.5."""
     samples = [VLMSample(TNC_PROMPT_TEMPLATE.format(question=q)) for q in questions]
     batch = move_to(encode_batch(vlm.processor, samples, with_visuals=False, with_answer=False), vlm.device)
     out = vlm.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, top_p=None, top_k=None,
                              temperature=None, pad_token_id=vlm.tokenizer.pad_token_id)
     replies = vlm.processor.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
-    return np.array([parse_tnc_reply(r) for r in replies], dtype=np.float64), replies
+    return np.array([parse_tnc_reply(r, rule) for r in replies], dtype=np.float64), replies
 
 
 class CandidateSeededSampler(LogitsProcessor):

@@ -182,7 +182,7 @@ class DescriptorWorker:
             lb = answer_losses(self.vlm, [VLMSample(q[j], a[j]) for j in pos], with_visuals=False)
             res = {j: {"loss_blind": float(x)} for j, x in zip(pos, lb)}
             if self.cfg.tnc_mode == "llm":
-                tnc, replies = tnc_llm(self.vlm, [q[j] for j in pos])
+                tnc, replies = tnc_llm(self.vlm, [q[j] for j in pos], rule=self.cfg.tnc_reply_rule)
                 for j, t, rep in zip(pos, tnc, replies):
                     res[j].update(tnc=float(t), tnc_reply=rep)
             return res

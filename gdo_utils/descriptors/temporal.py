@@ -37,17 +37,22 @@ def tnc_regex_series(questions: pd.Series) -> np.ndarray:
     return temporal_mask(questions).astype(np.float64)
 
 
-def parse_tnc_reply(text: str | None) -> float:
+def parse_tnc_reply(text: str | None, rule: str = "containment") -> float:
     """Map the model's one-word reply to TNC: "temporal" -> 1.0, "static" -> 0.0, anything else 0.5.
 
-    Case-insensitive substring match, so "Temporal.", "TEMPORAL" and "temporally" count. If both
-    words occur (e.g. "Static, not temporal"), the one that occurs first wins: the first word is the
-    model's answer and later words are commentary. For the usual <= 3-token reply this equals the
-    release's containment rule.
+    Case-insensitive substring match, so "Temporal.", "TEMPORAL" and "temporally" count. When both
+    words occur (e.g. "Static, not temporal"): rule "containment" (the release: "temporal" is tested
+    first, so Temporal wins) or "first_word" (the kit's option: the word that comes first is the answer,
+    later words are commentary). For the usual <= 3-token reply the two agree.
     """
     if not text:
         return TNC_UNSURE
-    m = _REPLY_PATTERN.search(str(text))
+    low = str(text).lower()
+    if rule == "containment":
+        return TNC_TEMPORAL if "temporal" in low else TNC_STATIC if "static" in low else TNC_UNSURE
+    if rule != "first_word":
+        raise ValueError(f"unknown TNC reply rule {rule!r} (containment | first_word)")
+    m = _REPLY_PATTERN.search(low)
     if m is None:
         return TNC_UNSURE
-    return TNC_TEMPORAL if m.group(0).lower() == "temporal" else TNC_STATIC
+    return TNC_TEMPORAL if m.group(0) == "temporal" else TNC_STATIC

@@ -411,10 +411,13 @@ class ReportOFAPool(Strict):
 
 
 class ReportSweepConfig(Strict):
-    """`gdo-repro report --sweep`: the OFA selection over k x budget_ratio (no training or evaluation)."""
+    """`gdo-repro report --sweep`: the OFA selection over k x budget_ratio (training + evaluation when asked)."""
 
     k: list[int] = Field(default_factory=lambda: [64, 128, 256])
     budget_ratio: list[float] = Field(default_factory=lambda: [0.05, 0.10, 0.15, 0.20, 0.30])
+    train_eval: bool = Field(False, description="Also write each grid point's selection as a training subset "
+                                                "(ofa_sweep_k<K>_r<R>_<pool>), fine-tune on it (train recipe) and "
+                                                "score it on the image suite, so Rel is filled per grid point.")
 
     @field_validator("k")
     @classmethod

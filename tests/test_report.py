@@ -311,6 +311,7 @@ def test_sweep_runs_the_ofa_stage_at_every_grid_point(tmp_path, monkeypatch):
 
     # the embeddings are written by make_params (no CLIP model in this test), as in test_ofa_pipeline
     monkeypatch.setattr(pipeline, "load_pool_embeddings", lambda params, name: load_embeddings(params, name))
+    monkeypatch.setattr(pipeline, "ensure_pool_embeddings", lambda params, name: None)
     params = make_params(tmp_path / "out", tmp_path)  # k=4, budget 0.15; src: 200 samples, 192 scorable
     ofa.run_all(params)
     params.report.sweep = ReportSweepConfig(k=[2, 4], budget_ratio=[0.15, 0.3])
@@ -337,3 +338,52 @@ def test_sweep_runs_the_ofa_stage_at_every_grid_point(tmp_path, monkeypatch):
     assert (sweep_dir(params) / "k4" / "t" / "embed").is_symlink()  # upstream outputs linked, not recomputed
     again = run_sweep(params, validate(pd.DataFrame(rows)))
     pd.testing.assert_frame_equal(again, table)
+
+
+def test_sweep_train_eval_writes_trains_and_scores_each_grid_point(tmp_path, monkeypatch):
+    """report.sweep.train_eval: each point's selection becomes a C1 training subset of exactly its ids, the train
+    and image stages are run on those subsets (and the full-data run), and Rel is read back per point."""
+    from gdo_utils import ofa
+    from gdo_utils.config import ReportSweepConfig
+    from gdo_utils.embed import load_embeddings
+    from gdo_utils.evaluate.image import stage as image_stage
+    from gdo_utils.ofa import pipeline
+    from gdo_utils.report import sweep as sweep_mod
+    from gdo_utils.report.names import IMAGE_BENCHMARKS
+    from gdo_utils.trainfile import read_rows
+    from gdo_utils import train as train_pkg
+    from tests.test_ofa_pipeline import make_params
+
+    monkeypatch.setattr(pipeline, "load_pool_embeddings", lambda params, name: load_embeddings(params, name))
+    monkeypatch.setattr(pipeline, "ensure_pool_embeddings", lambda params, name: None)
+    params = make_params(tmp_path / "out", tmp_path)
+    ofa.run_all(params)
+    params.report.sweep = ReportSweepConfig(k=[4], budget_ratio=[0.15, 0.3], train_eval=True)
+    trained, scored = [], []
+
+    def fake_train(p, names, force=False, params_file=None):  # the real stage has its own tests (test_train_runs)
+        trained.extend(names)
+        return {}
+
+    def fake_image_stage(p, run_dirs=None, progress=True):  # writes what the image stage writes: the trajectory
+        scored.extend(Path(d).name for d in run_dirs)
+        rows = [{"subset": s, "checkpoint": "checkpoint-8", "samples_seen": 8, "benchmark": b, "level": "overall",
+                 "subtask": "", "accuracy": (0.8 if "r0.3" in s else 1.0 if "full" in s else 0.9) * (50.0 + i),
+                 "n": 10, "engine": "kit", "contract": "toy"}
+                for s in scored for i, b in enumerate(IMAGE_BENCHMARKS)]
+        p.stage_dir("eval").mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(rows).to_parquet(p.stage_dir("eval", "trajectory.parquet"))
+        return {}
+
+    monkeypatch.setattr(train_pkg, "train_runs", fake_train)
+    monkeypatch.setattr(image_stage, "run_image_stage", fake_image_stage)
+    table = sweep_mod.run_sweep(params).set_index(["pool", "k", "budget_ratio"])
+    points = ["ofa_sweep_k4_r0.15_src", "ofa_sweep_k4_r0.3_src", "ofa_sweep_k4_r0.15_vf", "ofa_sweep_k4_r0.3_vf"]
+    assert sorted(trained) == sorted(points + ["ofa_full_src", "ofa_full_vf"]) and sorted(scored) == sorted(trained)
+    for name in points:  # exactly the point's selected ids, in pool order, as contract rows
+        pool, tag = name.rsplit("_", 1)[1], name.split("_")[3]
+        chosen = (sweep_mod.sweep_dir(params) / "selections" / f"k4_{tag}" / f"{pool}.txt").read_text().split()
+        rows = list(read_rows(params.stage_dir("subsets", name, "train.jsonl")))
+        assert sorted(r["id"] for r in rows) == sorted(chosen) and len(rows) == table.loc[(pool, 4, float(tag[1:])), "n_selected"]
+    assert table.loc[("src", 4, 0.15), "rel"] == pytest.approx(90.0)
+    assert table.loc[("vf", 4, 0.3), "rel"] == pytest.approx(80.0)

@@ -75,7 +75,7 @@ def training_sets_hash(params: Params, pool: str) -> str:
                         "prompt_text": params.subsets.prompt_text, "v": 1})
 
 
-def _write_set(params: Params, qa: pd.DataFrame, name: str, ids: list[str], h: str, extra: dict) -> dict:
+def write_set(params: Params, qa: pd.DataFrame, name: str, ids: list[str], h: str, extra: dict) -> dict:
     """One subset folder: train.jsonl, selected_ids.txt, report.json, manifest.json."""
     t0 = time.time()
     out = params.stage_dir("subsets", name)
@@ -113,12 +113,12 @@ def write_training_sets(params: Params, pool: str, force: bool = False) -> dict[
     rnd = random_baseline(eligible, len(selected), params.seed)
     base = {"pool": pool, "n_pool_samples": len(order), "n_scored": len(eligible)}
     reports = {
-        "ofa": _write_set(params, qa, names["ofa"], [s for s in order if s in selected], h,
+        "ofa": write_set(params, qa, names["ofa"], [s for s in order if s in selected], h,
                           {**base, "selection": "OFA per-cluster least confidence", "source": str(ids_file)}),
-        "ofa_random": _write_set(params, qa, names["ofa_random"], [s for s in order if s in rnd], h,
+        "ofa_random": write_set(params, qa, names["ofa_random"], [s for s in order if s in rnd], h,
                                  {**base, "selection": "uniform random over the scored samples", "seed": params.seed,
                                   "overlap_with_ofa": len(rnd & selected)}),
-        "ofa_full": _write_set(params, qa, names["ofa_full"], order, h, {**base, "selection": "the whole pool"}),
+        "ofa_full": write_set(params, qa, names["ofa_full"], order, h, {**base, "selection": "the whole pool"}),
     }
     log.info("OFA training sets of %s: %s", pool, {k: r["size"] for k, r in reports.items()})
     return reports

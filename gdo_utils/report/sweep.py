@@ -7,7 +7,10 @@ nothing upstream is recomputed and the OFA stage's own caching (params-hash mani
 repeated sweep cheap. Per grid point and pool it records the selection (size, confidence of pool vs
 selection, clusters covered, Jaccard overlap with the run's default selection) and copies the
 selected ids to selections/k<K>_r<R>/<pool>.txt. Rel per grid point comes from the trajectory when
-subsets named `ofa_sweep_k<K>_r<R>_<pool>` were trained and evaluated (the sweep itself trains nothing).
+subsets named `ofa_sweep_k<K>_r<R>_<pool>` were trained and evaluated. With `report.sweep.train_eval`
+the sweep does that itself: each point's selection becomes such a training subset (multi-turn, the
+training-file contract), the train stage fine-tunes on it with the run's fixed recipe and the image stage
+scores it, exactly as for the run's own OFA subset; Rel then compares it with the pool's full-data run.
 """
 from __future__ import annotations
 
@@ -117,11 +120,51 @@ def run_sweep(params: Params, traj: pd.DataFrame | None = None, force: bool = Fa
                     "jaccard_default": jaccard(_ids(params.stage_dir("ofa", pool.pool, "selected_ids.txt")), set(chosen)),
                     "subset": sweep_subset(pool.pool, k, ratio), "rel": point_rel(traj, pool, k, ratio)})
     table = pd.DataFrame(rows)
+    if grid.train_eval and len(table):
+        table = train_and_evaluate(params, table, pools, force=force)
     f = write_parquet(out / SWEEP_FILE, table)
     write_manifest(out, stage="report:sweep", params_hash=params_hash({"ofa": params.model_dump(mode="json")["ofa"],
                                                                         "sweep": grid.model_dump(mode="json")}),
                    params_file=params.source_file, wall_time_s=time.time() - t0, outputs=[f])
     log.info("OFA sweep: %d grid points x %d pools in %.1fs", len(grid.k) * len(grid.budget_ratio), len(pools), time.time() - t0)
+    return table
+
+
+def write_point_subsets(params: Params, table: pd.DataFrame) -> list[str]:
+    """Each grid point's selection as a training subset of the run (ofa_sweep_k<K>_r<R>_<pool>); returns the names."""
+    from ..io import sha256_file
+    from ..ofa.training import write_set
+    from ..pool import load_pool
+
+    names = []
+    for pool, rows in table.groupby("pool", sort=False):
+        qa = load_pool(params, pool)
+        order = qa.drop_duplicates("sample_id")["sample_id"].astype(str).tolist()
+        for r in rows.itertuples():
+            ids_file = sweep_dir(params) / "selections" / f"k{r.k}_r{r.budget_ratio:g}" / f"{pool}.txt"
+            chosen = set(ids_file.read_text(encoding="utf-8").split())
+            h = params_hash({"ids": sha256_file(ids_file), "prompt_text": params.subsets.prompt_text, "v": 1})
+            write_set(params, qa, r.subset, [s for s in order if s in chosen], h,
+                      {"pool": pool, "selection": f"OFA sweep point K={r.k}, budget {r.budget_ratio:g}",
+                       "source": str(ids_file)})
+            names.append(r.subset)
+    return names
+
+
+def train_and_evaluate(params: Params, table: pd.DataFrame, pools: list[OFAPool], force: bool = False) -> pd.DataFrame:
+    """Fine-tune and score every grid point's subset (the run's train + image stages), then fill its Rel."""
+    from ..evaluate.image.stage import run_image_stage
+    from ..train import train_runs
+    from .trajectory import load_trajectory, trajectory_path
+
+    names = write_point_subsets(params, table)
+    fulls = [p.full for p in pools]
+    train_runs(params, names + fulls, force=force, params_file=params.source_file)
+    run_image_stage(params, run_dirs=[params.stage_dir("train", n) for n in names + fulls])
+    traj = load_trajectory(trajectory_path(params.run_dir))
+    by_pool = {p.pool: p for p in pools}
+    table = table.copy()
+    table["rel"] = [point_rel(traj, by_pool[r.pool], int(r.k), float(r.budget_ratio)) for r in table.itertuples()]
     return table
 
 

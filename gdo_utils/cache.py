@@ -40,14 +40,66 @@ def _module_files(module: str) -> tuple[Path, ...]:
     return (origin,)
 
 
+def _module_name(file: Path, root: Path) -> str:
+    """Dotted name of a source file under the package root (a package's __init__ names the package)."""
+    parts = list(file.relative_to(root.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+@lru_cache(maxsize=None)
+def _imports(file: Path, root: Path) -> tuple[str, ...]:
+    """Modules of the package `root` that `file` imports anywhere (also lazily, inside functions)."""
+    import ast
+
+    pkg = root.name
+    name = _module_name(file, root)
+    base = name.split(".") if file.name == "__init__.py" else name.split(".")[:-1]
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(file.read_bytes(), filename=str(file))):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.split(".")[0] == pkg}
+        elif isinstance(node, ast.ImportFrom):
+            mod = ".".join(base[:len(base) - node.level + 1] + ([node.module] if node.module else [])) \
+                if node.level else (node.module or "")
+            if mod.split(".")[0] != pkg:
+                continue
+            out.add(mod)
+            out |= {f"{mod}.{a.name}" for a in node.names}  # `from .x import y` may name a submodule y
+    return tuple(sorted(out))
+
+
+def _closure(modules: Sequence[str]) -> list[Path]:
+    """Source files of the modules and of every module of their package they import, transitively."""
+    seen: dict[Path, None] = {}
+    todo = [f for m in modules for f in _module_files(m)]
+    while todo:
+        f = todo.pop()
+        if f in seen:
+            continue
+        seen[f] = None
+        root = next((p for p in f.parents if p.name == "gdo_utils"), None)
+        if root is None:
+            continue
+        for dep in _imports(f, root):  # resolved on disk: finding a spec would import the parent packages
+            stem = root.parent.joinpath(*dep.split("."))
+            for cand in (stem.with_suffix(".py"), stem / "__init__.py"):
+                if cand.is_file():
+                    todo.append(cand)
+    return sorted(seen)
+
+
 def code_version(modules: Sequence[str]) -> str:
-    """sha256 (16 hex) over the names and source bytes of the given modules' files."""
+    """sha256 (16 hex) over the source of the given modules and of every gdo_utils module they import.
+
+    The import closure (found statically, lazy imports included) means a stage's key also changes when a
+    shared helper it uses changes, and a stale module list can never leave code out.
+    """
     h = hashlib.sha256()
-    for m in sorted(set(modules)):
-        for f in _module_files(m):
-            h.update(f"{m}:{f.name}\0".encode())
-            h.update(f.read_bytes())
-            h.update(b"\0")
+    root = Path(__file__).resolve().parent
+    for f in _closure(modules):
+        h.update(f"{f.relative_to(root.parent) if f.is_relative_to(root.parent) else f.name}\0".encode())
+        h.update(f.read_bytes())
+        h.update(b"\0")
     return h.hexdigest()[:16]
 
 

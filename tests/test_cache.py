@@ -79,9 +79,11 @@ def _changed(before: dict, after: dict) -> set[str]:
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
     from gdo_utils.models import ensure_models
+    from gdo_utils.toyworld import generate_toyworld
 
     root = tmp_path_factory.mktemp("cache")
     p = load_params(REPO / "params/demo.yaml", [f"output_root={root}", *SMALL])
+    generate_toyworld(p.toyworld, p.toyworld_dir)  # the tiny tokenizer is trained on the toy world's corpus
     ensure_models(p)
     return root, p
 
@@ -135,3 +137,16 @@ def test_changing_a_stage_code_recomputes_it_and_downstream_only(chain, tmp_path
     # the subset builder of this checkout sees the descriptors' new code version upstream
     subsets.build_profile(p, "temp_plus")
     assert _changed(before, _stamps(p)) == {"descriptors", "subset"}
+
+
+def test_code_version_covers_the_modules_a_stage_imports():
+    """A stage's code version includes every gdo_utils module it imports, transitively (a stale module list
+    cannot leave a shared helper out), and no module it does not import."""
+    from gdo_utils.cache import _closure
+
+    rel = lambda files: {str(f.relative_to(REPO)) for f in files}  # noqa: E731
+    desc = rel(_closure(["gdo_utils.descriptors.coverage"]))
+    assert {"gdo_utils/descriptors/coverage.py", "gdo_utils/kmeans.py", "gdo_utils/vectors.py"} <= desc
+    pool = rel(_closure(["gdo_utils.pool"]))
+    assert "gdo_utils/pool/reader.py" in pool and "gdo_utils/descriptors/coverage.py" not in pool
+    assert not any(f.startswith("gdo_utils/train/") or f.startswith("gdo_utils/evaluate/") for f in pool)

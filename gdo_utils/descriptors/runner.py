@@ -66,7 +66,7 @@ def extraction_hash(params: Params) -> str:
 EXTRACTION_MODULES = ("gdo_utils.descriptors.runner", "gdo_utils.descriptors.model_based",
                       "gdo_utils.descriptors.motion", "gdo_utils.descriptors.stability", "gdo_utils.descriptors.temporal",
                       "gdo_utils.vlm_batch", "gdo_utils.media", "gdo_utils.models", "gdo_utils.shards")
-MERGE_MODULES = EXTRACTION_MODULES + ("gdo_utils.descriptors.coverage", "gdo_utils.descriptors.stats",
+MERGE_MODULES = EXTRACTION_MODULES + ("gdo_utils.descriptors.coverage", "gdo_utils.stats",
                                       "gdo_utils.kmeans", "gdo_utils.vectors", "gdo_utils.score")
 OUTPUT_FILES = ["descriptors.parquet", "report.json"]
 

@@ -166,7 +166,9 @@ def test_names_table_maps_kit_keys_to_display_names():
 
 # ----------------------------------------------------------------------------- files
 def _params(tmp_path: Path, repo_root: Path, *extra: str):
-    return load_params(repo_root / "params" / "demo.yaml", [f"output_root={tmp_path / 'out'}", *extra])
+    """The demo params with the release's per-profile Uni-10x (uniform_<profile>), the names the tables below use."""
+    return load_params(repo_root / "params" / "demo.yaml", [f"output_root={tmp_path / 'out'}",
+                                                            "subsets.uniform={size: null, multiplier: 10}", *extra])
 
 
 def _assert_files(rep):

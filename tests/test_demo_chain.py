@@ -27,7 +27,8 @@ def demo_run(tmp_path_factory):
     for d in ("notebooks", "params"):  # a checkout's layout (the notebooks find the root by pyproject + params)
         (work / d).symlink_to(repo / d, target_is_directory=True)
     (work / "pyproject.toml").symlink_to(repo / "pyproject.toml")
-    out = subprocess.run([sys.executable, "-m", "gdo_utils.cli", "run", "--params", "params/demo.yaml"], cwd=work,
+    cli = Path(sys.executable).parent / "gdo-repro"  # the README's command, as installed by `make setup`
+    out = subprocess.run([str(cli), "run", "--params", "params/demo.yaml"], cwd=work,
                          env={**os.environ}, capture_output=True, text=True, timeout=1500)
     assert out.returncode == 0, out.stderr[-4000:]
     run_dir = work / "outputs" / "demo"

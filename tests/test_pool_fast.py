@@ -216,3 +216,25 @@ def test_namespaced_duplicates_across_files_fast_equals_slow(tmp_path):
         _read(a, "onevision", fast, seen=seen)
         with pytest.raises(RuntimeError, match="renamed duplicate|collides"):
             _read(b, "onevision", fast, seen=seen)
+
+
+def test_cli_user_error_is_one_line_and_start_up_skips_the_report_package(tmp_path):
+    """A bad input prints one "error:" line (exit 1); the pool command never imports the report/train packages."""
+    import subprocess
+    import sys
+
+    good = _write(tmp_path / "ov.jsonl", [{"id": "a", "images": ["a.jpg"], "messages": _msgs(("q", "a"))}])
+    for name, path in (("good", good), ("bad", tmp_path / "missing.jsonl")):
+        pf = tmp_path / f"{name}.yaml"
+        pf.write_text(json.dumps({"run_name": name, "output_root": str(tmp_path / "out"), "pool": {"check_media": False},
+                                  "pools": {"gdo": [{"format": "onevision", "path": str(path)}]}}))
+        code = ("import sys; from gdo_utils.cli import main; rc = main(['pool', '--params', sys.argv[1]]); "
+                "print('loaded', sorted(m for m in ('gdo_utils.report', 'gdo_utils.train') if m in sys.modules)); "
+                "sys.exit(rc)")
+        res = subprocess.run([sys.executable, "-c", code, str(pf)], capture_output=True, text=True, cwd=tmp_path)
+        if name == "good":
+            assert res.returncode == 0, res.stderr[-2000:]
+            assert "loaded []" in res.stdout
+        else:
+            assert res.returncode == 1
+            assert res.stderr.strip().splitlines()[-1].startswith("error: pools.gdo[0].path: annotation file not found")

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from PIL import Image
 
@@ -61,6 +63,24 @@ def read_rows(path: str | Path, rows: np.ndarray, columns: list[str], batch_size
 
 
 
+def absolute_media(media: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """os.path.abspath of every media path, with Arrow kernels: a path that starts with "/" and has no
+    "//", no "/." and no trailing "/" is already what abspath returns (the pool writes such paths), only
+    the others go through os.path.abspath."""
+    media = media.combine_chunks() if isinstance(media, pa.ChunkedArray) else media
+    flat = media.values.slice(media.offsets[0].as_py(), media.offsets[-1].as_py() - media.offsets[0].as_py()) \
+        if len(media) else media.values.slice(0, 0)
+    flat = pc.fill_null(flat, "None")  # str(None), as media_fields writes a null entry
+    odd = pc.or_(pc.or_(pc.invert(pc.starts_with(flat, "/")), pc.match_substring(flat, "//")),
+                 pc.or_(pc.match_substring(flat, "/."), pc.ends_with(flat, "/")))
+    if pc.any(odd).as_py():
+        fixed = pa.array([os.path.abspath(p) for p in flat.filter(odd).to_pylist()], flat.type)
+        flat = pc.replace_with_mask(flat, odd, fixed)
+    offsets = pc.subtract(media.offsets, media.offsets[0])
+    return pa.ListArray.from_arrays(offsets, flat, mask=media.is_null()) if media.null_count else \
+        pa.ListArray.from_arrays(offsets, flat)
+
+
 def _prompt_texts(cols: dict[str, list], prompt_text: str) -> list[str]:
     """question_raw where asked for and non-empty, else the collapsed question."""
     raws = cols.get("question_raw") if prompt_text == "question_raw" else None
@@ -74,12 +94,15 @@ def training_rows(table: pa.Table | pd.DataFrame, prompt_text: str = "question_r
 
     Extra pool columns present in `table` (source, bucket, video_uid) are carried along.
     """
-    df = table.to_pydict() if isinstance(table, pa.Table) else {c: table[c].tolist() for c in table.columns}
+    absolute = isinstance(table, pa.Table)
+    if absolute:
+        table = table.set_column(table.schema.get_field_index("media"), "media", absolute_media(table.column("media")))
+    df = table.to_pydict() if absolute else {c: table[c].tolist() for c in table.columns}
     questions = _prompt_texts(df, prompt_text)
     extras = [c for c in EXTRA_COLUMNS if c in df]
     out = []
     for i, uid in enumerate(df["qa_uid"]):
-        media = media_fields(df["media_kind"][i], df["media"][i], df["frame_indices"][i])
+        media = media_fields(df["media_kind"][i], df["media"][i], df["frame_indices"][i], absolute=absolute)
         pair = [(questions[i], str(df["answer"][i]))]
         row: dict[str, Any] = {"id": str(uid), "messages": conversation(pair, n_visuals(media))}
         row.update(media)

@@ -145,18 +145,22 @@ class FileReader:
             source = self._fallback_source
         return (rid, r.line, r.index, vid, source, kind, media, idx, n_total), pairs
 
+    def _keep(self, r: RawRecord, recs: list[tuple], pairs: list[tuple]) -> None:
+        """Read one record the slow way; a kept record goes to `recs`, its pairs (owner, turn, q, q_raw, a) to `pairs`."""
+        kept = self._record(r)
+        if kept is not None:
+            fields, ps = kept
+            pos = len(recs)
+            recs.append(fields)
+            pairs.extend((pos, k, q, q_raw, a) for k, (q, q_raw, a) in enumerate(ps))
+
     def _slow_chunks(self, records: Iterable[RawRecord]) -> Iterator[tuple[pa.Table, pa.Table]]:
         """(records, pairs) tables of the kept records, `SLOW_CHUNK` records at a time (record-at-a-time reader)."""
         recs: list[tuple] = []
         pairs: list[tuple] = []
         for r in records:
             self._records += 1
-            kept = self._record(r)
-            if kept is not None:
-                fields, ps = kept
-                pos = len(recs)
-                recs.append(fields)
-                pairs.extend((pos, k, q, q_raw, a) for k, (q, q_raw, a) in enumerate(ps))
+            self._keep(r, recs, pairs)
             if len(recs) >= SLOW_CHUNK:
                 yield _tables(recs, pairs)
                 recs, pairs = [], []
@@ -199,13 +203,7 @@ class FileReader:
         slow_pairs: list[tuple] = []
 
         def slow(pos: int) -> None:
-            r = _parse_line(block.line(pos), int(block.lines[pos]), block.first + pos)
-            kept = self._record(r)
-            if kept is not None:
-                fields, ps = kept
-                owner = len(slow_recs)
-                slow_recs.append(fields)
-                slow_pairs.extend((owner, k, q, q_raw, a) for k, (q, q_raw, a) in enumerate(ps))
+            self._keep(_parse_line(block.line(pos), int(block.lines[pos]), block.first + pos), slow_recs, slow_pairs)
 
         for lo, fb in self._fast_spans(block, 0, block.n):
             if fb is None:

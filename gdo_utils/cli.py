@@ -298,30 +298,38 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Errors that mean bad input, printed as one line (imported only when a command fails: the report
+    and train packages pull in matplotlib, seaborn and torch, seconds of start-up for every command)."""
+    from .chain import NotebookFailed
+    from .descriptors.release_metrics import MetricsImportError
+    from .pool import PoolFormatError
+    from .report.trajectory import TrajectoryError
+    from .score import ScoreInputError
+    from .subsets.context import SubsetInputError
+    from .train.families import UnknownFamilyError
+    from .train.launch import LaunchError
+    from .train.records import EmptySubsetError, TrainFileError
+    from .trainfile import ContractError, ExportError
+
+    return (NotebookFailed, PoolFormatError, FileNotFoundError, MetricsImportError, ScoreInputError,
+            SubsetInputError, ContractError, ExportError, TrajectoryError, UnknownFamilyError, LaunchError,
+            TrainFileError, EmptySubsetError)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from .chain import NotebookFailed
-    from .descriptors.release_metrics import MetricsImportError
-    from .pool import PoolFormatError
-    from .score import ScoreInputError
-    from .subsets.context import SubsetInputError
-    from .report.trajectory import TrajectoryError
-    from .trainfile import ContractError, ExportError
-    from .train.families import UnknownFamilyError
-    from .train.launch import LaunchError
-    from .train.records import EmptySubsetError, TrainFileError
-
     try:
         args.func(args)
     except ParamsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (NotebookFailed, PoolFormatError, FileNotFoundError, MetricsImportError, ScoreInputError,
-            SubsetInputError, ContractError, ExportError, TrajectoryError, UnknownFamilyError, LaunchError,
-            TrainFileError, EmptySubsetError) as exc:
+    except Exception as exc:  # noqa: BLE001 - user errors print one line, everything else raises
+        if not isinstance(exc, _user_errors()):
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -89,10 +89,11 @@ def read_json(path: str | Path) -> Any:
 
 def write_jsonl(path: str | Path, rows: Iterable[dict]) -> Path:
     """Write one compact JSON object per line (key order kept as given, so output is deterministic)."""
+    encode = json.JSONEncoder(ensure_ascii=False, default=_json_default).encode  # = json.dumps(row, ...)
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as fh:
             for row in rows:
-                fh.write(json.dumps(row, ensure_ascii=False, default=_json_default))
+                fh.write(encode(row))
                 fh.write("\n")
     return Path(path)
 

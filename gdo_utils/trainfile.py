@@ -65,12 +65,15 @@ def conversation(pairs: Sequence[tuple[str, str]], n_images: int) -> list[dict[s
     return out
 
 
-def media_fields(pool_kind: str, media: Sequence[str], frame_indices: Sequence[int] | None) -> dict[str, Any]:
+def media_fields(pool_kind: str, media: Sequence[str], frame_indices: Sequence[int] | None,
+                 absolute: bool = False) -> dict[str, Any]:
     """The contract's media keys for a pool row (pool media_kind: image | frames | video_file | none).
 
-    Relative media paths are made absolute against the working directory (where the pool stage ran).
+    Relative media paths are made absolute against the working directory (where the pool stage ran);
+    `absolute=True` says the caller already did (os.path.abspath of every path).
     """
-    media = [os.path.abspath(str(m)) for m in (media if media is not None else [])]
+    media = list(media) if absolute and media is not None else \
+        [os.path.abspath(str(m)) for m in (media if media is not None else [])]
     idx = [int(i) for i in frame_indices] if frame_indices is not None else []
     if pool_kind == "video_file":
         return {"images": [], "media_kind": "video", "videos": media, "frame_indices": [idx]}

@@ -2,7 +2,8 @@
 
 Parsing follows GDO_METHOD.md section 2 (`text`); one module per file format reads its records'
 media (`onevision`, `llava_video`, `llava_json`), resolving every path once to an absolute path
-(`paths`); `reader` turns one file into Arrow record batches + quarantine rows; `stage` streams a
+(`paths`); `reader` turns one file into Arrow record batches + quarantine rows (JSONL through the Arrow fast
+path of `fast`, anything it cannot decide exactly record at a time, same output); `stage` streams a
 pool's files into outputs/<run>/pool/qa.parquet (+ quarantine.parquet, report.json, manifest.json).
 Rejected records never vanish: each becomes a quarantine row (file, line, id, field, reason) and the
 pool report counts everything. The table schema is in `gdo_utils.schema`. This package imports no

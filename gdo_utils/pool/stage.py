@@ -25,7 +25,7 @@ from ..cache import StageCache
 from ..config import Params, PoolSource, params_hash, resolve_path
 from ..io import atomic_path, read_parquet, write_json, write_manifest, write_parquet
 from ..schema import QA_SCHEMA, QUARANTINE_COLUMNS, QUARANTINE_SCHEMA
-from ..words import WORD_TOKEN
+from ..words import word_counts
 from .reader import GDO_POOL_NAME, FileReader, id_prefix
 from .records import PoolFormatError
 
@@ -56,7 +56,7 @@ class PoolSummary:
         self.samples.update(pc.unique(b.column("sample_id")).to_pylist())
         video = pc.equal(b.column("bucket"), "short_video")
         self.videos.update(pc.unique(pc.filter(b.column("video_uid"), video)).to_pylist())
-        self.words.append(pc.count_substring_regex(b.column("question"), WORD_TOKEN).to_numpy(zero_copy_only=False))
+        self.words.append(word_counts(b.column("question")))  # the WORD_TOKEN regex's counts, byte-level
 
     def merge(self, other: "PoolSummary") -> None:
         """Add the counts of another file's summary."""
@@ -177,16 +177,17 @@ def build_pool(params: Params, sources: list[PoolSource], pool: str, field_prefi
         with tempfile.TemporaryDirectory(prefix="gdo_pool_") as spill:
             ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
             with ProcessPoolExecutor(min(params.pool.workers, len(groups)), mp_context=ctx) as ex:
-                futures = [ex.submit(read_namespace, g, pool, params, spill) for g in groups.values()]
-                for f in futures:
-                    for index, q, rep, summ in f.result():
-                        results[index] = (q, rep)
-                        summary.merge(summ)
-            for job in jobs:  # replay in file order
-                with pa.memory_map(str(Path(spill) / f"{job.index}.arrow")) as src:
-                    reader = pa.ipc.open_file(src)
-                    for i in range(reader.num_record_batches):
-                        emit(reader.get_batch(i))
+                futures = {ns: ex.submit(read_namespace, g, pool, params, spill) for ns, g in groups.items()}
+                for job in jobs:  # replay in file order, each file as soon as its worker is done
+                    ns = id_prefix(job.src.format, pool)
+                    if job.index not in results:
+                        for index, q, rep, summ in futures[ns].result():
+                            results[index] = (q, rep)
+                            summary.merge(summ)
+                    with pa.memory_map(str(Path(spill) / f"{job.index}.arrow")) as src:
+                        reader = pa.ipc.open_file(src)
+                        for i in range(reader.num_record_batches):
+                            emit(reader.get_batch(i))
     else:
         seen: dict[str, Counter] = {g: Counter() for g in groups}
         renamed: dict[str, set] = {g: set() for g in groups}

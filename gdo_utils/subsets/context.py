@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -88,7 +89,11 @@ def read_pool_columns(path: Path, columns: list[str] | None = None) -> pd.DataFr
     missing = [c for c in columns if c not in names]
     if missing:
         raise SubsetInputError(f"{path}: missing column(s) {missing}")
-    table = pq.read_table(path, columns=columns).to_pandas()
+    # one large_string chunk per string column: the pandas columns stay Arrow-backed, so every later
+    # as_arrow() of them is free instead of a copy of the whole column
+    arrow = pq.read_table(path, columns=columns).combine_chunks()
+    table = pa.table({c: arrow[c].cast(pa.large_string()) if arrow[c].type == pa.string() else arrow[c]
+                      for c in arrow.column_names}).to_pandas()
     for col in ("question", "answer", "video_uid", "bucket", "source_group", "source"):
         nulls = int(table[col].isna().sum())
         if nulls:

@@ -15,7 +15,6 @@ Exports: `kit` (train.jsonl itself, or train_frames.jsonl with extracted frames)
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 from pathlib import Path
@@ -110,108 +109,6 @@ def training_rows(table: pa.Table | pd.DataFrame, prompt_text: str = "question_r
         row.update({c: df[c][i] for c in extras})
         out.append(row)
     return out
-
-
-_JSON_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
-
-
-def json_strings(values: pa.Array) -> pa.Array:
-    """json.dumps(str(v), ensure_ascii=False) of every value (null -> "null"), with Arrow kernels.
-
-    Only strings holding a quote, a backslash or a control character are rewritten: backslash, quote,
-    newline, carriage return and tab by substring replacement, any other control character through
-    json.dumps itself.
-    """
-    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    values = values.cast(pa.large_string())
-    needs = pc.fill_null(pc.match_substring_regex(values, '["\\\\\\x00-\\x1f]'), False)
-    esc = values
-    if pc.any(needs).as_py():
-        todo = values.filter(needs)
-        fixed = todo
-        for old, new in _JSON_ESCAPES:
-            fixed = pc.replace_substring(fixed, old, new)
-        odd = pc.match_substring_regex(fixed, "[\\x00-\\x1f]")
-        if pc.any(odd).as_py():
-            redo = pa.array([json.dumps(v, ensure_ascii=False)[1:-1] for v in todo.filter(odd).to_pylist()], fixed.type)
-            fixed = pc.replace_with_mask(fixed, odd, redo)
-        esc = pc.replace_with_mask(values, needs, fixed)
-    return pc.fill_null(_join('"', esc, '"'), "null")
-
-
-def _json_list(lists: pa.Array) -> pa.Array:
-    """JSON text of list<string> values: ["a", "b"] (null lists -> [])."""
-    lists = lists.combine_chunks() if isinstance(lists, pa.ChunkedArray) else lists
-    lists = pc.fill_null(lists, pa.scalar([], lists.type))
-    flat = lists.flatten()
-    quoted = pa.ListArray.from_arrays(pc.subtract(lists.offsets, lists.offsets[0]), json_strings(flat))
-    return _join("[", pc.binary_join(quoted, pa.scalar(", ", pa.large_string())), "]")
-
-
-def _join(*parts: pa.Array | str) -> pa.Array:
-    """Element-wise concatenation of string arrays and constant strings (large_string)."""
-    args = [pa.scalar(p, pa.large_string()) if isinstance(p, str) else p.cast(pa.large_string()) for p in parts]
-    return pc.binary_join_element_wise(*args, pa.scalar("", pa.large_string()))
-
-
-def training_lines(table: pa.Table, prompt_text: str = "question_raw") -> pa.Array | None:
-    """The JSONL lines of `training_rows(table)` built column-wise (the same bytes as json.dumps of each
-    row, ensure_ascii=False); None when a row has a media kind only training_rows can judge."""
-    n = table.num_rows
-    kind = table.column("media_kind").combine_chunks()
-    media = pc.fill_null(table.column("media").combine_chunks(), pa.scalar([], table.schema.field("media").type))
-    media = absolute_media(media)
-    idx = table.column("frame_indices").combine_chunks()
-    n_media = pc.list_value_length(media)
-    known = pc.is_in(kind, pa.array(["video_file", "frames", "image"]))
-    text_ok = pc.and_(pc.equal(kind, "none"), pc.equal(n_media, 0))
-    if n and not pc.all(pc.fill_null(pc.or_(known, text_ok), False)).as_py():
-        return None
-    extras = [c for c in EXTRA_COLUMNS if c in table.column_names]
-    if any(not (pa.types.is_string(table.schema.field(c).type) or pa.types.is_large_string(table.schema.field(c).type))
-           for c in extras) or table.column("frame_indices").combine_chunks().flatten().null_count:
-        return None  # non-string extras or null frame indices: training_rows decides
-    idx = pc.fill_null(idx, pa.scalar([], idx.type))
-    n_idx = pc.list_value_length(idx)
-    is_video = pc.fill_null(pc.equal(kind, "video_file"), False)
-    n_vis = pc.if_else(is_video, n_idx, n_media)
-    question = pc.fill_null(table.column("question").combine_chunks().cast(pa.large_string()), "None")
-    if prompt_text == "question_raw" and "question_raw" in table.column_names:
-        raw = table.column("question_raw").combine_chunks().cast(pa.large_string())
-        question = pc.if_else(pc.fill_null(pc.not_equal(raw, ""), False), raw, question)
-    tokens = pc.binary_repeat(pa.scalar("<image>", pa.large_string()), n_vis)
-    prompt = pc.if_else(pc.greater(n_vis, 0), _join(tokens, "\n", question), question)
-    answer = pc.fill_null(table.column("answer").combine_chunks().cast(pa.large_string()), "None")
-    media_json = _json_list(media)
-    idx_json = _join("[[", pc.binary_join(pc.cast(idx, pa.list_(pa.large_string())), pa.scalar(", ", pa.large_string())),
-                     "]]")
-    # the media keys: prefix + the media list + suffix ("text" rows: an empty list)
-    code = pc.fill_null(pc.index_in(kind, pa.array(["video_file", "frames", "image"])), 3)
-    prefix = pa.array(['"images": [], "media_kind": "video", "videos": ', '"images": ', '"images": ', '"images": '],
-                      pa.large_string()).take(code)
-    suffix = pa.array([', "frame_indices": ', ', "media_kind": "frames", "frame_indices": ', ', "media_kind": "image"',
-                       ', "media_kind": "text"'], pa.large_string()).take(code)
-    with_idx = pc.less_equal(code, 1)
-    suffix = pc.if_else(with_idx, _join(suffix, idx_json), suffix)
-    part = _join(prefix, media_json, suffix)
-    pieces = ['{"id": ', json_strings(table.column("qa_uid").combine_chunks().cast(pa.large_string())),
-              ', "messages": [{"role": "user", "content": ', json_strings(prompt),
-              '}, {"role": "assistant", "content": ', json_strings(answer), "}], ", part]
-    for c in extras:
-        pieces += [f', "{c}": ', json_strings(table.column(c).combine_chunks())]
-    pieces.append("}")
-    return _join(*pieces)
-
-
-def write_lines(path: str | Path, lines: pa.Array) -> Path:
-    """Atomically write an Arrow string array as text lines (UTF-8), straight from its data buffer."""
-    text = _join(pc.fill_null(lines, ""), "\n") if len(lines) else pa.array([], pa.large_string())
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            if len(text):
-                off = np.frombuffer(text.buffers()[1], dtype=np.int64, count=len(text) + 1, offset=text.offset * 8)
-                fh.write(memoryview(text.buffers()[2])[int(off[0]):int(off[-1])])
-    return Path(path)
 
 
 def write_rows(path: str | Path, rows: Iterable[dict]) -> Path:

@@ -103,6 +103,21 @@ def code_version(modules: Sequence[str]) -> str:
     return h.hexdigest()[:16]
 
 
+def model_fingerprint(path: str) -> str:
+    """A model folder: its path + name, size and mtime of its weight and config files (a hub id: the id).
+
+    Size + mtime, not a content hash: weights are gigabytes, and a retrained checkpoint at the same path
+    is a rewritten file.
+    """
+    p = Path(path)
+    if not p.is_dir():
+        return path
+    files = sorted(x for x in p.iterdir() if x.suffix in (".safetensors", ".json", ".bin"))
+    blob = json.dumps({"path": str(p.resolve()), "files": [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]},
+                      sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 def fingerprint(path: str | Path) -> dict:
     """{size, mtime_ns, sha256} of a file, or {"missing": True}."""
     p = Path(path)

@@ -150,3 +150,21 @@ def test_code_version_covers_the_modules_a_stage_imports():
     pool = rel(_closure(["gdo_utils.pool"]))
     assert "gdo_utils/pool/reader.py" in pool and "gdo_utils/descriptors/coverage.py" not in pool
     assert not any(f.startswith("gdo_utils/train/") or f.startswith("gdo_utils/evaluate/") for f in pool)
+
+
+def test_model_fingerprint_changes_when_a_checkpoint_is_rewritten(tmp_path):
+    """Evaluation and training key a model folder by its files: a retrained checkpoint at the same path is new."""
+    import os
+
+    from gdo_utils.cache import model_fingerprint
+
+    d = tmp_path / "checkpoint-8"
+    d.mkdir()
+    (d / "config.json").write_text("{}")
+    (d / "model.safetensors").write_bytes(b"a" * 10)
+    first = model_fingerprint(str(d))
+    assert model_fingerprint(str(d)) == first and model_fingerprint("org/hub-id") == "org/hub-id"
+    (d / "model.safetensors").write_bytes(b"b" * 10)       # same size, new mtime
+    st = (d / "config.json").stat()
+    os.utime(d / "model.safetensors", ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    assert model_fingerprint(str(d)) != first

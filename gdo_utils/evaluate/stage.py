@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..cache import code_version, model_fingerprint  # noqa: F401 - model_fingerprint is this stage's public helper
 from ..config import EvaluateConfig, Params, params_hash, resolve_path
 from ..io import read_json, read_parquet, write_json, write_manifest, write_parquet, write_text
 from ..shards import dist_info, merge_parts, run_sharded
@@ -101,22 +102,15 @@ def base_only_run(params: Params) -> TrainRun:
 
 
 # ----------------------------------------------------------------------------- hashes
-def model_fingerprint(path: str) -> str:
-    """Path + size/mtime of the weight and config files (a hub id: the id)."""
-    p = Path(path)
-    if not p.is_dir():
-        return path
-    files = sorted(x for x in p.iterdir() if x.suffix in (".safetensors", ".json", ".bin"))
-    return params_hash({"path": str(p.resolve()), "files": [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]})
-
-
 def generation_hash(cfg: EvaluateConfig, bench: str, data: dict, model: str) -> str:
-    """What the replies depend on (not the extraction mode or the missing-video policy)."""
+    """What the replies depend on (not the extraction mode or the missing-video policy): the contract, the
+    benchmark files, the model's files and the code that turns questions into replies."""
     keep = ("fps", "min_frames", "max_frames", "min_pixels", "max_pixels", "max_new_tokens")
     contract = {k: getattr(cfg, k) for k in keep}
     if cfg.system_prompt is not None:   # only when set, so results written before the option stay valid
         contract["system_prompt"] = cfg.system_prompt
-    return params_hash({"contract": contract, "bench": bench, "data": data, "model": model})
+    code = code_version(["gdo_utils.evaluate.engine", registry.get(bench).load.__module__])  # + their imports
+    return params_hash({"contract": contract, "bench": bench, "data": data, "model": model, "code": code})
 
 
 # ----------------------------------------------------------------------------- questions

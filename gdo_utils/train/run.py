@@ -30,6 +30,7 @@ from typing import Any, Callable
 
 import torch
 
+from ..cache import code_version, model_fingerprint
 from ..config import Params, TrainConfig, canonical_json, params_hash, resolve_path
 from ..io import read_json, sha256_file, write_json, write_jsonl, write_manifest, write_parquet
 from .callbacks import TRAINER_STATE, SampleCheckpoints, StepTimer, finalize_staged
@@ -72,13 +73,14 @@ class RunPlan:
                               c.default_video_fps)
 
     def run_hash(self) -> str:
-        """Params of this run + the train file's bytes + the base model's config (what makes its outputs)."""
+        """Params of this run + the train file's bytes + the base model's files + the training code."""
         cfg = self.cfg.model_dump(mode="json")
         for k in ("runs", "run_overrides", "dataloader_workers"):
             cfg.pop(k, None)
         cfg["launch"] = {"procs": processes_per_node(self.accel) * self.cfg.launch.nnodes}
         data = {"train": cfg, "subset": self.subset, "file": sha256_file(self.train_file),
-                "base_model": self.base_model, "seed": self.params.seed}
+                "base_model": self.base_model, "base_model_files": model_fingerprint(str(self.base_model)),
+                "code": code_version(["gdo_utils.train"]), "seed": self.params.seed}
         return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:16]
 
 

@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 from PIL import Image
 
+from ...cache import code_version
 from ...config import Params, params_hash, resolve_path
 from ...io import read_json, read_parquet, write_json, write_parquet
 from ...shards import dist_info, merge_parts, run_sharded
@@ -200,7 +201,8 @@ def results_dict(run: TrainRun, ck: Checkpoint, bench: ImageBenchmark, logdf: pd
 def generation_hash(params: Params, bench: ImageBenchmark, model_fp: str) -> str:
     c = params.evaluate.image
     h = {"px": [c.min_pixels, c.max_pixels], "max_new": max_new_tokens(params, bench), "bench": bench.name,
-         "data": params.evaluate.data[bench.name].model_dump(mode="json"), "model": model_fp}
+         "data": params.evaluate.data[bench.name].model_dump(mode="json"), "model": model_fp,
+         "code": code_version(["gdo_utils.evaluate.image.stage", bench.aggregate.__module__])}
     if params.evaluate.system_prompt is not None:   # only when set: earlier results keep their hash
         h["system_prompt"] = params.evaluate.system_prompt
     return params_hash(h)

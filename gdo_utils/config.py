@@ -242,7 +242,9 @@ class SubsetsConfig(Strict):
     mcq_detection: Literal["before_collapse", "after_collapse"] = "after_collapse"
     per_video_cap: int = Field(8, ge=1)
     budget_override: int | float | None = Field(None, description="Fixed count (int) or ratio (float < 1) for every profile.")
-    ablations: list[Literal["no_vds", "no_ppl", "no_sc", "no_vds_budget"]] = Field(default_factory=list)
+    ablations: list[str] = Field(
+        default_factory=list, description="Temp+ ablations to build: one of no_vds, no_ppl, no_sc, no_vds_budget, "
+                                          "or several joined by '+' (the paper's 'w/o VDS/PPL/SC': no_vds+no_ppl+no_sc).")
     ratio_scale: float = Field(1.0, gt=0, description="Multiplies each preset's MIN_RATIO and MAX_RATIO (demo: small pools).")
     duration_frames: Literal["n_frames", "n_frames_total"] = Field(
         "n_frames", description="Frame count the duration stratum uses (spec: n_frames, after T-subsampling).")
@@ -297,6 +299,15 @@ class SubsetsConfig(Strict):
     def behaviour_options(self) -> dict[str, str]:
         """Every behaviour option with its effective value."""
         return {k: self.option(k) for k in BEHAVIOUR_OPTIONS}
+
+    @field_validator("ablations")
+    @classmethod
+    def _ablations(cls, v: list[str]) -> list[str]:
+        known = ("no_vds", "no_ppl", "no_sc", "no_vds_budget")  # gdo_utils.score.ABLATIONS
+        bad = [a for a in v if not a or any(part not in known for part in a.split("+"))]
+        if bad:
+            raise ValueError(f"unknown ablation(s) {bad}: each is one of {list(known)} or several joined by '+'")
+        return v
 
     @field_validator("budget_override")
     @classmethod

@@ -69,3 +69,16 @@ def test_uniform_needs_exactly_one(tmp_path):
     p.write_text("run_name: x\nsubsets: {uniform: {size: 10, multiplier: 10}}\n")
     with pytest.raises(ParamsError, match="exactly one of uniform.size and uniform.multiplier"):
         load_params(p)
+
+
+def test_combined_ablations_name_their_subset_and_bad_ones_are_refused(repo_root):
+    """'no_vds+no_ppl+no_sc' builds the paper's 'Temp+ w/o VDS/PPL/SC' subset, named as the report looks it up."""
+    from gdo_utils.subsets.build import parse_subset_name, subset_names
+
+    p = load_params(repo_root / "params/demo.yaml", ["subsets.ablations=[no_sc, no_vds+no_ppl+no_sc]"])
+    names = subset_names(p)
+    assert names[-2:] == ["temp_plus_no_sc", "temp_plus_no_vds_no_ppl_no_sc"]
+    assert p.report.ablations["Temp+ w/o VDS/PPL/SC"] == names[-1]
+    assert parse_subset_name(names[-1]) == ("temp_plus", ("no_ppl", "no_sc", "no_vds"))
+    with pytest.raises(ParamsError, match=r"subsets.ablations: .*unknown ablation\(s\) \['no_vds\+bogus'\]"):
+        load_params(repo_root / "params/demo.yaml", ["subsets.ablations=[no_vds+bogus]"])

@@ -51,9 +51,12 @@ def parse_subset_name(name: str) -> tuple[str, tuple[str, ...]]:
 
 
 def subset_names(params: Params) -> list[str]:
-    """The profiles of the params, then temp_plus_<ablation> for each listed ablation."""
+    """The profiles of the params, then temp_plus_<ablation>[_<ablation>...] for each listed ablation ('+' joins)."""
     names = list(params.subsets.profiles)
-    names += [f"temp_plus_{a}" for a in params.subsets.ablations if f"temp_plus_{a}" not in names]
+    for a in params.subsets.ablations:
+        name = "temp_plus_" + "_".join(a.split("+"))
+        if name not in names:
+            names.append(name)
     return names
 
 

@@ -19,10 +19,7 @@ def expected_subsets(params: Params) -> dict[str, str]:
     out: dict[str, str] = {}
     for name in subset_names(params):
         out[name] = "ablation" if parse_subset_name(name)[1] else "profile"
-    if params.subsets.uniform.size is not None:
-        out["uniform"] = "uniform"
-    else:
-        out.update({f"uniform_{p}": "uniform" for p in params.subsets.profiles})
+    out.update({params.subsets.uniform_name(p): "uniform" for p in params.subsets.profiles})
     if params.pools.ofa_source is not None:
         for pool in ofa_pools(params):
             out.update({ofa_subset_name(k, pool.name): k for k in OFA_KINDS})

@@ -289,6 +289,10 @@ class SubsetsConfig(Strict):
     descriptor_presence: Literal["row", "values"] | None = Field(
         None, description="A video has descriptors when it has a descriptor row (release) or a row with a value.")
 
+    def uniform_name(self, profile: str) -> str:
+        """The uniform baseline's subset name: one shared `uniform` (fixed size) or `uniform_<profile>` (multiplier)."""
+        return "uniform" if self.uniform.size is not None else f"uniform_{profile}"
+
     def option(self, name: str) -> str:
         """The effective value of a behaviour option: set explicitly, else the `behaviour` switch's value."""
         if name not in BEHAVIOUR_OPTIONS:

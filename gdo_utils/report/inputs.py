@@ -55,11 +55,6 @@ class RunInputs:
         return self.profiles[self.main_profile]
 
 
-def uniform_name(params: Params, subset: str) -> str:
-    """The uniform baseline gdo_utils.subsets writes for a profile subset."""
-    return "uniform" if params.subsets.uniform.size is not None else f"uniform_{subset}"
-
-
 def ofa_pools(params: Params) -> list[OFAPool]:
     """The source pool then every transfer pool, with the params' overrides applied."""
     cfg = params.report.ofa_pools
@@ -82,6 +77,6 @@ def ofa_pools(params: Params) -> list[OFAPool]:
 def run_inputs(params: Params, traj: pd.DataFrame) -> RunInputs:
     """Resolve the report section of the params against a validated trajectory table."""
     r = params.report
-    profiles = {name: (p.subset, p.uniform or uniform_name(params, p.subset)) for name, p in r.profiles.items()}
+    profiles = {name: (p.subset, p.uniform or params.subsets.uniform_name(p.subset)) for name, p in r.profiles.items()}
     temporal = [tuple(t.split(":", 1)) for t in r.temporal_subtasks]
     return RunInputs(traj, profiles, r.main_profile, dict(r.ablations), temporal, ofa_pools(params))

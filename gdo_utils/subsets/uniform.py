@@ -98,7 +98,7 @@ class UniformPlan:
 def plan_uniform(params: Params, ctx: PoolContext, profile_name: str, target: int, force: bool = False) -> UniformPlan:
     """Reuse the uniform baseline of this size when current (in this run or on disk), else draw it."""
     size, info = uniform_size(ctx, target)
-    name = "uniform" if params.subsets.uniform.size is not None else f"uniform_{profile_name}"
+    name = params.subsets.uniform_name(profile_name)
     out = params.stage_dir("subsets", name)
     h = uniform_hash(params, size, ctx.hashes, info["requested"])
     cached = ctx.uniform_cache.get(name)

@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..cache import code_version, model_fingerprint  # noqa: F401 - model_fingerprint is this stage's public helper
+from ..cache import code_version, model_fingerprint
 from ..config import EvaluateConfig, Params, params_hash, resolve_path
 from ..io import read_json, read_parquet, write_json, write_manifest, write_parquet, write_text
 from ..shards import dist_info, merge_parts, run_sharded
@@ -102,6 +102,11 @@ def base_only_run(params: Params) -> TrainRun:
 
 
 # ----------------------------------------------------------------------------- hashes
+def checkpoint_fingerprint(ck: Checkpoint) -> str:
+    """The checkpoint's files, plus its base model's for a LoRA adapter (what the replies are generated with)."""
+    return model_fingerprint(ck.path) + (f"+{model_fingerprint(ck.base_model)}" if ck.base_model else "")
+
+
 def generation_hash(cfg: EvaluateConfig, bench: str, data: dict, model: str) -> str:
     """What the replies depend on (not the extraction mode or the missing-video policy): the contract, the
     benchmark files, the model's files and the code that turns questions into replies."""
@@ -241,7 +246,7 @@ def evaluate_run(params: Params, run: TrainRun, progress: bool = True,
     qs = questions or {b: load_questions(params, b) for b in cfg.benchmarks}
     out: list[dict] = []
     for ck in run.checkpoints:
-        fp = model_fingerprint(ck.path) + (f"+{model_fingerprint(ck.base_model)}" if ck.base_model else "")
+        fp = checkpoint_fingerprint(ck)
         todo = []
         for name in cfg.benchmarks:
             d = params.evaluate.data[name].model_dump(mode="json")

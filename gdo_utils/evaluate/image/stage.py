@@ -31,7 +31,7 @@ from ..stage import (
     Checkpoint,
     TrainRun,
     load_checkpoint_model,
-    model_fingerprint,
+    checkpoint_fingerprint,
     read_run,
     results_paths,
 )
@@ -246,7 +246,7 @@ def run_image_suite(params: Params, run_dirs: Sequence[str | Path] | None = None
     t0 = time.time()
     for run in runs:
         for ck in run.checkpoints:
-            fp = model_fingerprint(ck.path) + (f"+{model_fingerprint(ck.base_model)}" if ck.base_model else "")
+            fp = checkpoint_fingerprint(ck)
             todo = []
             for n in names:
                 bench = IMAGE_BENCHMARKS[n]

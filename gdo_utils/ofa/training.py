@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..cache import code_version
 from ..config import Params, params_hash
 from ..io import manifest_matches, read_json, sha256_file, write_json, write_jsonl, write_manifest, write_text
 from ..trainfile import conversation, media_fields, n_visuals
@@ -70,9 +71,9 @@ def random_baseline(eligible: list[str], n: int, seed: int) -> set[str]:
 
 
 def training_sets_hash(params: Params, pool: str) -> str:
-    """What the three sets depend on: the selection's hash, the seed and the prompt text setting."""
+    """What the three sets depend on: the selection's hash, the seed, the prompt text setting and the code."""
     return params_hash({"select": select_hash(params, pool), "seed": params.seed,
-                        "prompt_text": params.subsets.prompt_text, "v": 1})
+                        "prompt_text": params.subsets.prompt_text, "code": code_version(["gdo_utils.ofa.training"])})
 
 
 def write_set(params: Params, qa: pd.DataFrame, name: str, ids: list[str], h: str, extra: dict) -> dict:

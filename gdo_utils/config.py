@@ -46,6 +46,12 @@ def lr_scheduler_names() -> tuple[str, ...]:
     return ()
 
 
+def _pixel_range(section: str, lo: int, hi: int) -> None:
+    if lo > hi:
+        raise ValueError(f"{section}: min_pixels ({lo}) > max_pixels ({hi}): every image would be resized outside "
+                         "the range")
+
+
 def _known(values: list[str], known: tuple[str, ...], what: str) -> list[str]:
     bad = [v for v in values if v not in known]
     if bad:
@@ -385,8 +391,7 @@ class ImageSuiteConfig(Strict):
 
     @model_validator(mode="after")
     def _pixels(self) -> "ImageSuiteConfig":
-        if self.min_pixels > self.max_pixels:
-            raise ValueError(f"evaluate.image: min_pixels ({self.min_pixels}) > max_pixels ({self.max_pixels})")
+        _pixel_range("evaluate.image", self.min_pixels, self.max_pixels)
         return self
 
 
@@ -620,9 +625,7 @@ class TrainConfig(Strict):
 
     @model_validator(mode="after")
     def _pixels(self) -> "TrainConfig":
-        if self.min_pixels > self.max_pixels:
-            raise ValueError(f"train: min_pixels ({self.min_pixels}) > max_pixels ({self.max_pixels}): every image "
-                             "would be resized outside the range")
+        _pixel_range("train", self.min_pixels, self.max_pixels)
         return self
 
     @field_validator("checkpoint_fractions", "eval_fractions")

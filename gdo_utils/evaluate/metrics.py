@@ -3,7 +3,8 @@
 Pure functions over the log table (one row per question, columns of `LOG_COLUMNS`). A question whose
 video is missing or undecodable has `media_error` set and is wrong (`missing_video: wrong`) or left
 out (`exclude`). In release mode MVBench leaves empty replies out of the denominator
-(`counted_release`). Overall is the micro accuracy, or the mean of one level's accuracies
+(`counted_release`); a subtask none of whose replies counts scores 0 with its questions as n, as
+lmms-eval's aggregate returns 0 there. Overall is the micro accuracy, or the mean of one level's accuracies
 (MVBench: of subtasks; MLVU: of task types, M-Avg). LVBench questions count in each of their types.
 """
 from __future__ import annotations

@@ -8,7 +8,9 @@ folders are read at 3 fps), then in lmms-eval's pre-trimmed `video` revision fol
 applied by trimming, so ignored), then under `data0613/` (clevrer, star). NTU RGB+D
 (fine_grained_pose) is no longer distributed: a missing subtask file is reported, not an error.
 Prompt and extractor: lmms-eval 0.5.0 `mvbench_doc_to_text` / `mcq_acc`; an empty reply is left out
-of its subtask's denominator in release mode (`mvbench_aggregate_results`).
+of its subtask's denominator in release mode (`mvbench_aggregate_results`), and a subtask with no
+answered reply scores 0 (gdo_utils.evaluate.metrics). Ids are row positions (lmms-eval's doc ids); a
+row repeating an earlier one of its file is refused (`DuplicateIdError`), not scored twice.
 """
 from __future__ import annotations
 

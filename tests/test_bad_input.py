@@ -245,8 +245,9 @@ def test_over_long_question_is_a_counted_error_row(tmp_path, tiny_vlm_dir):
     res = json.loads((tmp_path / "out" / "bad" / "eval" / "base_model" / "base" / "mvbench.json").read_text())
     assert res["n_questions"] == 2 and res["by_reason"] == {"prompt_too_long": 1}
     log = pd.read_parquet(tmp_path / "out" / "bad" / "eval" / "base_model" / "base" / "mvbench.log.parquet")
-    bad = log.set_index("question_id").loc["moving_direction/0001", "media_error"]
-    assert bad.startswith("prompt_too_long: ") and "context 4096" in bad
+    bad = log.set_index("question_id").loc["moving_direction/0001"]
+    assert bad["media_error"].startswith("prompt_too_long: ") and "context 4096" in bad["media_error"]
+    assert bad["n_frames"] == 0                     # refused on its text alone: its video was never decoded
 
 
 def test_media_tokens_count_toward_the_context(tiny_vlm_dir):

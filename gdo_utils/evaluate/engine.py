@@ -3,8 +3,9 @@
 One batch = left-padded chat prompts `[user: video, text]` (no system turn by default, as the release's
 chat wrapper; gdo_utils.evaluate.generation), the videos as frames + metadata (true timestamps,
 do_sample_frames=False, do_resize=False: frames are already sized by `video.load_eval_video`), one
-`generate` call. Questions whose video is
-missing or undecodable get a row with `media_error` and no model call. Every reply is logged with
+`generate` call. Questions whose video is missing, undecodable or outside media_root, and questions whose
+prompt exceeds the model's context, get a row with `media_error` and no model call; a batch that runs
+out of memory is halved down to single questions. Every reply is logged with
 both parses (release and robust). `EvalWorker` is the `work` function for `gdo_utils.shards.run_sharded`.
 """
 from __future__ import annotations
@@ -62,8 +63,8 @@ class EvalWorker:
     def __call__(self, batch_ids: Sequence[str]) -> list[dict]:
         rows: dict[str, dict] = {}
         ok: list[tuple[Question, EvalVideo]] = []
-        too_long = text_too_long(self.vlm, {i: self.bench.prompt(self.q[i]) for i in batch_ids if not self.q[i].media_error},
-                                 "video", self.cfg.max_new_tokens, self.cfg.system_prompt)
+        texts = {i: self.bench.prompt(self.q[i]) for i in batch_ids if not self.q[i].media_error}
+        too_long = text_too_long(self.vlm, texts, "video", self.cfg.max_new_tokens, self.cfg.system_prompt)
         for qid in batch_ids:
             q = self.q[qid]
             if q.media_error or qid in too_long:

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+import traceback
 from typing import Callable
 
 from .config import ParamsError, load_params, params_hash
@@ -303,18 +304,20 @@ def _user_errors() -> tuple[type[Exception], ...]:
     and train packages pull in matplotlib, seaborn and torch, seconds of start-up for every command)."""
     from .chain import NotebookFailed
     from .descriptors.release_metrics import MetricsImportError
+    from .evaluate.types import BenchmarkFormatError, UnknownBenchmarkError
     from .pool import PoolFormatError
     from .report.trajectory import TrajectoryError
     from .score import ScoreInputError
     from .subsets.context import SubsetInputError
     from .train.families import UnknownFamilyError
     from .train.launch import LaunchError
+    from .train.data import BadRowError
     from .train.records import EmptySubsetError, TrainFileError
     from .trainfile import ContractError, ExportError
 
     return (NotebookFailed, PoolFormatError, FileNotFoundError, MetricsImportError, ScoreInputError,
             SubsetInputError, ContractError, ExportError, TrajectoryError, UnknownFamilyError, LaunchError,
-            TrainFileError, EmptySubsetError)
+            TrainFileError, EmptySubsetError, BenchmarkFormatError, UnknownBenchmarkError, BadRowError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -330,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - user errors print one line, everything else raises
         if not isinstance(exc, _user_errors()):
             raise
+        if args.verbose:
+            traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

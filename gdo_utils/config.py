@@ -9,9 +9,12 @@ fine (so the file can be validated and inspected) but `resolve_path` refuses the
 """
 from __future__ import annotations
 
+import ast
 import hashlib
+import importlib.util
 import json
 import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +25,38 @@ PLACEHOLDER_PREFIX = "<FILL"
 TOYWORLD_SCHEME = "toyworld:"
 RUN_SCHEME = "run:"
 ENV_SCHEME = "env:"
+# Benchmark names the evaluation registries hold (gdo_utils.evaluate.registry / .image.IMAGE_BENCHMARKS; a test
+# keeps these equal): spelled here so params are checked at load time without importing the stages.
+VIDEO_BENCHMARKS = ("mvbench", "videomme", "mlvu", "lvbench")
+IMAGE_BENCHMARKS = ("mmbench_en", "mmbench_cn", "sqa_img", "pope", "mme", "gqa", "vqav2", "textvqa", "llava_wild",
+                    "mmvet")
+
+
+@lru_cache(maxsize=1)
+def lr_scheduler_names() -> tuple[str, ...]:
+    """transformers' SchedulerType values, read from its source (importing it would pull in torch at load time)."""
+    spec = importlib.util.find_spec("transformers")
+    if spec is None or not spec.submodule_search_locations:
+        return ()
+    src = Path(list(spec.submodule_search_locations)[0]) / "trainer_utils.py"
+    for node in ast.parse(src.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.ClassDef) and node.name == "SchedulerType":
+            return tuple(n.value.value for n in node.body
+                         if isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str))
+    return ()
+
+
+def _pixel_range(section: str, lo: int, hi: int) -> None:
+    if lo > hi:
+        raise ValueError(f"{section}: min_pixels ({lo}) > max_pixels ({hi}): every image would be resized outside "
+                         "the range")
+
+
+def _known(values: list[str], known: tuple[str, ...], what: str) -> list[str]:
+    bad = [v for v in values if v not in known]
+    if bad:
+        raise ValueError(f"unknown {what} {bad}; known: {list(known)}")
+    return values
 
 
 class ParamsError(ValueError):
@@ -103,13 +138,13 @@ class ToyWorldConfig(Strict):
 
     enabled: bool = False
     seed: int = 1234
-    image_size: int = 96
-    video_size: int = 64
-    n_onevision: int = 120
-    n_llava_video: int = 48
-    n_llava665k: int = 160
-    n_visionflan: int = 120
-    frames_per_video: int = 24
+    image_size: int = Field(96, ge=8)
+    video_size: int = Field(64, ge=8)
+    n_onevision: int = Field(120, ge=0)
+    n_llava_video: int = Field(48, ge=0)
+    n_llava665k: int = Field(160, ge=0)
+    n_visionflan: int = Field(120, ge=0)
+    frames_per_video: int = Field(24, ge=2)
     static_video_ratio: float = Field(0.25, ge=0, le=1)
     multi_turn_ratio: float = Field(0.3, ge=0, le=1)
     mcq_ratio: float = Field(0.3, ge=0, le=1)
@@ -141,15 +176,15 @@ class DescriptorsConfig(Strict):
     batch_size: int = Field(8, ge=1)
     part_rows: int = Field(256, ge=1)
     motion_frames: int = Field(8, ge=2)
-    motion_size: int = 224
+    motion_size: int = Field(224, ge=1)
     tnc_mode: Literal["llm", "regex"] = "llm"
     tnc_reply_rule: Literal["containment", "first_word"] = Field(
         "containment", description="A TNC reply naming both words: containment (release: Temporal wins) or "
                                    "first_word (the word that comes first).")
     sc_samples: int = Field(5, ge=2)
-    sc_top_p: float = 0.9
-    sc_temperature: float = 0.8
-    sc_max_new_tokens: int = 32
+    sc_top_p: float = Field(0.9, gt=0, le=1)
+    sc_temperature: float = Field(0.8, gt=0)
+    sc_max_new_tokens: int = Field(32, ge=1)
     coverage_features: Literal["clip", "standardized"] = "clip"
     coverage_k: int = Field(4096, ge=1)
     coverage_niter: int = Field(20, ge=1)
@@ -173,17 +208,17 @@ class OFAConfig(Strict):
     core_ratio: float = Field(0.03, gt=0, le=1)
     core_min: int = Field(2, ge=1)
     val_ratio: float = Field(0.2, ge=0, lt=1)
-    hidden: int = 256
-    gate_hidden: int = 128
-    dropout: float = 0.1
+    hidden: int = Field(256, ge=1)
+    gate_hidden: int = Field(128, ge=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
     alpha_init: float = 0.1
     fusion: Literal["gated", "static_gate", "no_interaction"] = "gated"
     selector_input: Literal["unit", "joint_halves"] = Field(
         "unit", description="Selector inputs: unit-norm v_img and v_txt (OFA_METHOD.md step 4) or the two halves "
                             "of the joint vector (each divided by sqrt 2, so the interaction term is halved).")
-    lr: float = 1e-5
-    weight_decay: float = 1e-4
-    batch_size: int = 1024
+    lr: float = Field(1e-5, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    batch_size: int = Field(1024, ge=1)
     epochs: int = Field(100, ge=1)
     checkpoint_policy: Literal["target", "target_any", "last", "max_coverage"] = "target"
     target_macro_acc: float = Field(0.60, ge=0, le=1)
@@ -349,6 +384,16 @@ class ImageSuiteConfig(Strict):
     max_pixels: int = Field(602112, ge=1)
     max_new_tokens: int | None = Field(None, ge=1, description="Cap on each task's own max_new_tokens (None: the task's).")
 
+    @field_validator("benchmarks")
+    @classmethod
+    def _benchmarks(cls, v: list[str]) -> list[str]:
+        return _known(v, IMAGE_BENCHMARKS, "image benchmark(s)")
+
+    @model_validator(mode="after")
+    def _pixels(self) -> "ImageSuiteConfig":
+        _pixel_range("evaluate.image", self.min_pixels, self.max_pixels)
+        return self
+
 
 class LmmsEvalConfig(Strict):
     """`gdo-repro evaluate --engine lmms-eval`: how the accelerate launch command is built."""
@@ -394,6 +439,11 @@ class EvaluateConfig(Strict):
                                       description="OFA image suite (gdo_utils.evaluate.image), issue 14.")
     lmms_eval: "LmmsEvalConfig" = Field(default_factory=lambda: LmmsEvalConfig(),
                                         description="lmms-eval as a second engine (gdo_utils.evaluate.lmms).")
+
+    @field_validator("benchmarks")
+    @classmethod
+    def _benchmarks(cls, v: list[str]) -> list[str]:
+        return _known(v, VIDEO_BENCHMARKS, "video benchmark(s) (image ones go in evaluate.image.benchmarks)")
 
     @model_validator(mode="after")
     def _ranges(self) -> "EvaluateConfig":
@@ -563,6 +613,19 @@ class TrainConfig(Strict):
                 TrainConfig.model_validate({**self.model_dump(exclude={"run_overrides"}), **over})
             except ValidationError as err:
                 raise ValueError(f"run_overrides.{name}: {err.errors()[0]['loc']}: {err.errors()[0]['msg']}") from None
+        return self
+
+    @field_validator("lr_scheduler")
+    @classmethod
+    def _scheduler(cls, v: str) -> str:
+        known = lr_scheduler_names()
+        if known and v not in known:
+            raise ValueError(f"unknown lr_scheduler {v!r}; transformers' SchedulerType has {list(known)}")
+        return v
+
+    @model_validator(mode="after")
+    def _pixels(self) -> "TrainConfig":
+        _pixel_range("train", self.min_pixels, self.max_pixels)
         return self
 
     @field_validator("checkpoint_fractions", "eval_fractions")

@@ -10,6 +10,7 @@ or error strings, never a silent skip.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -27,6 +28,13 @@ class MediaError(RuntimeError):
     def __init__(self, reason: str, path: str | Path, detail: str = "") -> None:
         self.reason, self.path, self.detail = reason, str(path), detail
         super().__init__(f"{reason}: {path}" + (f" ({detail})" if detail else ""))
+
+
+def leaves_root(root: str | Path, path: str | Path) -> bool:
+    """True when `path` (lexically normalised, `..` applied, symlinks not followed) is not inside `root`."""
+    r = os.path.normpath(os.path.abspath(root))
+    p = os.path.normpath(os.path.abspath(path))
+    return os.path.commonpath([r, p]) != r
 
 
 def uniform_indices(n: int, t: int) -> list[int]:

@@ -97,8 +97,15 @@ def stage_hash(params: Params) -> str:
 
 
 # ----------------------------------------------------------------------------- one batch
+OOM_MESSAGES = ("out of memory", "not enough memory", "can't allocate memory")  # CUDA, CPU allocator (2 forms)
+
+
 def is_oom(exc: BaseException) -> bool:
-    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+    """CUDA's OutOfMemoryError, Python's MemoryError or an allocator message (CUDA, or PyTorch's DefaultCPUAllocator)."""
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    msg = str(exc).lower()
+    return any(m in msg for m in OOM_MESSAGES)
 
 
 def with_oom_retry(fn: Callable[[Sequence[int]], dict[int, dict]], idx: Sequence[int]) -> tuple[dict[int, dict], dict[int, str]]:

@@ -3,8 +3,9 @@
 One batch = left-padded chat prompts `[user: video, text]` (no system turn by default, as the release's
 chat wrapper; gdo_utils.evaluate.generation), the videos as frames + metadata (true timestamps,
 do_sample_frames=False, do_resize=False: frames are already sized by `video.load_eval_video`), one
-`generate` call. Questions whose video is
-missing or undecodable get a row with `media_error` and no model call. Every reply is logged with
+`generate` call. Questions whose video is missing, undecodable or outside media_root, and questions whose
+prompt exceeds the model's context, get a row with `media_error` and no model call; a batch that runs
+out of memory is halved down to single questions. Every reply is logged with
 both parses (release and robust). `EvalWorker` is the `work` function for `gdo_utils.shards.run_sharded`.
 """
 from __future__ import annotations
@@ -14,10 +15,9 @@ from typing import Any, Sequence
 import pyarrow as pa
 
 from ..config import EvaluateConfig
-from ..descriptors.runner import with_oom_retry
 from ..media import MediaError
 from .extract import robust_letter
-from .generation import generate_replies, prompt_hash, token_order
+from .generation import batch_replies, generate_replies, prompt_hash, text_too_long, token_order
 from .types import Benchmark, Question
 from .video import EvalVideo, load_eval_video
 
@@ -63,8 +63,13 @@ class EvalWorker:
     def __call__(self, batch_ids: Sequence[str]) -> list[dict]:
         rows: dict[str, dict] = {}
         ok: list[tuple[Question, EvalVideo]] = []
+        texts = {i: self.bench.prompt(self.q[i]) for i in batch_ids if not self.q[i].media_error}
+        too_long = text_too_long(self.vlm, texts, "video", self.cfg.max_new_tokens, self.cfg.system_prompt)
         for qid in batch_ids:
             q = self.q[qid]
+            if q.media_error or qid in too_long:
+                rows[qid] = log_row(q, self.bench, "", q.media_error or too_long[qid], 0)
+                continue
             try:
                 ok.append((q, load_eval_video(q, self.cfg)))
             except MediaError as exc:
@@ -75,10 +80,10 @@ class EvalWorker:
                                              [ok[j][1] for j in pos], self.cfg.max_new_tokens, self.cfg.system_prompt)
             return dict(zip(pos, replies))
 
-        replies, errors = with_oom_retry(run, list(range(len(ok)))) if ok else ({}, {})
+        replies, errors = batch_replies(run, range(len(ok)))
         for j, (q, v) in enumerate(ok):
             if j in errors:
-                rows[q.qid] = log_row(q, self.bench, "", f"model_error: {errors[j]}", len(v.indices))
+                rows[q.qid] = log_row(q, self.bench, "", errors[j], len(v.indices))
             else:
                 rows[q.qid] = log_row(q, self.bench, replies[j], None, len(v.indices))
         return [rows[i] for i in batch_ids]

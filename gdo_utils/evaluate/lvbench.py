@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from .extract import first_upper_abcd, reasoning_answer, split_inline_options
-from .types import LETTERS, Benchmark, BenchmarkFormatError, Question, ReleaseParse, first_existing
+from .types import LETTERS, Benchmark, BenchmarkFormatError, Question, ReleaseParse, first_existing, read_text
 
 NAME = "lvbench"
 POST_PROMPT = "\nAnswer the question with the option letter"
@@ -27,28 +27,29 @@ def load(annotations: Path, media_root: Path) -> list[Question]:
     if path.is_dir():
         path = path / "video_info.meta.jsonl"
     out: list[Question] = []
-    with open(path, encoding="utf-8") as fh:
-        for ln, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise BenchmarkFormatError(f"{path} line {ln}: not valid JSON ({exc.msg})") from None
-            for field in ("key", "qa"):
-                if field not in rec:
-                    raise BenchmarkFormatError(f"{path} line {ln}: field {field!r} missing")
-            media = str(find_video(Path(media_root), str(rec["key"])))
-            for j, qa in enumerate(rec["qa"]):
-                for field in ("uid", "question", "answer", "question_type"):
-                    if field not in qa:
-                        raise BenchmarkFormatError(f"{path} line {ln} qa[{j}]: field {field!r} missing")
-                _, texts = split_inline_options(str(qa["question"]))
-                if len(texts) < 2 or qa["answer"] not in LETTERS[: len(texts)]:
-                    raise BenchmarkFormatError(f"{path} line {ln} qa[{j}]: inline options '(A) ..' and a letter answer expected")
-                types = qa["question_type"] if isinstance(qa["question_type"], list) else [qa["question_type"]]
-                out.append(Question(NAME, str(qa["uid"]), str(qa["question"]), (), tuple(texts), str(qa["answer"]),
-                                    media, question_types=tuple(str(t) for t in types)))
+    for ln, line in enumerate(read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BenchmarkFormatError(f"{path} line {ln}: not valid JSON ({exc.msg})") from None
+        for field in ("key", "qa"):
+            if not isinstance(rec, dict) or field not in rec:
+                raise BenchmarkFormatError(f"{path} line {ln}: field {field!r} missing")
+        if not isinstance(rec["qa"], list):
+            raise BenchmarkFormatError(f"{path} line {ln}: field 'qa' must be a list of questions")
+        media = str(find_video(Path(media_root), str(rec["key"])))
+        for j, qa in enumerate(rec["qa"]):
+            for field in ("uid", "question", "answer", "question_type"):
+                if not isinstance(qa, dict) or field not in qa:
+                    raise BenchmarkFormatError(f"{path} line {ln} qa[{j}]: field {field!r} missing")
+            _, texts = split_inline_options(str(qa["question"]))
+            if len(texts) < 2 or qa["answer"] not in LETTERS[: len(texts)]:
+                raise BenchmarkFormatError(f"{path} line {ln} qa[{j}]: inline options '(A) ..' and a letter answer expected")
+            types = qa["question_type"] if isinstance(qa["question_type"], list) else [qa["question_type"]]
+            out.append(Question(NAME, str(qa["uid"]), str(qa["question"]), (), tuple(texts), str(qa["answer"]),
+                                media, question_types=tuple(str(t) for t in types)))
     return out
 
 

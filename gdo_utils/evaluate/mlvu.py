@@ -15,13 +15,11 @@ all 9 are present).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import pandas as pd
-
 from .extract import mlvu_char, reasoning_answer, split_inline_options
-from .types import LETTERS, Benchmark, BenchmarkFormatError, Question, ReleaseParse, first_existing
+from .types import (LETTERS, Benchmark, BenchmarkFormatError, Question, ReleaseParse, first_existing, read_json_list,
+                    read_parquet_table, require_object)
 
 NAME = "mlvu"
 TASK_TYPES = ("anomaly_reco", "count", "ego", "needleQA", "order", "plotQA", "sportsQA", "topic_reasoning", "tutorialQA")
@@ -46,15 +44,16 @@ def _gold(answer: object, candidates: list[str], where: str) -> str:
 
 
 def _official(path: Path, media_root: Path) -> list[Question]:
-    rows = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(rows, list):
-        raise BenchmarkFormatError(f"{path}: top level must be a list of question rows")
+    rows = read_json_list(path)
     out = []
     for i, r in enumerate(rows):
         where = f"{path} row {i}"
+        require_object(r, where)
         for field in ("question_id", "question_type", "video", "question", "candidates", "answer"):
             if field not in r:
                 raise BenchmarkFormatError(f"{where}: field {field!r} missing")
+        if not isinstance(r["candidates"], list):
+            raise BenchmarkFormatError(f"{where}: field 'candidates' must be a list of option texts")
         cands = [str(c) for c in r["candidates"]]
         if not 2 <= len(cands) <= 6:
             raise BenchmarkFormatError(f"{where}: field 'candidates' must hold 2-6 options")
@@ -66,7 +65,7 @@ def _official(path: Path, media_root: Path) -> list[Question]:
 
 
 def _lmms_parquet(path: Path, media_root: Path) -> list[Question]:
-    df = pd.read_parquet(path)
+    df = read_parquet_table(path)
     missing = [c for c in ("video_name", "question", "answer", "task_type") if c not in df.columns]
     if missing:
         raise BenchmarkFormatError(f"{path}: columns {missing} missing (have {list(df.columns)})")

@@ -8,7 +8,9 @@ folders are read at 3 fps), then in lmms-eval's pre-trimmed `video` revision fol
 applied by trimming, so ignored), then under `data0613/` (clevrer, star). NTU RGB+D
 (fine_grained_pose) is no longer distributed: a missing subtask file is reported, not an error.
 Prompt and extractor: lmms-eval 0.5.0 `mvbench_doc_to_text` / `mcq_acc`; an empty reply is left out
-of its subtask's denominator in release mode (`mvbench_aggregate_results`).
+of its subtask's denominator in release mode (`mvbench_aggregate_results`), and a subtask with no
+answered reply scores 0 (gdo_utils.evaluate.metrics). Ids are row positions (lmms-eval's doc ids); a
+row repeating an earlier one of its file is refused (`DuplicateIdError`), not scored twice.
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ import logging
 from pathlib import Path
 
 from .extract import mvbench_letter, reasoning_answer
-from .types import LETTERS, Benchmark, BenchmarkFormatError, Question, ReleaseParse
+from .types import (LETTERS, Benchmark, BenchmarkFormatError, DuplicateIdError, Question, ReleaseParse, read_json_list,
+                    require_object)
 
 log = logging.getLogger(__name__)
 NAME = "mvbench"
@@ -65,6 +68,7 @@ def resolve_media(media_root: Path, subtask: str, name: str) -> tuple[Path, bool
 
 def _row_question(path: Path, i: int, row: dict, subtask: str, media_root: Path) -> Question:
     where = f"{path} row {i}"
+    require_object(row, where)
     for field in ("video", "question", "candidates", "answer"):
         if field not in row:
             raise BenchmarkFormatError(f"{where}: field {field!r} missing")
@@ -84,6 +88,22 @@ def _row_question(path: Path, i: int, row: dict, subtask: str, media_root: Path)
                     FRAME_FPS if (frames and is_main) else None, subtask=subtask)
 
 
+def refuse_repeated_rows(path: Path, rows: list) -> None:
+    """A row equal to an earlier one (same video, question, candidates, answer, bound) is refused, naming both rows.
+
+    Ids are positions (`<subtask>/<row>`, lmms-eval's doc ids), so a repeated row would otherwise be
+    a second question scored twice."""
+    first: dict[str, int] = {}
+    for i, r in enumerate(rows):
+        key = json.dumps(r, sort_keys=True, default=str) if isinstance(r, dict) else None
+        if key is None:
+            continue
+        if key in first:
+            raise DuplicateIdError(f"{path} row {i}: repeats row {first[key]} (question id "
+                                   f"{path.stem}/{first[key]:04d}); remove the duplicate row")
+        first[key] = i
+
+
 def load(annotations: Path, media_root: Path) -> list[Question]:
     """Every `<subtask>.json` present (files for unknown subtask names are an error)."""
     d = json_dir(Path(annotations))
@@ -94,9 +114,8 @@ def load(annotations: Path, media_root: Path) -> list[Question]:
     for f in files:
         if f.stem not in SUBTASKS:
             raise BenchmarkFormatError(f"{f}: {f.stem!r} is not an MVBench subtask ({sorted(SUBTASKS)})")
-        rows = json.loads(f.read_text(encoding="utf-8"))
-        if not isinstance(rows, list):
-            raise BenchmarkFormatError(f"{f}: top level must be a list of rows")
+        rows = read_json_list(f)
+        refuse_repeated_rows(f, rows)
         out += [_row_question(f, i, r, f.stem, Path(media_root)) for i, r in enumerate(rows)]
     missing = sorted(set(SUBTASKS) - {f.stem for f in files})
     if missing:

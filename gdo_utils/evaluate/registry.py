@@ -1,7 +1,7 @@
 """Benchmarks by name: adding one is a module declaring a `Benchmark` and one line here."""
 from __future__ import annotations
 
-from .types import Benchmark
+from .types import Benchmark, UnknownBenchmarkError
 
 
 def _entries() -> dict[str, Benchmark]:
@@ -18,5 +18,5 @@ def get(name: str) -> Benchmark:
     """The registered benchmark `name` (a clear error listing the known ones otherwise)."""
     reg = _entries()
     if name not in reg:
-        raise KeyError(f"unknown benchmark {name!r}; registered: {sorted(reg)}")
+        raise UnknownBenchmarkError(f"unknown video benchmark {name!r}; registered: {sorted(reg)}")
     return reg[name]

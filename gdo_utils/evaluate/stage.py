@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +26,13 @@ import pandas as pd
 from ..cache import code_version, model_fingerprint
 from ..config import EvaluateConfig, Params, params_hash, resolve_path
 from ..io import read_json, read_parquet, write_json, write_manifest, write_parquet, write_text
+from ..media import leaves_root
 from ..shards import dist_info, merge_parts, run_sharded
 from . import registry
 from .generation import barrier, prepare_parts
 from .engine import LOG_COLUMNS, LOG_SCHEMA, EvalWorker, length_order
 from .metrics import aggregate, missing_counts
-from .types import Question
+from .types import Question, refuse_duplicate_ids
 from .video import contract_id
 
 log = logging.getLogger(__name__)
@@ -127,11 +128,16 @@ def load_questions(params: Params, name: str) -> list[Question]:
         raise FileNotFoundError(f"{params.source_file}: evaluate.data.{name} is not set (annotations + media_root)")
     ann = resolve_path(params, d.annotations, f"evaluate.data.{name}.annotations")
     media = resolve_path(params, d.media_root, f"evaluate.data.{name}.media_root")
-    qs = bench.load(ann.resolve(), media.resolve())
-    ids = [q.qid for q in qs]
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"{name}: {ann}: question ids are not unique")
+    qs = refuse_outside_media(bench.load(ann.resolve(), media.resolve()), media.resolve())
+    refuse_duplicate_ids(name, ann, [q.qid for q in qs])
     return qs[: d.limit] if d.limit else qs
+
+
+def refuse_outside_media(questions: list[Question], media_root: Path) -> list[Question]:
+    """A question whose video path leaves media_root (`../`, an absolute path) is a bad row: no decoding,
+    `media_error` `outside_media_root`, counted with the missing videos (missing_video policy)."""
+    return [replace(q, media_error=f"outside_media_root: {q.media}") if leaves_root(media_root, q.media) else q
+            for q in questions]
 
 
 # ----------------------------------------------------------------------------- one (checkpoint, benchmark)
@@ -316,6 +322,7 @@ def run_stage(params: Params, run_dirs: list[str | Path] | None = None, progress
     if params.toyworld.enabled:
         generate_toyworld(params.toyworld, params.toyworld_dir) if rank == 0 else None
         barrier()
+    qs = {b: load_questions(params, b) for b in params.evaluate.benchmarks}   # bad benchmark files fail here, first
     if run_dirs:
         runs = [read_run(d, params.evaluate.base_model) for d in run_dirs]
     else:
@@ -326,7 +333,6 @@ def run_stage(params: Params, run_dirs: list[str | Path] | None = None, progress
                 f"evaluating the base model {params.models.vlm.path} only")
         log.warning(note)
         runs = [base_only_run(params)]
-    qs = {b: load_questions(params, b) for b in params.evaluate.benchmarks}
     written = []
     for run in runs:
         written += evaluate_run(params, run, progress, qs, force)

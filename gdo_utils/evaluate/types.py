@@ -32,6 +32,7 @@ class Question:
     domain: str = ""                   # VideoMME domain
     task_type: str = ""                # VideoMME task_type / MLVU task type
     question_types: tuple[str, ...] = field(default_factory=tuple)  # LVBench (a list)
+    media_error: str = ""              # set when the row is refused before decoding (e.g. a path leaving media_root)
 
     @property
     def letters(self) -> str:
@@ -62,6 +63,66 @@ class Benchmark:
 
 class BenchmarkFormatError(ValueError):
     """A benchmark file does not have the official layout; the message names the file, row and field."""
+
+
+class DuplicateIdError(BenchmarkFormatError):
+    """Two questions of one benchmark share an id (or an MVBench row repeats another); the message names it."""
+
+
+class UnknownBenchmarkError(ValueError):
+    """A benchmark name that no registry knows; the message lists the known names."""
+
+
+def refuse_duplicate_ids(bench: str, source: Path, ids: list[str]) -> None:
+    """Question ids must be unique: a repeated one is a DuplicateIdError naming it (and how many repeat)."""
+    seen: set[str] = set()
+    dup = [i for i in ids if i in seen or seen.add(i)]
+    if dup:
+        more = f" (and {len(set(dup)) - 1} more repeated ids)" if len(set(dup)) > 1 else ""
+        raise DuplicateIdError(f"{bench}: {source}: question id {dup[0]!r} occurs more than once{more}")
+
+
+def read_text(path: Path) -> str:
+    """A benchmark file's text; bytes that are not UTF-8 are a format error naming the file, line and byte."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise BenchmarkFormatError(f"{path} line {line}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+
+
+def read_json_list(path: Path) -> list:
+    """A benchmark JSON file whose top level is a list; bad bytes, bad JSON or another top level name the file."""
+    import json
+
+    try:
+        rows = json.loads(read_text(path))
+    except json.JSONDecodeError as exc:
+        raise BenchmarkFormatError(f"{path} line {exc.lineno} column {exc.colno}: not valid JSON ({exc.msg})") from None
+    if not isinstance(rows, list):
+        raise BenchmarkFormatError(f"{path}: top level must be a list of rows, got {type(rows).__name__}")
+    return rows
+
+
+def read_parquet_table(path: Path):
+    """A benchmark Parquet file as a DataFrame; a truncated or foreign file is a format error naming it."""
+    import pandas as pd
+    import pyarrow as pa
+
+    try:
+        return pd.read_parquet(path)
+    except FileNotFoundError:
+        raise
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise BenchmarkFormatError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc})") from None
+
+
+def require_object(row: object, where: str) -> dict:
+    """A row that must be a JSON object (a format error naming where it is otherwise)."""
+    if not isinstance(row, dict):
+        raise BenchmarkFormatError(f"{where}: a row must be a JSON object, got {type(row).__name__}")
+    return row
 
 
 def first_existing(candidates: list[Path]) -> Path:

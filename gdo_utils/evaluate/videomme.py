@@ -12,10 +12,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pandas as pd
-
 from .extract import first_upper_abcd, reasoning_answer
-from .types import LETTERS, Benchmark, BenchmarkFormatError, Question, ReleaseParse, first_existing
+from .types import LETTERS, Benchmark, BenchmarkFormatError, Question, ReleaseParse, first_existing, read_parquet_table
 
 NAME = "videomme"
 PRE_PROMPT = "Question: "
@@ -34,7 +32,7 @@ def load(annotations: Path, media_root: Path) -> list[Question]:
         if not found:
             raise FileNotFoundError(f"videomme: no test-*.parquet under {path}")
         path = found[0]
-    df = pd.read_parquet(path)
+    df = read_parquet_table(path)
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise BenchmarkFormatError(f"{path}: columns {missing} missing (have {list(df.columns)})")

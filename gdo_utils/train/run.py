@@ -31,7 +31,7 @@ from typing import Any, Callable
 import torch
 
 from ..cache import code_version, model_fingerprint
-from ..config import Params, TrainConfig, canonical_json, params_hash, resolve_path
+from ..config import Params, ParamsError, TrainConfig, canonical_json, params_hash, resolve_path
 from ..io import read_json, sha256_file, write_json, write_jsonl, write_manifest, write_parquet
 from .callbacks import TRAINER_STATE, SampleCheckpoints, StepTimer, finalize_staged
 from .collate import Collator
@@ -86,6 +86,17 @@ class RunPlan:
 
 def subset_file(params: Params, subset: str) -> Path:
     return params.stage_dir("subsets", subset, "train.jsonl")
+
+
+def refuse_unknown_subsets(params: Params, names: list[str]) -> None:
+    """Before any work: a subset name the params do not produce and with no train.jsonl on disk is a typo."""
+    from ..catalog import expected_subsets
+
+    known = expected_subsets(params)
+    bad = [s for s in names if s not in known and not subset_file(params, s).is_file()]
+    if bad:
+        raise ParamsError(f"{params.source_file}: train.runs: unknown subset(s) {bad}; these params produce "
+                          f"{sorted(known)}, and a hand-made subset needs its outputs/<run>/subsets/<name>/train.jsonl")
 
 
 def available_subsets(params: Params) -> list[str]:
@@ -406,6 +417,7 @@ def train_runs(params: Params, subsets: list[str] | None = None, *, force: bool 
     names = subsets or params.train.runs
     if not names:
         raise ValueError(f"{params.source_file}: train.runs is empty (name the subsets to train)")
+    refuse_unknown_subsets(params, names)
     out = {}
     for s in names:
         if skip_missing and not subset_file(params, s).is_file():

@@ -14,10 +14,12 @@ from typing import Any
 
 from PIL import Image
 
+from .. import types
+
 Gold = str | tuple[str, ...]
 
 
-class BenchmarkFormatError(ValueError):
+class BenchmarkFormatError(types.BenchmarkFormatError):
     """A benchmark file does not follow its official layout; the message names file, line and field."""
 
     def __init__(self, path: str | Path, line: int | None, field_: str, why: str):
@@ -84,7 +86,7 @@ def read_json_file(path: Path) -> Any:
     import json
 
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(types.read_text(path))
     except json.JSONDecodeError as exc:
         raise BenchmarkFormatError(path, exc.lineno, "<json>", f"not valid JSON: {exc.msg}") from None
 
@@ -94,7 +96,7 @@ def read_jsonl_file(path: Path) -> list[tuple[int, dict]]:
     import json
 
     out = []
-    for line, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for line, text in enumerate(types.read_text(path).splitlines(), start=1):
         if not text.strip():
             continue
         try:

@@ -17,12 +17,14 @@ circular accuracy, a question counts right only when all its circular copies are
 from __future__ import annotations
 
 import csv
+import io
 import string
 import sys
 from pathlib import Path
 
 import pandas as pd
 
+from ..types import read_text
 from .base import BenchmarkFormatError, ImageQuestion, MetricRow, pct
 
 NAMES = ("mmbench_en", "mmbench_cn")
@@ -59,7 +61,7 @@ def load(path: str | Path, name: str = "mmbench_en") -> list[ImageQuestion]:
     path = Path(path)
     csv.field_size_limit(sys.maxsize)
     out: list[ImageQuestion] = []
-    with open(path, encoding="utf-8", newline="") as fh:
+    with io.StringIO(read_text(path), newline="") as fh:
         reader = csv.DictReader(fh, delimiter="\t")
         missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
         if missing:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..types import read_text
 from .base import BenchmarkFormatError, ImageQuestion, MetricRow
 
 NAME = "mme"
@@ -58,7 +59,7 @@ def load(root: str | Path, subtasks: tuple[str, ...] = PERCEPTION) -> list[Image
         if not sub_dir.is_dir():
             continue
         for txt, img in _pairs(sub_dir, subtask):
-            for line, text in enumerate(txt.read_text(encoding="utf-8").splitlines(), start=1):
+            for line, text in enumerate(read_text(txt).splitlines(), start=1):
                 if not text.strip():
                     continue
                 parts = text.split("\t")

@@ -35,7 +35,8 @@ from ..stage import (
     read_run,
     results_paths,
 )
-from ..generation import barrier, generate_replies, prompt_hash, prepare_parts, token_order
+from ..generation import barrier, batch_replies, generate_replies, prompt_hash, prepare_parts, token_order
+from ..types import UnknownBenchmarkError, refuse_duplicate_ids
 from ..video import smart_resize
 from . import IMAGE_BENCHMARKS, ImageBenchmark
 from .base import ImageQuestion, MetricRow
@@ -72,16 +73,14 @@ def max_new_tokens(params: Params, bench: ImageBenchmark) -> int:
 def load_image_questions(params: Params, name: str) -> list[ImageQuestion]:
     """A benchmark's questions from evaluate.data.<name> (annotations + media_root; toyworld:/run: allowed)."""
     if name not in IMAGE_BENCHMARKS:
-        raise KeyError(f"unknown image benchmark {name!r}; registered: {sorted(IMAGE_BENCHMARKS)}")
+        raise UnknownBenchmarkError(f"unknown image benchmark {name!r}; registered: {sorted(IMAGE_BENCHMARKS)}")
     d = params.evaluate.data.get(name)
     if d is None:
         raise FileNotFoundError(f"{params.source_file}: evaluate.data.{name} is not set (annotations + media_root)")
     ann = resolve_path(params, d.annotations, f"evaluate.data.{name}.annotations").resolve()
     media = resolve_path(params, d.media_root, f"evaluate.data.{name}.media_root").resolve()
     qs = IMAGE_BENCHMARKS[name].load(ann, media)
-    ids = [q.qid for q in qs]
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"{name}: {ann}: question ids are not unique")
+    refuse_duplicate_ids(name, ann, [q.qid for q in qs])
     return qs[: d.limit] if d.limit else qs
 
 
@@ -145,8 +144,6 @@ class ImageWorker:
         self.system_prompt = params.evaluate.system_prompt
 
     def __call__(self, batch_ids: Sequence[str]) -> list[dict]:
-        from ...descriptors.runner import with_oom_retry
-
         rows: dict[str, dict] = {}
         ok: list[tuple[ImageQuestion, Image.Image]] = []
         for qid in batch_ids:
@@ -161,9 +158,9 @@ class ImageWorker:
                                              self.max_new, self.system_prompt)
             return dict(zip(pos, replies))
 
-        replies, errors = with_oom_retry(run, list(range(len(ok)))) if ok else ({}, {})
+        replies, errors = batch_replies(run, range(len(ok)))
         for j, (q, _) in enumerate(ok):
-            rows[q.qid] = log_row(q, self.bench, "", f"model_error: {errors[j]}") if j in errors \
+            rows[q.qid] = log_row(q, self.bench, "", errors[j]) if j in errors \
                 else log_row(q, self.bench, replies[j], None)
         return [rows[i] for i in batch_ids]
 

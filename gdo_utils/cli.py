@@ -205,6 +205,12 @@ def cmd_report(args):
         print(f"  note: {n}")
 
 
+def cmd_assemble_llava(args):
+    from .train.llava import assemble_stage
+
+    _print(assemble_stage(_params(args), force=args.force))
+
+
 def cmd_train(args):
     from . import train
 
@@ -290,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--mode", choices=["auto", "reference", "run"], default=None,
                     help="default: params report.mode (auto: run when the trajectory exists, else reference)")
     sp.add_argument("--sweep", action="store_true", help="run the OFA selection over report.sweep's K x budget grid")
+    add("assemble-llava", cmd_assemble_llava, "assemble the OFA starting model (LLaVA-1.5 stage 2: CLIP ViT-L/14-336 "
+        "+ Vicuna-7B-v1.5 + the stage-1 projector) from params assemble_llava")
     sp = add("train", cmd_train, "fine-tune on subsets (train.runs), one run each; accelerate launch for >1 process")
     sp.add_argument("--subset", action="append", help="subset name(s) (default: train.runs)")
     sp.add_argument("--launch-config", help="accelerate config in params/accelerate/ (sets train.launch.config)")
@@ -309,12 +317,14 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from .subsets.context import SubsetInputError
     from .train.families import UnknownFamilyError
     from .train.launch import LaunchError
+    from .train.llava import AssemblyError
+    from .train.recipes import RecipeError
     from .train.records import EmptySubsetError, TrainFileError
     from .trainfile import ContractError, ExportError
 
     return (NotebookFailed, PoolFormatError, FileNotFoundError, MetricsImportError, ScoreInputError,
             SubsetInputError, ContractError, ExportError, TrajectoryError, UnknownFamilyError, LaunchError,
-            TrainFileError, EmptySubsetError)
+            TrainFileError, EmptySubsetError, RecipeError, AssemblyError)
 
 
 def main(argv: list[str] | None = None) -> int:

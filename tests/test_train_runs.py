@@ -189,7 +189,10 @@ def test_print_launch_snapshot(tmp_path, model_dir):
                               "fsdp_8gpu", "--print-launch"], capture_output=True, text=True, env=ENV,
                        cwd=tmp_path)   # from outside the checkout
     assert r.returncode == 0, r.stderr
-    got = r.stdout.strip().replace(str(REPO), "<KIT>").replace(str(params), "<PARAMS>")
+    head, got = r.stdout.strip().replace(str(REPO), "<KIT>").replace(str(params), "<PARAMS>").splitlines()
+    assert head.startswith(f"# temp_plus: start {model_dir}; recipe gdo_msswift: lr 0.001, full, AdamW betas "
+                           "(0.9, 0.95), weight decay 0.01, warmup 0.1, cosine, grad clip 1, 1 epoch(s), max length "
+                           "8192, global batch 128 = 4 x 32 processes x 1 accumulation")
     assert got == ("accelerate launch --config_file <KIT>/params/accelerate/fsdp_8gpu.yaml --num_machines 4 "
                    "--num_processes 32 --machine_rank 2 --main_process_ip 10.0.0.1 --main_process_port 29500 "
                    "--fsdp_transformer_layer_cls_to_wrap Qwen3VLTextDecoderLayer,Qwen3VLVisionBlock "

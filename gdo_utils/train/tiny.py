@@ -8,11 +8,11 @@ with no end-of-turn token after an answer, BOS added, CLIP resize + centre crop)
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from ..models import build_tiny_tokenizer, family_fixture
+from .llava import llava_config, llava_processor
 
 CORPUS = ["What colour is the square?", "The square is red.", "Describe the video.", "A ball moves left.",
           "USER: ASSISTANT: yes no", "seconds 0.5 1.0 1.5 2.0"] * 10
@@ -55,7 +55,7 @@ def build_tiny_qwen25vl(out_dir: str | Path, seed: int = 0, hidden: int = 64) ->
 
 def build_tiny_llava(out_dir: str | Path, seed: int = 0, hidden: int = 64) -> Path:
     """A tiny random LLaVA-1.5 (CLIP vision tower, 2-layer MLP projector, Llama LLM) + llava-1.5-hf's processor."""
-    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaForConditionalGeneration
 
     torch.manual_seed(seed)
     tok = llama_style_tokenizer(CORPUS)
@@ -71,28 +71,6 @@ def build_tiny_llava(out_dir: str | Path, seed: int = 0, hidden: int = 64) -> Pa
 
 
 TINY_LLAVA_IMAGE = 28   # llava-1.5: 336 (24 x 24 patches of 14 px); the tiny model: 2 x 2 patches
-
-
-def llava_config(vision: Any, text: Any, tok: Any):
-    """LlavaConfig as llava-hf writes it for llava-1.5: penultimate CLIP layer, patch tokens only, gelu MLP."""
-    from transformers import LlavaConfig
-
-    n = (vision.image_size // vision.patch_size) ** 2
-    return LlavaConfig(vision_config=vision, text_config=text, image_token_id=tok.convert_tokens_to_ids("<image>"),
-                       vision_feature_select_strategy="default", vision_feature_layer=-2, image_seq_length=n,
-                       projector_hidden_act="gelu", pad_token_id=tok.pad_token_id)
-
-
-def llava_processor(tok: Any, image_size: int):
-    """LlavaProcessor with llava-1.5-hf's settings (fixture llava_1_5_hf) at `image_size` pixels."""
-    from transformers import CLIPImageProcessor, LlavaProcessor
-
-    real = family_fixture("llava_1_5_hf")
-    rip = {k: v for k, v in real["image_processor"].items() if k not in ("class", "size", "crop_size")}
-    ip = CLIPImageProcessor(size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size},
-                            **rip)
-    return LlavaProcessor(image_processor=ip, tokenizer=tok, chat_template=real["chat_template"],
-                          image_token=real["tokenizer"]["image_token"], **real["processor"])
 
 
 def llama_style_tokenizer(corpus: list[str], vocab_size: int = 512):

@@ -111,11 +111,14 @@ def test_lora_run_saves_an_adapter_that_loads(tmp_path):
     base = build_tiny_llava(tmp_path / "llava")
     out = tmp_path / "out"
     write_subset(out, "t", "ofa", c1_rows(tmp_path / "media", 8, kinds=("image", "text")))
-    p = load_params(write_params(tmp_path / "p.yaml", out, base, checkpoint_fractions=[1.0], learning_rate=2e-4,
-                                 projector_lr=2e-5, lora={"enabled": True, "r": 8, "alpha": 16}))
+    # LLaVA-1.5's recipe (modality-grouped batches, projector lr, global batch) at tiny sizes, fp32 weights on CPU.
+    p = load_params(write_params(tmp_path / "p.yaml", out, base, checkpoint_fractions=[1.0], recipe="llava15_lora",
+                                 learning_rate=2e-4, global_batch=4, load_dtype="float32",
+                                 lora={"enabled": True, "r": 8, "alpha": 16}))
     info = train_run.train_subset(p, "ofa")
     ck = out / "t/train/ofa" / info["checkpoints"][-1]["name"]
     assert info["lora"] and info["family"] == "llava" and (ck / "adapter_config.json").is_file()
+    assert info["recipe"] == "llava15_lora" and info["global_batch"] == 4 and info["n_train"] == 8
     model = PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(base), ck)
     names = [n for n, _ in model.named_parameters()]
     assert any("lora_A" in n for n in names) and any("modules_to_save" in n and "multi_modal_projector" in n

@@ -1,7 +1,7 @@
 """One training run per subset: plan and check, prepare the rows, launch, and write the run folder (C2).
 
     outputs/<run>/train/<subset>/
-      run_info.json            subset, train file, base model, family, global batch, n_train, lora,
+      run_info.json            subset, train file, base model, family, global batch, n_train, lora, recipe,
                                finished, checkpoints [{name, samples_seen, step}]
       checkpoint-<samples>/    save_pretrained model (or peft adapter) + processor + Trainer state
       train_log.parquet        step, samples seen, tokens, loss, lr, grad norm, eval loss, samples/s, tokens/s
@@ -241,7 +241,7 @@ def checkpoints_of(run_dir: Path) -> list[dict]:
 def write_run_info(plan: RunPlan, n_train: int, finished: bool, extra: dict | None = None) -> dict:
     info = {"subset": plan.subset, "train_file": str(plan.train_file), "base_model": plan.base_model,
             "family": plan.family.name, "global_batch": plan.global_batch, "n_train": n_train,
-            "lora": plan.cfg.lora.enabled, "finished": finished, "checkpoints": checkpoints_of(plan.run_dir),
+            "lora": plan.cfg.lora.enabled, "recipe": plan.cfg.recipe, "finished": finished, "checkpoints": checkpoints_of(plan.run_dir),
             "run_hash": plan.run_hash(), **(extra or {})}
     write_json(plan.run_dir / "run_info.json", info)
     return info

@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-import torch
 
 from gdo_utils.models import family_fixture
 from gdo_utils.train.collate import Collator

@@ -158,6 +158,11 @@ def cmd_list(args):
     elif args.what == "notebooks":
         for nb in registry.list_notebooks(args.notebooks):
             print(nb)
+    elif args.what == "recipes":
+        from .train.recipes import recipe_file, recipe_names
+
+        for name in recipe_names():
+            print(f"{name}\t{recipe_file(name)}")
     else:
         if not args.params:
             raise FileNotFoundError("gdo-repro list subsets needs --params (the run whose subsets to list)")
@@ -275,8 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--extract-frames", action="store_true",
                     help="decode the chosen frames of mp4 rows to PNG files under outputs/<run>/frames/")
     sp.add_argument("--out", help="output file (default: beside the subset's train.jsonl)")
-    sp = sub.add_parser("list", help="list goal profiles, subsets of a run, or the notebooks `run` executes")
-    sp.add_argument("what", choices=["profiles", "subsets", "notebooks"])
+    sp = sub.add_parser("list", help="list goal profiles, training recipes, subsets of a run, or the notebooks `run` executes")
+    sp.add_argument("what", choices=["profiles", "recipes", "subsets", "notebooks"])
     sp.add_argument("--params", help="params YAML (needed for subsets; for profiles: its subsets.profiles_dir)")
     sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     sp.add_argument("--notebooks", help="notebook folder (for `list notebooks`)")

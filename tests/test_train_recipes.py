@@ -91,6 +91,14 @@ def test_every_preset_sets_every_recipe_field_and_bad_presets_are_refused(tmp_pa
         load_recipe("nope")
 
 
+def test_list_recipes_names_each_preset_file(capsys):
+    from gdo_utils.cli import main
+
+    assert main(["list", "recipes"]) == 0
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert [r[0] for r in rows] == recipe_names() and all(r[1].endswith(f"{r[0]}.yaml") for r in rows)
+
+
 def test_paper_params_ofa_runs_take_the_llava_recipe_not_gdo_values():
     p = load_params("params/paper.yaml")
     gdo, ofa = run_config(p, "temp_plus"), run_config(p, "ofa_llava665k")

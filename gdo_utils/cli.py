@@ -159,6 +159,11 @@ def cmd_list(args):
     elif args.what == "notebooks":
         for nb in registry.list_notebooks(args.notebooks):
             print(nb)
+    elif args.what == "recipes":
+        from .train.recipes import recipe_file, recipe_names
+
+        for name in recipe_names():
+            print(f"{name}\t{recipe_file(name)}")
     else:
         if not args.params:
             raise FileNotFoundError("gdo-repro list subsets needs --params (the run whose subsets to list)")
@@ -204,6 +209,12 @@ def cmd_report(args):
         print(f"  {name}: run fills {filled} of {total} cells")
     for n in rep.notes:
         print(f"  note: {n}")
+
+
+def cmd_assemble_llava(args):
+    from .train.llava import assemble_stage
+
+    _print(assemble_stage(_params(args), force=args.force))
 
 
 def cmd_train(args):
@@ -270,8 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--extract-frames", action="store_true",
                     help="decode the chosen frames of mp4 rows to PNG files under outputs/<run>/frames/")
     sp.add_argument("--out", help="output file (default: beside the subset's train.jsonl)")
-    sp = sub.add_parser("list", help="list goal profiles, subsets of a run, or the notebooks `run` executes")
-    sp.add_argument("what", choices=["profiles", "subsets", "notebooks"])
+    sp = sub.add_parser("list", help="list goal profiles, training recipes, subsets of a run, or the notebooks `run` executes")
+    sp.add_argument("what", choices=["profiles", "recipes", "subsets", "notebooks"])
     sp.add_argument("--params", help="params YAML (needed for subsets; for profiles: its subsets.profiles_dir)")
     sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     sp.add_argument("--notebooks", help="notebook folder (for `list notebooks`)")
@@ -291,6 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--mode", choices=["auto", "reference", "run"], default=None,
                     help="default: params report.mode (auto: run when the trajectory exists, else reference)")
     sp.add_argument("--sweep", action="store_true", help="run the OFA selection over report.sweep's K x budget grid")
+    add("assemble-llava", cmd_assemble_llava, "assemble the OFA starting model (LLaVA-1.5 stage 2: CLIP ViT-L/14-336 "
+        "+ Vicuna-7B-v1.5 + the stage-1 projector) from params assemble_llava")
     sp = add("train", cmd_train, "fine-tune on subsets (train.runs), one run each; accelerate launch for >1 process")
     sp.add_argument("--subset", action="append", help="subset name(s) (default: train.runs)")
     sp.add_argument("--launch-config", help="accelerate config in params/accelerate/ (sets train.launch.config)")
@@ -312,12 +325,15 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from .train.families import UnknownFamilyError
     from .train.launch import LaunchError
     from .train.data import BadRowError
+    from .train.llava import AssemblyError
+    from .train.recipes import RecipeError
     from .train.records import EmptySubsetError, TrainFileError
     from .trainfile import ContractError, ExportError
 
     return (NotebookFailed, PoolFormatError, FileNotFoundError, MetricsImportError, ScoreInputError,
             SubsetInputError, ContractError, ExportError, TrajectoryError, UnknownFamilyError, LaunchError,
-            TrainFileError, EmptySubsetError, BenchmarkFormatError, UnknownBenchmarkError, BadRowError)
+            TrainFileError, EmptySubsetError, BenchmarkFormatError, UnknownBenchmarkError, BadRowError,
+            RecipeError, AssemblyError)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -556,14 +556,17 @@ class LaunchConfig(Strict):
     master_addr: str = "127.0.0.1"
     master_port: int = Field(29500, ge=1, le=65535)
     in_process: bool = Field(True, description="Run a 1-process, 1-node config inside this process (no relaunch).")
+    prepare_timeout_s: float = Field(7200, gt=0, description="Multi-node: how long a node other than node 0 waits "
+                                     "for node 0 to prepare the run folder (its data/prepare.json marker).")
 
 
 class TrainConfig(Strict):
-    """The fixed fine-tuning recipe (GDO release: ms-swift full SFT); only the subset changes between runs."""
+    """Fine-tuning: a named recipe (train.recipe, gdo_utils.train.recipes) + explicit keys; only the subset changes."""
 
     runs: list[str] = Field(default_factory=list, description="Subset names (C1) to train, one run each.")
+    recipe: str = Field("gdo_msswift", description="Recipe preset (params/recipes/<name>.yaml) every run starts from.")
     run_overrides: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="Per-subset overrides of this section, e.g. the OFA LoRA recipe.")
+        default_factory=dict, description="Per-subset keys on top of the run's recipe, e.g. {recipe: llava15_lora}.")
     base_model: str | None = Field(None, description="Model to fine-tune (None: models.vlm.path).")
     load_dtype: Literal["float32", "bfloat16"] = Field("float32", description="Weights dtype (fp32 masters; bf16 autocast).")
     learning_rate: float = Field(2e-5, gt=0)
@@ -578,6 +581,8 @@ class TrainConfig(Strict):
     num_epochs: int = Field(1, ge=1)
     per_device_batch_size: int = Field(1, ge=1)
     grad_accum: int = Field(1, ge=1)
+    global_batch: int | None = Field(None, ge=1, description="When set, the accumulation is global_batch / "
+                                     "(per-device batch x processes) and must divide evenly (LLaVA-1.5: 128).")
     seed: int = 42
     data_seed: int = Field(42, description="Shuffle seed (release --data_seed 42).")
     eval_ratio: float = Field(0.001, ge=0, lt=1, description="Held-out share for eval loss (ceil, >= 1 row when > 0).")
@@ -597,6 +602,8 @@ class TrainConfig(Strict):
     attn_implementation: Literal["sdpa", "flash_attention_2", "eager"] | None = None
     liger: bool = Field(False, description="Liger kernels (GPU only).")
     group_by_length: bool = Field(False, description="Length-grouped batches (GPU speed option).")
+    group_by_modality: bool = Field(False, description="LLaVA's group_by_modality_length: batches of media rows and "
+                                    "of text-only rows formed apart, each grouped by length.")
     dataloader_workers: int = Field(8, ge=0)
     save_only_model: bool = Field(False, description="Release: optimizer states are saved too.")
     freeze: FreezeConfig = Field(default_factory=FreezeConfig)
@@ -638,6 +645,16 @@ class TrainConfig(Strict):
         return v
 
 
+class AssembleLlavaConfig(Strict):
+    """The OFA starting model's three parts (gdo-repro assemble-llava): LLaVA-1.5 stage 2 starts from them."""
+
+    vision_tower: str | None = Field(None, description="CLIP ViT-L/14-336 (local dir or cached hub id).")
+    language_model: str | None = Field(None, description="Vicuna-7B-v1.5 (local dir or cached hub id).")
+    projector: str | None = Field(None, description="Stage-1 mm_projector.bin / .safetensors (original LLaVA keys).")
+    out: str = Field("run:models/llava15_stage2_start", description="Folder the assembled model is written to.")
+    dtype: Literal["float16", "bfloat16", "float32"] = Field("float16", description="Saved weights (Vicuna ships fp16).")
+
+
 class Params(Strict):
     """The whole params file."""
 
@@ -656,6 +673,7 @@ class Params(Strict):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    assemble_llava: AssembleLlavaConfig = Field(default_factory=AssembleLlavaConfig)
 
     # Where the params came from (not part of the hash).
     source_file: str | None = Field(None, exclude=True)
@@ -728,7 +746,16 @@ def read_yaml(path: str | Path) -> dict:
         data = {}
     if not isinstance(data, dict):
         raise ParamsError(f"{p}: top level must be a mapping, got {type(data).__name__}")
-    return data
+    return _unshared(data)
+
+
+def _unshared(obj: Any) -> Any:
+    """A copy in which YAML aliases (`*anchor`) are separate objects, so a --set on one run changes that run only."""
+    if isinstance(obj, dict):
+        return {k: _unshared(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_unshared(v) for v in obj]
+    return obj
 
 
 def load_params(path: str | Path, overrides: list[str] | None = None) -> Params:

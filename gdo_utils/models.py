@@ -1,8 +1,8 @@
 """Load the backbone VLM and CLIP from a local path or hub id; build tiny offline stand-ins for the demo.
 
 The demo never downloads anything: `build_tiny_vlm` trains a byte-level BPE tokenizer on the toy
-world's texts and builds a randomly initialised Qwen3-VL (the recipe of
-../shared/probes/tiny_qwen3vl_probe.py), `build_tiny_clip` builds a small open_clip model from a JSON
+world's texts and builds a randomly initialised Qwen3-VL with the real model's chat template and
+processor settings (family_fixtures/qwen3_vl_instruct.json names where each came from), `build_tiny_clip` builds a small open_clip model from a JSON
 config in the `local-dir:` layout open_clip itself reads. Real runs point the same params at
 Qwen3-VL-8B-Instruct and ViT-B-32 weights; `load_vlm` / `load_clip` do not care which.
 """
@@ -28,27 +28,20 @@ SPECIAL_TOKENS = [
     "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>",
     "<tool_call>", "</tool_call>", "<think>", "</think>",
 ]
-# Qwen3-VL-Instruct chat template (ChatML + vision placeholders), as in the probe.
-CHAT_TEMPLATE = (
-    "{%- set image_count = namespace(value=0) %}{%- set video_count = namespace(value=0) %}"
-    "{%- for message in messages %}"
-    "{{- '<|im_start|>' + message['role'] + '\\n' }}"
-    "{%- if message['content'] is string %}{{- message['content'] }}"
-    "{%- else %}{%- for content in message['content'] %}"
-    "{%- if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
-    "{%- set image_count.value = image_count.value + 1 %}"
-    "{%- if add_vision_id %}Picture {{ image_count.value }}: {% endif -%}"
-    "<|vision_start|><|image_pad|><|vision_end|>"
-    "{%- elif content['type'] == 'video' or 'video' in content %}"
-    "{%- set video_count.value = video_count.value + 1 %}"
-    "{%- if add_vision_id %}Video {{ video_count.value }}: {% endif -%}"
-    "<|vision_start|><|video_pad|><|vision_end|>"
-    "{%- elif 'text' in content %}{{- content['text'] }}{%- endif %}"
-    "{%- endfor %}{%- endif %}"
-    "{{- '<|im_end|>\\n' }}"
-    "{%- endfor %}"
-    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
-)
+FIXTURES_DIR = Path(__file__).resolve().parent / "family_fixtures"
+
+
+def family_fixture(name: str) -> dict:
+    """A family's real chat template and processor / tokenizer settings (family_fixtures/<name>.json, source named inside)."""
+    f = FIXTURES_DIR / f"{name}.json"
+    if not f.is_file():
+        have = sorted(p.stem for p in FIXTURES_DIR.glob("*.json"))
+        raise FileNotFoundError(f"no family fixture {name!r} in {FIXTURES_DIR} (have: {', '.join(have)})")
+    return read_json(f)
+
+
+# Qwen3-VL-Instruct's own chat template (Qwen/Qwen3-VL-8B-Instruct; source and checksum in the fixture).
+CHAT_TEMPLATE: str = family_fixture("qwen3_vl_instruct")["chat_template"]
 TINY_CLIP_CONFIG = {
     "embed_dim": 64,
     "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "head_width": 32, "patch_size": 16},
@@ -82,8 +75,9 @@ def build_tiny_tokenizer(corpus: list[str], vocab_size: int = 1024):
     bpe.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
                                                          initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                                          show_progress=False))
+    real = family_fixture("qwen3_vl_instruct")["tokenizer"]
     return PreTrainedTokenizerFast(
-        tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>", bos_token=None,
+        tokenizer_object=bpe, eos_token=real["eos_token"], pad_token=real["pad_token"], bos_token=real["bos_token"],
         additional_special_tokens=SPECIAL_TOKENS[1:],
         extra_special_tokens={"image_token": "<|image_pad|>", "video_token": "<|video_pad|>",
                               "vision_start_token": "<|vision_start|>", "vision_end_token": "<|vision_end|>"},
@@ -95,12 +89,14 @@ TINY_PATCH = 16
 
 
 def tiny_image_processor():
-    """The tiny Qwen3-VL's image processor (Qwen2-VL layout: patch 16, merge 2, 1k..16k pixels)."""
+    """The tiny Qwen3-VL's image processor: Qwen3-VL's patch, merge, mean and std; class-level sizes 1k..16k pixels."""
     from transformers import Qwen2VLImageProcessor
 
+    real = family_fixture("qwen3_vl_instruct")["image_processor"]
     return Qwen2VLImageProcessor(
-        patch_size=TINY_PATCH, merge_size=2, temporal_patch_size=2,
-        size={"shortest_edge": 32 * 32, "longest_edge": 128 * 128}, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+        patch_size=real["patch_size"], merge_size=real["merge_size"], temporal_patch_size=real["temporal_patch_size"],
+        size={"shortest_edge": 32 * 32, "longest_edge": 128 * 128}, image_mean=real["image_mean"],
+        image_std=real["image_std"])
 
 
 def build_tiny_vlm(out_dir: str | Path, corpus: list[str], seed: int = 0, hidden: int = 64) -> Path:
@@ -112,10 +108,12 @@ def build_tiny_vlm(out_dir: str | Path, corpus: list[str], seed: int = 0, hidden
     ids = {t: tok.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     patch, merge, tpatch = TINY_PATCH, 2, 2
     image_processor = tiny_image_processor()
+    vreal = family_fixture("qwen3_vl_instruct")["video_processor"]
     video_processor = Qwen3VLVideoProcessor(
-        patch_size=patch, merge_size=merge, temporal_patch_size=tpatch,
-        size={"shortest_edge": 32 * 32, "longest_edge": 4 * 64 * 64}, image_mean=[0.5] * 3, image_std=[0.5] * 3,
-        fps=2, min_frames=2, max_frames=32, do_sample_frames=False, cap_pixels_per_frame=True)
+        patch_size=vreal["patch_size"], merge_size=vreal["merge_size"], temporal_patch_size=vreal["temporal_patch_size"],
+        size={"shortest_edge": 32 * 32, "longest_edge": 4 * 64 * 64}, image_mean=vreal["image_mean"],
+        image_std=vreal["image_std"], fps=vreal["fps"], min_frames=2, max_frames=32, do_sample_frames=False,
+        cap_pixels_per_frame=True)
     processor = Qwen3VLProcessor(image_processor=image_processor, tokenizer=tok, video_processor=video_processor,
                                  chat_template=CHAT_TEMPLATE)
     config = Qwen3VLConfig(

@@ -1,7 +1,7 @@
-"""Where the kit's shipped files are: goal profiles, notebooks (and other package data), in a checkout or installed.
+"""Where the kit's shipped files are: goal profiles, training recipes, notebooks (package data), in a checkout or installed.
 
 In a checkout they live at the top level (params/profiles/, notebooks/). `pip install .` ships the same
-files inside the package (gdo_utils/profiles/, gdo_utils/notebooks/; setup.py maps the folders), so
+files inside the package (gdo_utils/profiles/, gdo_utils/recipes/, gdo_utils/notebooks/; setup.py maps the folders), so
 `gdo-repro` works from any directory. Each lookup tries the installed copy, then the checkout.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from .chain import NOTEBOOK_RE
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 CHECKOUT_DIR = PACKAGE_DIR.parent
-SHIPPED = {"profiles": "params/profiles", "notebooks": "notebooks"}  # package data name -> checkout folder
+SHIPPED = {"profiles": "params/profiles", "notebooks": "notebooks", "recipes": "params/recipes"}  # package data name -> checkout folder
 
 
 def shipped_dir(name: str) -> Path:

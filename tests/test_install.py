@@ -1,4 +1,4 @@
-"""`pip install .` works outside the checkout: profiles and notebooks ship as package data, `gdo-repro run` finds them.
+"""`pip install .` works outside the checkout: profiles, recipes and notebooks ship as package data, `gdo-repro run` finds them.
 
 The package is installed with `pip install --no-deps --target` into a temporary folder (the runtime
 dependencies come from the test's own environment) and every command runs from a temporary working
@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCES = ("pyproject.toml", "setup.py", "README.md", "gdo_utils", "params/profiles", "notebooks")
+SOURCES = ("pyproject.toml", "setup.py", "README.md", "gdo_utils", "params/profiles", "params/recipes", "notebooks")
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +55,13 @@ def test_installed_package_is_the_one_imported_and_ships_its_data(installed):
     assert Path(out).parent == site / "gdo_utils"
     assert sorted(p.name for p in (site / "gdo_utils" / "profiles").glob("*.yaml")) == \
         sorted(p.name for p in (REPO / "params" / "profiles").glob("*.yaml"))
+    assert sorted(p.name for p in (site / "gdo_utils" / "recipes").glob("*.yaml")) == \
+        sorted(p.name for p in (REPO / "params" / "recipes").glob("*.yaml"))
+    assert sorted(p.name for p in (site / "gdo_utils" / "family_fixtures").glob("*.json")) == \
+        sorted(p.name for p in (REPO / "gdo_utils" / "family_fixtures").glob("*.json"))
+    code = "from gdo_utils.train.recipes import recipes_dir, load_recipe; print(recipes_dir()); load_recipe('llava15_lora')"
+    got = subprocess.run([sys.executable, "-c", code], cwd=work, env=env, capture_output=True, text=True)
+    assert got.returncode == 0 and got.stdout.strip() == str(site / "gdo_utils" / "recipes"), got.stderr
     r = _run(installed, "list", "profiles")
     assert r.returncode == 0, r.stderr
     assert [line.split("\t") for line in r.stdout.splitlines()][0] == ["custom", str(site / "gdo_utils" / "profiles" / "custom.yaml")]

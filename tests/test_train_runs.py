@@ -1,6 +1,7 @@
 """Training runs end to end on CPU: checkpoints by samples seen, kill-and-resume, LoRA, 2 processes, launch, errors."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -110,11 +111,14 @@ def test_lora_run_saves_an_adapter_that_loads(tmp_path):
     base = build_tiny_llava(tmp_path / "llava")
     out = tmp_path / "out"
     write_subset(out, "t", "ofa", c1_rows(tmp_path / "media", 8, kinds=("image", "text")))
-    p = load_params(write_params(tmp_path / "p.yaml", out, base, checkpoint_fractions=[1.0], learning_rate=2e-4,
-                                 projector_lr=2e-5, lora={"enabled": True, "r": 8, "alpha": 16}))
+    # LLaVA-1.5's recipe (modality-grouped batches, projector lr, global batch) at tiny sizes, fp32 weights on CPU.
+    p = load_params(write_params(tmp_path / "p.yaml", out, base, checkpoint_fractions=[1.0], recipe="llava15_lora",
+                                 learning_rate=2e-4, global_batch=4, load_dtype="float32",
+                                 lora={"enabled": True, "r": 8, "alpha": 16}))
     info = train_run.train_subset(p, "ofa")
     ck = out / "t/train/ofa" / info["checkpoints"][-1]["name"]
     assert info["lora"] and info["family"] == "llava" and (ck / "adapter_config.json").is_file()
+    assert info["recipe"] == "llava15_lora" and info["global_batch"] == 4 and info["n_train"] == 8
     model = PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(base), ck)
     names = [n for n, _ in model.named_parameters()]
     assert any("lora_A" in n for n in names) and any("modules_to_save" in n and "multi_modal_projector" in n
@@ -189,7 +193,10 @@ def test_print_launch_snapshot(tmp_path, model_dir):
                               "fsdp_8gpu", "--print-launch"], capture_output=True, text=True, env=ENV,
                        cwd=tmp_path)   # from outside the checkout
     assert r.returncode == 0, r.stderr
-    got = r.stdout.strip().replace(str(REPO), "<KIT>").replace(str(params), "<PARAMS>")
+    head, got = r.stdout.strip().replace(str(REPO), "<KIT>").replace(str(params), "<PARAMS>").splitlines()
+    assert head.startswith(f"# temp_plus: start {model_dir}; recipe gdo_msswift: lr 0.001, full, AdamW betas "
+                           "(0.9, 0.95), weight decay 0.01, warmup 0.1, cosine, grad clip 1, 1 epoch(s), max length "
+                           "8192, global batch 128 = 4 x 32 processes x 1 accumulation")
     assert got == ("accelerate launch --config_file <KIT>/params/accelerate/fsdp_8gpu.yaml --num_machines 4 "
                    "--num_processes 32 --machine_rank 2 --main_process_ip 10.0.0.1 --main_process_port 29500 "
                    "--fsdp_transformer_layer_cls_to_wrap Qwen3VLTextDecoderLayer,Qwen3VLVisionBlock "
@@ -230,3 +237,29 @@ def test_two_cpu_processes_match_one_process(tmp_path, model_dir):
     assert a["samples_seen"].tolist() == b["samples_seen"].tolist() == [4, 8, 12, 16]
     np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-4)
     assert a["loss"].iloc[0] != pytest.approx(a["loss"].iloc[-1], rel=1e-3)   # it trained
+
+
+@pytest.mark.slow
+def test_multi_node_only_node0_prepares_and_the_model_loads_after_the_process_group(tmp_path, model_dir):
+    """torchrun, 2 CPU processes (gloo), each one 'node': node 1 waits for node 0's marker and deletes nothing; a
+    stale folder is cleared by node 0 only; both load the model once the process group exists."""
+    out = tmp_path / "out"
+    write_subset(out, "t", "s", c1_rows(tmp_path / "media", 8, kinds=("image", "text")))
+    stale = out / "t/train/s"
+    stale.mkdir(parents=True)
+    (stale / "run_info.json").write_text('{"run_hash": "other"}')
+    (stale / "sentinel.txt").write_text("written by an older run")
+    params = write_params(tmp_path / "p.yaml", out, model_dir, per_device_batch_size=2, checkpoint_fractions=[1.0],
+                          launch={"config": "cpu_2proc", "configs_dir": str(REPO / "params/accelerate")})
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(REPO / "tests/multinode_probe.py"), str(params), "s", str(reports)]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=400)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    seen = [json.loads((reports / f"rank{k}.json").read_text()) for k in (0, 1)]
+    assert all(s["group_at_load"] and s["world_at_load"] == 2 for s in seen)
+    assert seen[1]["waited_s"] > 2 and seen[0]["n_train"] == seen[1]["n_train"] == 8
+    assert not (stale / "sentinel.txt").exists()
+    info = read_json(stale / "run_info.json")
+    assert info["finished"] and info["global_batch"] == 4 and [c["name"] for c in info["checkpoints"]] == ["checkpoint-8"]

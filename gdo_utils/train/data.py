@@ -104,6 +104,11 @@ class TrainDataset(torch.utils.data.Dataset):
         self.rows, self.settings, self.family = list(rows), settings, family
         self.lengths = [int((lengths or {}).get(r.id, 0)) for r in self.rows]
 
+    @property
+    def modality_lengths(self) -> list[int]:
+        """Token counts, negative for text-only rows (LLaVA's modality_lengths); at least 1 in size."""
+        return [max(n, 1) * (-1 if r.media_kind == "text" else 1) for r, n in zip(self.rows, self.lengths)]
+
     def __len__(self) -> int:
         return len(self.rows)
 

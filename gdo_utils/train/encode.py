@@ -2,7 +2,10 @@
 
 The processor's own chat template renders the turns (no system prompt, as the release); the
 processor expands each image / video placeholder to its token count. Labels keep the tokens of every
-assistant answer and its end-of-turn token (`answer<|im_end|>`); every prompt token is -100. The
+assistant answer and its end-of-turn token, what each family's own recipe supervises: `answer<|im_end|>`
+for Qwen (ms-swift), `answer</s>` for LLaVA-1.5. llava-1.5-hf's chat template writes no end-of-turn
+token after an answer ("ASSISTANT: answer USER: ..."), so `close_answers` puts the tokenizer's eos
+there, as LLaVA-1.5's conversation format does ("ASSISTANT: answer</s>USER: ..."); every prompt token is -100. The
 answer spans are found as character spans of the rendered text (the template rendered up to each
 assistant turn is a prefix of the whole) and carried through the placeholder expansion with the
 processor's `text_replacement_offsets`, then mapped to tokens with the tokenizer's offsets.
@@ -137,6 +140,26 @@ def render_with_spans(processor: Any, messages: list[dict]) -> tuple[str, list[t
     return full, spans
 
 
+def close_answers(text: str, spans: list[tuple[int, int]], eos: str | None) -> tuple[str, list[tuple[int, int]]]:
+    """End every answer span with `eos` (replacing the whitespace after it) unless it already ends with it."""
+    if not eos:
+        return text, spans
+    parts, out, pos, shift = [], [], 0, 0
+    for a, b in spans:
+        if text[a:b].endswith(eos):
+            out.append((a + shift, b + shift))
+            continue
+        c = b
+        while c < len(text) and text[c].isspace():
+            c += 1
+        parts += [text[pos:b], eos]
+        out.append((a + shift, b + shift + len(eos)))
+        shift += len(eos) - (c - b)
+        pos = c
+    parts.append(text[pos:])
+    return "".join(parts), out
+
+
 def _shift(pos: int, replacements: list[dict]) -> int:
     """Position in the expanded text of a char position of the rendered text."""
     delta = 0
@@ -169,7 +192,7 @@ def processor_kwargs(family: Family, settings: EncodeSettings, media: Media) -> 
 def encode_row(processor: Any, family: Family, rec: TrainRecord, media: Media, settings: EncodeSettings) -> dict:
     """Model inputs for one row (batch dim 1) with `labels`; raises RowSkipped when the row cannot train."""
     msgs = chat_messages(rec, as_video=media.video is not None, image_newline=family.image_newline)
-    text, spans = render_with_spans(processor, msgs)
+    text, spans = close_answers(*render_with_spans(processor, msgs), processor.tokenizer.eos_token)
     kw = processor_kwargs(family, settings, media)
     enc = processor(text=[text], images=media.images or None, return_tensors="pt", return_offsets_mapping=True,
                     return_text_replacement_offsets=True, **kw)

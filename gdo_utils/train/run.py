@@ -1,7 +1,7 @@
 """One training run per subset: plan and check, prepare the rows, launch, and write the run folder (C2).
 
     outputs/<run>/train/<subset>/
-      run_info.json            subset, train file, base model, family, global batch, n_train, lora,
+      run_info.json            subset, train file, base model, family, global batch, n_train, lora, recipe,
                                finished, checkpoints [{name, samples_seen, step}]
       checkpoint-<samples>/    save_pretrained model (or peft adapter) + processor + Trainer state
       train_log.parquet        step, samples seen, tokens, loss, lr, grad norm, eval loss, samples/s, tokens/s
@@ -16,7 +16,6 @@ resumes from its last checkpoint.
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import logging
@@ -40,6 +39,7 @@ from .encode import EncodeSettings, load_media
 from .families import Family, apply_freeze, family_of_model_path, lora_target_regex, projector_module_names
 from .launch import (AccelerateConfig, check_devices, format_command, global_batch, launch_command,
                      load_accelerate_config, processes_per_node, resolve_config_path)
+from .recipes import RecipeError, resolve_run_config
 from .records import EmptySubsetError, TrainRecord, parse_c1_row, read_c1
 from .schedule import fraction_steps, samples_seen, total_steps
 from .trainer import KitTrainer, check_speed_options, training_arguments
@@ -104,19 +104,12 @@ def available_subsets(params: Params) -> list[str]:
     return sorted(p.parent.name for p in root.glob("*/train.jsonl")) if root.is_dir() else []
 
 
-def _deep_merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def run_config(params: Params, subset: str) -> TrainConfig:
-    """The train section with this subset's `run_overrides` applied (validated)."""
-    over = params.train.run_overrides.get(subset)
-    if not over:
-        return params.train
-    return TrainConfig.model_validate(_deep_merge(params.train.model_dump(mode="python"), over))
+    """This run's settings: its recipe preset, the train section's explicit keys, its run_overrides (validated)."""
+    try:
+        return resolve_run_config(params.train, subset)
+    except RecipeError as err:
+        raise RecipeError(f"{params.source_file}: train.recipe / train.run_overrides.{subset}: {err}") from None
 
 
 def base_model_of(params: Params, cfg: TrainConfig) -> str:
@@ -146,8 +139,20 @@ def plan_run(params: Params, subset: str, check_launch: bool = True, check_data:
         check_speed_options(cfg, on_gpu)
     if cfg.video_input == "video" and not family.video:
         raise ValueError(f"train.video_input=video: family {family.name} has no video input (use frames)")
+    cfg = with_accumulation(cfg, processes_per_node(accel) * cfg.launch.nnodes)
     gb = global_batch(cfg.per_device_batch_size, cfg.grad_accum, accel, cfg.launch.nnodes)
     return RunPlan(params, subset, cfg, train_file.resolve(), base, family, accel, gb, on_gpu)
+
+
+def with_accumulation(cfg: TrainConfig, procs: int) -> TrainConfig:
+    """A recipe with a fixed global batch (LLaVA-1.5: 128) gets the accumulation that reaches it on `procs` processes."""
+    if cfg.global_batch is None:
+        return cfg
+    per_step = cfg.per_device_batch_size * procs
+    if cfg.global_batch % per_step:
+        raise ValueError(f"train.global_batch {cfg.global_batch} is not a multiple of per-device batch "
+                         f"{cfg.per_device_batch_size} x {procs} processes")
+    return cfg.model_copy(update={"grad_accum": cfg.global_batch // per_step})
 
 
 def check_subset_file(params: Params, subset: str, train_file: Path) -> None:
@@ -247,7 +252,7 @@ def checkpoints_of(run_dir: Path) -> list[dict]:
 def write_run_info(plan: RunPlan, n_train: int, finished: bool, extra: dict | None = None) -> dict:
     info = {"subset": plan.subset, "train_file": str(plan.train_file), "base_model": plan.base_model,
             "family": plan.family.name, "global_batch": plan.global_batch, "n_train": n_train,
-            "lora": plan.cfg.lora.enabled, "finished": finished, "checkpoints": checkpoints_of(plan.run_dir),
+            "lora": plan.cfg.lora.enabled, "recipe": plan.cfg.recipe, "finished": finished, "checkpoints": checkpoints_of(plan.run_dir),
             "run_hash": plan.run_hash(), **(extra or {})}
     write_json(plan.run_dir / "run_info.json", info)
     return info
@@ -285,6 +290,7 @@ def run_worker(params: Params, subset: str, extra_callbacks: list | None = None)
     from transformers import set_seed
 
     plan = plan_run(params, subset, check_launch=False)
+    process_group(plan)   # before the rows are read and the model is loaded (FSDP cpu_ram_efficient_loading)
     ddir = plan.run_dir / "data"
     train_rows, lengths = read_prepared(ddir / "train.jsonl")
     eval_rows, _ = read_prepared(ddir / "eval.jsonl")
@@ -294,13 +300,13 @@ def run_worker(params: Params, subset: str, extra_callbacks: list | None = None)
     eval_steps = fraction_steps(plan.cfg.eval_fractions or plan.cfg.checkpoint_fractions, n, B, plan.cfg.num_epochs) \
         if eval_rows else []
     set_seed(plan.cfg.seed)
+    args = training_arguments(plan.cfg, plan.run_dir / ".trainer", use_cpu=not plan.on_gpu,
+                              fsdp_checkpointing=bool(plan.accel.fsdp.get("fsdp_activation_checkpointing")),
+                              has_eval=bool(eval_rows))
     processor = _processor(plan.base_model)
     model = load_model(plan)
     settings = plan.settings
     collator = Collator(processor, plan.family, settings, plan.cfg.text_only_batches)
-    args = training_arguments(plan.cfg, plan.run_dir / ".trainer", use_cpu=not plan.on_gpu,
-                              fsdp_checkpointing=bool(plan.accel.fsdp.get("fsdp_activation_checkpointing")),
-                              has_eval=bool(eval_rows))
     is_main = args.process_index == 0
     finalize = lambda step: f"checkpoint-{samples_seen(step, n, B)}"  # noqa: E731
     if is_main:
@@ -312,6 +318,7 @@ def run_worker(params: Params, subset: str, extra_callbacks: list | None = None)
         eval_dataset=TrainDataset(eval_rows, settings, plan.family) if eval_rows else None,
         data_collator=collator, processing_class=processor, family=plan.family,
         projector_lr=plan.cfg.projector_lr, group_by_length=plan.cfg.group_by_length,
+        group_by_modality=plan.cfg.group_by_modality,
         callbacks=[SampleCheckpoints(plan.run_dir, save_steps, eval_steps, n, B, steps, on_saved), StepTimer(n, B),
                    *(extra_callbacks or [])],
     )
@@ -342,6 +349,18 @@ def run_worker(params: Params, subset: str, extra_callbacks: list | None = None)
     return info
 
 
+def process_group(plan: RunPlan):
+    """accelerate's PartialState (the process group of a launched run) before anything is read or loaded.
+
+    transformers' from_pretrained loads full weights only on each node's local rank 0 when the group exists
+    and FSDP's cpu_ram_efficient_loading is on (one CPU copy per node, not one per process); the
+    TrainingArguments reuse this state.
+    """
+    from accelerate import PartialState
+
+    return PartialState(cpu=not plan.on_gpu)
+
+
 def args_barrier(args: Any) -> None:
     import torch.distributed as dist
 
@@ -368,15 +387,13 @@ def _prep_hash(plan: RunPlan) -> str | None:
 
 def train_subset(params: Params, subset: str, *, force: bool = False, overrides: list[str] | None = None,
                  params_file: str | None = None, stream: Callable[[str], None] | None = None) -> dict:
-    """Plan, prepare, launch (in process or `accelerate launch`) and return the run's run_info."""
+    """Plan, prepare (node 0) or wait for node 0, launch (in process or `accelerate launch`), return run_info."""
     plan = plan_run(params, subset)
     status = run_status(plan)
     if status == "done" and not force:
         log.info("%s: up to date, skipped", subset)
         return read_json(plan.run_dir / "run_info.json")
-    if status == "stale" or force:
-        shutil.rmtree(plan.run_dir, ignore_errors=True)
-    info = prepare(plan)
+    info = prepare_shared(plan, status, force=force)
     log.info("%s: %d train / %d held-out rows, %d skipped %s; global batch %d -> %d steps", subset, info["n_train"],
              info["n_eval"], info["skipped"], info["skipped_by_reason"], plan.global_batch,
              total_steps(info["n_train"], plan.global_batch, plan.cfg.num_epochs))
@@ -390,6 +407,39 @@ def train_subset(params: Params, subset: str, *, force: bool = False, overrides:
     log.info("launching: %s", format_command(cmd))
     run_streamed(cmd, stream)
     return read_json(plan.run_dir / "run_info.json")
+
+
+def prepare_shared(plan: RunPlan, status: str, *, force: bool = False, node_rank: int | None = None,
+                   poll_s: float = 2.0) -> dict:
+    """Only node 0 clears (stale or forced) and prepares the run folder; other nodes wait for its marker.
+
+    The marker is data/prepare.json carrying this run's hash (written atomically, last). A node other than
+    0 never deletes or writes there. With --force, a node other than 0 may see the previous marker; its
+    workers still read the rows only after the process group exists, i.e. after node 0's workers joined,
+    which they do once node 0 has prepared.
+    """
+    node = plan.cfg.launch.node_rank if node_rank is None else node_rank
+    if node != 0:
+        return wait_for_prepared(plan, plan.cfg.launch.prepare_timeout_s, poll_s)
+    if status == "stale" or force:
+        shutil.rmtree(plan.run_dir, ignore_errors=True)
+    return prepare(plan)
+
+
+def wait_for_prepared(plan: RunPlan, timeout_s: float, poll_s: float = 2.0) -> dict:
+    """Wait until node 0 has written data/prepare.json with this run's hash; a clear error after timeout_s."""
+    marker = plan.run_dir / "data" / "prepare.json"
+    h, t0 = plan.run_hash(), time.time()
+    while True:
+        if marker.is_file():
+            info = read_json(marker)
+            if info.get("run_hash") == h:
+                return info
+        if time.time() - t0 > timeout_s:
+            raise TimeoutError(f"{plan.subset}: node {plan.cfg.launch.node_rank} waited {timeout_s:.0f}s for node 0 "
+                               f"to prepare {marker} (run hash {h}); start node 0 with the same params "
+                               f"(train.launch.prepare_timeout_s sets the wait)")
+        time.sleep(poll_s)
 
 
 def _accelerate_bin() -> str:
@@ -429,9 +479,38 @@ def train_runs(params: Params, subsets: list[str] | None = None, *, force: bool 
 
 
 def print_launch(params: Params, subset: str, params_file: str, overrides: list[str] | None = None) -> str:
-    """The exact `accelerate launch ...` command for a subset (no device check: printable anywhere)."""
+    """A comment line (start model, recipe) + the exact `accelerate launch ...` command (no device check)."""
     plan = plan_run(params, subset, check_launch=False, check_data=False)
-    return format_command(launch_command(plan.accel, plan.cfg.launch, plan.family, params_file, subset, overrides))
+    cmd = format_command(launch_command(plan.accel, plan.cfg.launch, plan.family, params_file, subset, overrides))
+    return f"{launch_summary(plan)}\n{cmd}"
+
+
+def start_description(params: Params, base_model: str) -> str:
+    """The base model, and its parts when it is the assemble-llava output (read from params, no files needed)."""
+    a = params.assemble_llava
+    try:
+        assembled = str(resolve_path(params, a.out, "assemble_llava.out").resolve()) == base_model
+    except ValueError:
+        assembled = False
+    if not assembled:
+        return base_model
+    return (f"{base_model} = gdo-repro assemble-llava of language model {a.language_model}, "
+            f"vision tower {a.vision_tower}, projector {a.projector}")
+
+
+def launch_summary(plan: RunPlan) -> str:
+    """One comment line: the run's starting model and the recipe values it trains with."""
+    c = plan.cfg
+    procs = processes_per_node(plan.accel) * c.launch.nnodes
+    tuned = f"LoRA r {c.lora.r} / alpha {c.lora.alpha} / dropout {c.lora.dropout:g}" if c.lora.enabled else "full"
+    frozen = [k for k, v in c.freeze.model_dump().items() if v]
+    return (f"# {plan.subset}: start {start_description(plan.params, plan.base_model)}; recipe {c.recipe}: "
+            f"lr {c.learning_rate:g}" + (f", projector lr {c.projector_lr:g}" if c.projector_lr else "")
+            + f", {tuned}" + (f", frozen {'/'.join(frozen)}" if frozen else "")
+            + f", AdamW betas ({c.adam_beta1:g}, {c.adam_beta2:g}), weight decay {c.weight_decay:g}, "
+            f"warmup {c.warmup_ratio:g}, {c.lr_scheduler}, grad clip {c.max_grad_norm:g}, {c.num_epochs} epoch(s), "
+            f"max length {c.max_length}, global batch {plan.global_batch} = {c.per_device_batch_size} x {procs} "
+            f"processes x {c.grad_accum} accumulation" + (", batches grouped by modality" if c.group_by_modality else ""))
 
 
 def load_run_logs(params: Params, subsets: list[str]) -> dict:

@@ -1,7 +1,9 @@
 """Tiny offline Qwen2.5-VL and LLaVA-1.5 (random weights, BPE tokenizer) so every family is tested without downloads.
 
 The tiny Qwen3-VL is `gdo_utils.models.build_tiny_vlm` (the demo backbone); these two follow the same
-recipe with each family's own config, processor and chat template (LLaVA-1.5: "USER: <image>\\n... ASSISTANT: ...</s>").
+recipe with each family's real chat template and processor / tokenizer settings (gdo_utils/family_fixtures/:
+Qwen2.5-VL-Instruct's ChatML with its default system turn; llava-1.5-hf's "USER: <image>\n... ASSISTANT: ..."
+with no end-of-turn token after an answer, BOS added, CLIP resize + centre crop). Only the sizes are small.
 """
 from __future__ import annotations
 
@@ -9,16 +11,9 @@ from pathlib import Path
 
 import torch
 
-from ..models import build_tiny_tokenizer
+from ..models import build_tiny_tokenizer, family_fixture
+from .llava import llava_config, llava_processor
 
-LLAVA_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if message['role'] == 'user' %}USER: {% else %}ASSISTANT: {% endif %}"
-    "{% for item in message['content'] %}{% if item['type'] == 'image' %}<image>\n{% endif %}{% endfor %}"
-    "{% for item in message['content'] %}{% if item['type'] == 'text' %}{{ item['text'] }}{% endif %}{% endfor %}"
-    "{% if message['role'] == 'user' %} {% else %}{{ eos_token }}{% endif %}"
-    "{% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}"
-)
 CORPUS = ["What colour is the square?", "The square is red.", "Describe the video.", "A ball moves left.",
           "USER: ASSISTANT: yes no", "seconds 0.5 1.0 1.5 2.0"] * 10
 
@@ -28,17 +23,22 @@ def build_tiny_qwen25vl(out_dir: str | Path, seed: int = 0, hidden: int = 64) ->
     from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor,
                               Qwen2VLImageProcessor, Qwen2VLVideoProcessor)
 
-    from ..models import CHAT_TEMPLATE
-
+    real = family_fixture("qwen2_5_vl_instruct")
+    rip = real["image_processor"]
     torch.manual_seed(seed)
     tok = build_tiny_tokenizer(CORPUS, vocab_size=512)
+    tok.chat_template = real["chat_template"]
     ids = {t: tok.convert_tokens_to_ids(t) for t in ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>",
                                                       "<|vision_end|>", "<|endoftext|>")}
-    ip = Qwen2VLImageProcessor(patch_size=14, merge_size=2, temporal_patch_size=2,
-                               size={"shortest_edge": 28 * 28, "longest_edge": 128 * 128})
-    vp = Qwen2VLVideoProcessor(patch_size=14, merge_size=2, temporal_patch_size=2,
-                               size={"shortest_edge": 28 * 28, "longest_edge": 4 * 64 * 64}, do_sample_frames=False)
-    proc = Qwen2_5_VLProcessor(image_processor=ip, tokenizer=tok, video_processor=vp, chat_template=CHAT_TEMPLATE)
+    ip = Qwen2VLImageProcessor(patch_size=rip["patch_size"], merge_size=rip["merge_size"],
+                               temporal_patch_size=rip["temporal_patch_size"], image_mean=rip["image_mean"],
+                               image_std=rip["image_std"], size={"shortest_edge": 28 * 28, "longest_edge": 128 * 128})
+    vp = Qwen2VLVideoProcessor(patch_size=rip["patch_size"], merge_size=rip["merge_size"],
+                               temporal_patch_size=rip["temporal_patch_size"], image_mean=rip["image_mean"],
+                               image_std=rip["image_std"], size={"shortest_edge": 28 * 28, "longest_edge": 4 * 64 * 64},
+                               do_sample_frames=False)
+    proc = Qwen2_5_VLProcessor(image_processor=ip, tokenizer=tok, video_processor=vp,
+                               chat_template=real["chat_template"])
     cfg = Qwen2_5_VLConfig(
         text_config=dict(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
@@ -54,40 +54,46 @@ def build_tiny_qwen25vl(out_dir: str | Path, seed: int = 0, hidden: int = 64) ->
 
 
 def build_tiny_llava(out_dir: str | Path, seed: int = 0, hidden: int = 64) -> Path:
-    """A tiny random LLaVA-1.5 (CLIP vision tower, 2-layer MLP projector, Llama LLM) + processor."""
-    from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
-                              LlavaForConditionalGeneration, LlavaProcessor)
+    """A tiny random LLaVA-1.5 (CLIP vision tower, 2-layer MLP projector, Llama LLM) + llava-1.5-hf's processor."""
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaForConditionalGeneration
 
     torch.manual_seed(seed)
-    tok = _llama_style_tokenizer()
-    image_id = tok.convert_tokens_to_ids("<image>")
-    ip = CLIPImageProcessor(size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28})
+    tok = llama_style_tokenizer(CORPUS)
     vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                              image_size=28, patch_size=14, projection_dim=32)
-    proc = LlavaProcessor(image_processor=ip, tokenizer=tok, patch_size=14, vision_feature_select_strategy="default",
-                          chat_template=LLAVA_TEMPLATE, num_additional_image_tokens=1, image_token="<image>")
+                              image_size=TINY_LLAVA_IMAGE, patch_size=14, projection_dim=32)
     text = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
                        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                       pad_token_id=tok.pad_token_id)
-    cfg = LlavaConfig(vision_config=vision, text_config=text, image_token_id=image_id,
-                      vision_feature_select_strategy="default", vision_feature_layer=-2, image_seq_length=4)
-    return _save(LlavaForConditionalGeneration(cfg), proc, out_dir)
+                       pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    model = LlavaForConditionalGeneration(llava_config(vision, text, tok))
+    model.generation_config.eos_token_id = tok.eos_token_id
+    model.generation_config.pad_token_id = tok.pad_token_id
+    return _save(model, llava_processor(tok, TINY_LLAVA_IMAGE), out_dir)
 
 
-def _llama_style_tokenizer():
-    """Byte-level BPE with LLaMA's specials (<s>, </s>, <unk>, <pad>) and LLaVA's <image> placeholder."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+TINY_LLAVA_IMAGE = 28   # llava-1.5: 336 (24 x 24 patches of 14 px); the tiny model: 2 x 2 patches
+
+
+def llama_style_tokenizer(corpus: list[str], vocab_size: int = 512):
+    """Byte-level BPE with LLaMA's specials and BOS (<s> before every text), LLaVA's <image>, llava-1.5-hf's settings."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    specials = ["<unk>", "<s>", "</s>", "<pad>", "<image>"]
+    real = family_fixture("llava_1_5_hf")["tokenizer"]
+    specials = [real["unk_token"], real["bos_token"], real["eos_token"], real["pad_token"], real["image_token"]]
     bpe = Tokenizer(models.BPE(unk_token=None))
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    bpe.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=512, special_tokens=specials, show_progress=False,
+    bpe.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
+                                                         show_progress=False,
                                                          initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    return PreTrainedTokenizerFast(tokenizer_object=bpe, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
-                                   pad_token="<pad>", additional_special_tokens=["<image>"],
-                                   extra_special_tokens={"image_token": "<image>"}, padding_side="right")
+    bos = real["bos_token"]
+    bpe.post_processor = processors.TemplateProcessing(single=f"{bos} $A", pair=f"{bos} $A {bos} $B",
+                                                       special_tokens=[(bos, bpe.token_to_id(bos))])
+    return PreTrainedTokenizerFast(tokenizer_object=bpe, unk_token=real["unk_token"], bos_token=bos,
+                                   eos_token=real["eos_token"], pad_token=real["pad_token"],
+                                   additional_special_tokens=[real["image_token"]],
+                                   extra_special_tokens={"image_token": real["image_token"]},
+                                   padding_side=real["padding_side"])
 
 
 def _save(model, processor, out_dir: str | Path) -> Path:

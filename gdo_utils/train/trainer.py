@@ -1,8 +1,9 @@
 """The Trainer and its arguments: the release recipe (ms-swift full SFT) as transformers TrainingArguments.
 
-`KitTrainer` adds two things the stock Trainer lacks: an own learning rate for the projector (the OFA
-LLaVA-1.5 LoRA recipe trains the projector at 2e-5 beside LoRA at 2e-4), and length-grouped batches
-from the token counts measured before training (instead of re-encoding every row to measure it).
+`KitTrainer` adds what the stock Trainer lacks: an own learning rate for the projector (the OFA
+LLaVA-1.5 LoRA recipe trains the projector at 2e-5 beside LoRA at 2e-4), length-grouped batches
+from the token counts measured before training (instead of re-encoding every row to measure it), and
+LLaVA's modality-grouped batches (gdo_utils.train.sampling).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from ..config import TrainConfig
 from .families import Family, part_of
+from .sampling import ModalityLengthSampler
 
 
 def bf16_enabled(cfg: TrainConfig) -> bool:
@@ -77,9 +79,10 @@ class KitTrainer(Trainer):
     """Trainer with a projector learning rate and length grouping from precomputed token counts."""
 
     def __init__(self, *args: Any, family: Family, projector_lr: float | None = None,
-                 group_by_length: bool = False, **kwargs: Any) -> None:
+                 group_by_length: bool = False, group_by_modality: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.family, self.projector_lr, self.group_by_length = family, projector_lr, group_by_length
+        self.group_by_modality = group_by_modality
 
     def create_optimizer(self, model=None):
         opt = super().create_optimizer(model)
@@ -96,6 +99,10 @@ class KitTrainer(Trainer):
 
     def _get_train_sampler(self, train_dataset=None):
         ds = train_dataset if train_dataset is not None else self.train_dataset
+        if self.group_by_modality:   # LLaVA: batch = per-device, world = processes x accumulation
+            return ModalityLengthSampler(ds.modality_lengths, self.args.per_device_train_batch_size,
+                                         self.args.world_size * self.args.gradient_accumulation_steps,
+                                         self.args.data_seed)
         if not self.group_by_length:
             return super()._get_train_sampler(train_dataset)
         g = torch.Generator().manual_seed(self.args.data_seed)

@@ -33,8 +33,10 @@ def headline_table() -> Table:
     csv, disp = reference_frames(published.load("ofa_headline"), [("pool", "Pool"), ("model", "Model"), ("note", "Note")],
                                  HEADLINE_COLS, list(published.load_strings("ofa_headline").columns))
     disp["Budget"] = [percent(x) for x in published.load("ofa_headline")["budget_ratio"]]
-    return Table("ofa_headline", "OFA headline: relative performance at 15%", "Published numbers (OFA abstract).", csv,
-                 disp, claim=headline_claim(), source=published.OFA_PAPER)
+    disp["Model"] = [f"{m} (not in the abstract)" for m in disp["Model"]]
+    return Table("ofa_headline", "OFA headline: relative performance at 15%", "Published numbers (OFA abstract): the "
+                 "pool, the 15% budget and Rel. The model is not stated in the abstract (inferred from VisNec's protocol); "
+                 "the note is the kit's.", csv, disp, claim=headline_claim(), source=published.label("ofa_headline"))
 
 
 def companion_table(name: str) -> Table:
@@ -45,11 +47,12 @@ def companion_table(name: str) -> Table:
                                  list(published.load_strings(name).columns))
     chk = reference.rel_checks()[name]
     bad = chk[~chk["consistent"]]
-    notes = [f"Rows from {published.VISNEC_PAPER}, not from the OFA paper: the baselines OFA is compared with."]
+    notes = [f"Rows from {published.VISNEC_PAPER}, not from the OFA paper. Whether the OFA paper compares with the "
+             "same rows is not known from its abstract (its tables are not available)."]
     notes += [f"{r.method}: printed Rel {r.rel_printed:.1f}, recomputed {r.rel_recomputed:.2f}." for r in bad.itertuples()]
     return Table(name, f"{pool}: full data and 11 selection baselines at 15% (VisNec's rows)",
                  f"Published by VisNec (arXiv 2603.01195), same authors and protocol; LLaVA-v1.5-7B, MME-P raw score.",
-                 csv, disp, claim=headline_claim(), source=published.VISNEC_PAPER, notes=notes)
+                 csv, disp, claim=headline_claim(), source=published.label(name), notes=notes)
 
 
 def rel_check_table() -> Table:
@@ -64,8 +67,8 @@ def rel_check_table() -> Table:
     csv, disp = reference_frames(df, [("pool", "Pool"), ("method", "Method"), ("consistent", "Within 0.1")], cols,
                                  ["pool", "method", "rel_printed", "rel_recomputed", "difference", "consistent"])
     return Table("ofa_rel_check", "Rel recomputed from the companion rows",
-                 "Rel = (100/10) * sum_b score_b / full_b (OFA_METHOD.md) from each row's ten printed scores.", csv, disp,
-                 source=published.VISNEC_PAPER,
+                 "Rel = (100/10) * sum_b score_b / full_b from each row's ten printed scores.", csv, disp,
+                 source=f"recomputed by the kit from {published.VISNEC_ROWS}",
                  notes=["A row is consistent when the recomputed Rel is within 0.1 of the printed one (one decimal)."])
 
 
@@ -123,8 +126,9 @@ def rel_table(inputs: RunInputs | None = None) -> Table:
     if inputs is None:
         df = reference_rel()
         csv, disp = reference_frames(df, [("pool", "Pool"), ("method", "Method"), ("paper", "Paper")], [Col("rel", "Rel", 1)])
-        return Table("ofa_rel", title, "OFA's own rows from the OFA abstract; every baseline row from VisNec (arXiv "
-                     "2603.01195).", csv, disp, claim=claim, source=f"{published.OFA_PAPER}; {published.VISNEC_PAPER}")
+        return Table("ofa_rel", title, "The OFA rows from the OFA abstract; every other row is VisNec's (arXiv "
+                     "2603.01195, same authors and protocol), not the OFA paper's.", csv, disp, claim=claim,
+                     source=f"{published.label('ofa_headline')}; {published.label('ofa_baselines_llava665k')}")
     run, _ = run_rel(inputs)
     pub, _ = published_rows(inputs.ofa_pools)
     keys = [("pool", "Pool"), ("published_pool", "Published pool"), ("method", "Method")]
@@ -136,7 +140,8 @@ def rel_table(inputs: RunInputs | None = None) -> Table:
              "Rel needs all ten image benchmarks of the subset and of its full-data run; 'Rel over evaluated' averages the "
              "benchmarks both have (not comparable with the paper's Rel)."]
     return Table("ofa_rel", title, "This run: each OFA subset's last checkpoint against the same pool's full-data run.",
-                 csv, disp, claim=claim, source=f"this run vs {published.OFA_PAPER}; {published.VISNEC_PAPER}", notes=notes)
+                 csv, disp, claim=claim, source=f"this run vs {published.OFA_ABSTRACT} (OFA 15%) and {published.VISNEC_ROWS} (Random, Full data)",
+                 notes=notes)
 
 
 def scores_table(inputs: RunInputs) -> Table:
@@ -147,7 +152,7 @@ def scores_table(inputs: RunInputs) -> Table:
     csv, disp = run_frames(run, pub, keys, SCORE_COLS, match=["published_pool", "method"])
     return Table("ofa_scores", "Image-benchmark scores of the OFA rows", "This run's last checkpoints; the paper's "
                  "Random / Full-Data rows are VisNec's (arXiv 2603.01195).", csv, disp, claim=headline_claim(),
-                 source=f"this run vs {published.VISNEC_PAPER}")
+                 source=f"this run vs {published.VISNEC_ROWS}")
 
 
 def selection_table(reports: dict[str, dict], chosen_epoch: int | None) -> Table:

@@ -175,3 +175,7 @@ def test_main_table_agrees_with_the_temp_plus_profile_rows():
     pd.testing.assert_series_equal(main["gdo"], tp["accuracy"], check_names=False)
     pd.testing.assert_series_equal(main["delta_pp"], tp["delta_pp"], check_names=False)
     assert ((main["gdo"] - main["uni10x"] - main["delta_pp"]).abs() <= 0.01 + 1e-9).all()
+
+
+def test_release_speedup_labels_equal_the_figure():
+    assert {b: f"~{x:.1f}x" for b, x in published.RELEASE_SPEEDUP_LABELS.items()} == T.TEASER_SPEEDUP_LABELS

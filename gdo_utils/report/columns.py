@@ -28,6 +28,7 @@ class Col:
     decimals: int = 2
     kind: str = "num"
     csv_fixed: bool = False
+    binomial: bool = True  # run mode: an accuracy with n gets a Wilson interval (False: n only - F1, VQA scores)
 
     def to_csv(self, x) -> str:
         return fmt.fixed(x, self.decimals, missing=fmt.CSV_MISSING) if self.csv_fixed else fmt.csv_number(x, self.decimals)
@@ -65,7 +66,8 @@ def run_frames(run: pd.DataFrame, paper: pd.DataFrame, keys: list[tuple[str, str
     The CSV is wide (<col>, <col>_paper, <col>_diff, and <col>_n where the run frame has n_<col>). The display is
     long - one line per row and quantity: This run, Paper, run - paper - so that it reads on a page whatever the
     number of columns. An accuracy with n_<col> shows its n and 95% Wilson interval; a value with a non-empty
-    why_<col> shows "undefined" (the reason goes in the table's notes).
+    why_<col> shows "undefined" (the reason goes in the table's notes); a missing value of a row with a non-empty
+    missing_why shows that text (e.g. "not trained on the demo") instead of "—".
     """
     key_names = [k for k, _ in keys]
     m = beside(run, paper, match or key_names, cols)
@@ -80,14 +82,18 @@ def run_frames(run: pd.DataFrame, paper: pd.DataFrame, keys: list[tuple[str, str
         csv[f"{c.name}_diff"] = [fmt.csv_number(x, c.decimals + RUN_EXTRA_DECIMALS) for x in diff]
         ns = m[f"n_{c.name}"].to_numpy() if f"n_{c.name}" in m else None
         why = m[f"why_{c.name}"].fillna("").astype(str).to_numpy() if f"why_{c.name}" in m else None
+        absent = m["missing_why"].fillna("").astype(str).to_numpy() if "missing_why" in m else None
         if ns is not None:
             csv[f"{c.name}_n"] = [str(int(n)) if not fmt.is_missing(x) else "" for x, n in zip(mine, ns)]
         unit = "k" if c.kind == "kilo" else "x" if c.kind == "times" else ""
         for i in range(len(m)):
             if why is not None and why[i]:
                 shown = "undefined"
+            elif absent is not None and absent[i] and fmt.is_missing(mine[i]):
+                shown = absent[i]
             elif ns is not None and not fmt.is_missing(mine[i]):
-                shown = format_accuracy(mine[i], int(ns[i]), c.decimals)
+                shown = (format_accuracy(mine[i], int(ns[i]), c.decimals) if c.binomial
+                         else f"{c.show(mine[i])} (n={int(ns[i])})")
             else:
                 shown = c.show(mine[i])
             lines.append((i, {**{label: str(m[k].iloc[i]) for k, label in keys}, "Quantity": c.label,

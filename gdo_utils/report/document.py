@@ -33,7 +33,8 @@ def table_section(t: Table, base: Path, files: list[Path], filled: tuple[int, in
     if t.claim:
         out += [f"> **Paper's claim:** {t.claim}", ""]
     if filled is not None:
-        out += [f"The run fills {filled[0]} of {filled[1]} cells; the others are missing (—), never taken from the paper.", ""]
+        out += [f"The run fills {filled[0]} of {filled[1]} cells; the others are empty (—, or the reason: not trained, "
+                "undefined), never taken from the paper.", ""]
     out += [to_markdown(t.display).rstrip("\n"), ""]
     out += [f"- {n}" for n in t.notes]
     if t.source:

@@ -80,8 +80,10 @@ def convergence(inputs: RunInputs | None = None) -> FigureSpec:
             speedups[name] = reduction(inputs.end_samples(uni_s) / 1000.0, pm.samples)
         elif why:
             v = inputs.verdict(uni_s, b)
-            notes[name] = f"peak match undefined: Uni-10x end {v.accuracy:.1f}% vs chance {v.chance:.1f}% (n = {v.n})"
-    fig = plot_convergence(curves, refs, peaks, f"This run: {gdo_s} (GDO) vs {uni_s} (Uni-10x)", notes, speedups, empty)
+            notes[name] = f"peak match undefined:\nUni-10x ends at {v.accuracy:.1f}% (n = {v.n}),\nchance {v.chance:.1f}%"
+    chance = {benchmark_display(b): inputs.chance_of(b) for b in VIDEO_BENCHMARKS}
+    fig = plot_convergence(curves, refs, peaks, f"This run: {gdo_s} (GDO) vs {uni_s} (Uni-10x)", notes, speedups, empty,
+                           chance)
     return FigureSpec("gdo_convergence", "Convergence: accuracy vs training samples",
                       f"This run's checkpoints of `{gdo_s}` and `{uni_s}`; the peak-match line and star only where the "
                       "Uni-10x end accuracy is above chance.", main_claim(), fig, source="this run")
@@ -124,7 +126,11 @@ def heatmap_matrix(inputs: RunInputs | None = None) -> pd.DataFrame:
     long = published.load("gdo_mvbench_heatmap") if inputs is None else run_heatmap(inputs)
     m = long.pivot(index="profile", columns="subtask", values="delta_pp")
     order = [p for p in dict.fromkeys(published.load("gdo_mvbench_heatmap")["profile"])]
-    return m.reindex(index=order, columns=[d for _, d in MVBENCH])
+    m = m.reindex(index=order, columns=[d for _, d in MVBENCH])
+    if inputs is not None:  # a row left blank because its subsets were not trained says so
+        m.index = [f"{p} ({inputs.not_trained_phrase})" if p in inputs.profiles and inputs.not_trained(inputs.profiles[p])
+                   else p for p in m.index]
+    return m
 
 
 def heatmap(inputs: RunInputs | None = None) -> FigureSpec:

@@ -62,26 +62,34 @@ def _empty(ax, text: str) -> None:
 
 
 def _sample_ticks(ax, xmax: float) -> None:
-    """Linear x axis from 0 with four equal steps to the Uni-10x end (0, 128, 256, 384, 512 in the paper)."""
-    if xmax > 0:
-        step = xmax / 4
-        ax.set_xticks([round(i * step, 6) for i in range(5)])
+    """Linear x axis from 0: four equal steps to the Uni-10x end when they are round numbers (0, 128, 256, 384, 512
+    in the paper), else matplotlib's integer ticks (a toy run's 35.5-sample steps would not read)."""
+    step = xmax / 4
+    if xmax > 0 and float(step).is_integer():
+        ax.set_xticks([i * step for i in range(5)])
         ax.set_xticklabels([f"{i * step:g}" for i in range(5)])
-        ax.set_xlim(0, xmax * 1.0)
     else:
-        ax.xaxis.set_major_locator(MaxNLocator(5))
+        ax.xaxis.set_major_locator(MaxNLocator(5, integer=True))
+    ax.set_xlim(0, xmax * 1.02 if xmax > 0 else 1)
 
 
 def plot_convergence(curves: dict[str, dict[str, pd.DataFrame]], refs: dict[str, float],
                      peaks: dict[str, PeakMatch | None], title: str = "", notes: dict[str, str] | None = None,
-                     speedups: dict[str, float] | None = None, empty: dict[str, str] | None = None) -> plt.Figure:
+                     speedups: dict[str, float] | None = None, empty: dict[str, str] | None = None,
+                     chance: dict[str, float] | None = None) -> plt.Figure:
     """Accuracy vs training samples (k) per benchmark, as the release's convergence figure.
 
     `curves[b]` has "Uni-10x" and "GDO" frames (samples_k, accuracy); `refs[b]` is R; `peaks[b]` the match point
     (None or not reached: no star, no line - the caller says why in `notes[b]`); `speedups[b]` the label over the
-    dashed line; `empty[b]` the text of a panel without points.
+    dashed line; `empty[b]` the text of a panel without points; `chance[b]` a dotted chance line (run mode).
+    Samples are in thousands; when every count is below 1k (a toy run) the axis shows plain sample counts.
     """
     names = list(curves) or ["(none)"]
+    top = max([float(df["samples_k"].max()) for c in curves.values() for df in c.values() if len(df)] or [0.0])
+    scale, unit = (1000.0, "Training Samples") if 0 < top < 1 else (1.0, "Training Samples (k)")
+    curves = {b: {k: df.assign(samples_k=df["samples_k"] * scale) for k, df in c.items()} for b, c in curves.items()}
+    peaks = {b: (None if pm is None else PeakMatch(pm.samples * scale, pm.target, pm.reached, pm.at_first_checkpoint,
+                                                    pm.segment)) for b, pm in peaks.items()}
     fig, axes = plt.subplots(1, len(names), figsize=(4.4 * len(names), 3.7), squeeze=False)
     for ax, b in zip(axes[0], names):
         series = curves.get(b, {})
@@ -109,10 +117,17 @@ def plot_convergence(curves: dict[str, dict[str, pd.DataFrame]], refs: dict[str,
         ax.grid(True, color="white", lw=1.2)
         ax.set_axisbelow(True)
         ax.set_ylabel("Accuracy (%)", fontsize=9)
-        ax.set_xlabel("Training Samples (k)", fontsize=9)
+        ax.set_xlabel(unit, fontsize=9)
         ax.set_title(b, fontsize=10, fontweight="bold")
+        c = (chance or {}).get(b, float("nan"))
+        if not math.isnan(c):
+            ax.axhline(c, color="#999999", ls=":", lw=1.2, zorder=1)
+            ax.text(0.99, c, f"chance {c:.1f}%", transform=ax.get_yaxis_transform(), ha="right", va="bottom",
+                    fontsize=7, color="#666666")
+            lo, hi = ax.get_ylim()
+            ax.set_ylim(min(lo, -2.0), max(hi, c + 15.0))
         if notes and b in notes:
-            ax.text(0.02, 0.02, notes[b], transform=ax.transAxes, fontsize=6.5, color="#444444", va="bottom", wrap=True)
+            ax.text(0.02, 0.97, notes[b], transform=ax.transAxes, fontsize=6.5, color="#444444", va="top", wrap=True)
         ax.margins(y=0.12)
     handles = [Line2D([], [], color=UNI_COLOR, marker="s", lw=2, label="Uni-10x"),
                Line2D([], [], color=GDO_COLOR, marker="o", lw=2, label="GDO"),

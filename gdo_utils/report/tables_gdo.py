@@ -91,6 +91,11 @@ def run_main(inputs: RunInputs) -> tuple[pd.DataFrame, list[str]]:
     return pd.DataFrame(rows), list(dict.fromkeys(notes))
 
 
+def missing_why(inputs: RunInputs, *subsets: str) -> str:
+    """'not trained on the demo' when any of the row's subsets has no trained checkpoint, else ''."""
+    return inputs.not_trained_phrase if inputs.not_trained(subsets) else ""
+
+
 def untrained_note(inputs: RunInputs, subsets) -> list[str]:
     """One note naming the table's subsets that have no trained checkpoint (their cells are empty)."""
     missing = inputs.not_trained(subsets)
@@ -115,7 +120,7 @@ def main_table(inputs: RunInputs | None = None) -> Table:
     title = "Main results: GDO vs Uni-10x"
     if inputs is None:
         m = reference.main_numeric()
-        notes = [f"Peak match recomputed by linear interpolation on the digitised GDO curve (GDO_METHOD.md section 6) "
+        notes = [f"Peak match recomputed by linear interpolation on the digitised GDO curve "
                  f"with R = the Uni-10x column; reduction = 512k / peak match. {b}: {s}."
                  for b, s in zip(m["benchmark"], m["peak_source"]) if s != "recomputed"]
         return _table("gdo_main", title, "Published numbers; peak match and reduction recomputed, not copied.",
@@ -149,7 +154,8 @@ def run_profiles(inputs: RunInputs) -> pd.DataFrame:
         for b in VIDEO_BENCHMARKS:
             acc = inputs.end_value(subset, b)
             rows.append({"profile": name, "benchmark": benchmark_display(b), "samples_1x_k": size, "accuracy": acc,
-                         "delta_pp": acc - inputs.end_value(uni, b), "n_accuracy": inputs.end_n(subset, b)})
+                         "delta_pp": acc - inputs.end_value(uni, b), "n_accuracy": inputs.end_n(subset, b),
+                         "missing_why": missing_why(inputs, subset, uni)})
     return pd.DataFrame(rows)
 
 
@@ -200,8 +206,8 @@ def run_temporal(inputs: RunInputs, top: int = 5) -> tuple[pd.DataFrame, list[st
                          "shown with the run's cells missing.")
             for r in pub[pub["profile"] == name].itertuples(index=False):
                 rows.append({"profile": name, "benchmark": r.benchmark, "subtask": r.subtask, "uni10x": np.nan,
-                             "gdo": np.nan, "delta_pp": np.nan})
-    cols = ["profile", "benchmark", "subtask", "uni10x", "gdo", "delta_pp", "n_uni10x", "n_gdo"]
+                             "gdo": np.nan, "delta_pp": np.nan, "missing_why": missing_why(inputs, subset, uni)})
+    cols = ["profile", "benchmark", "subtask", "uni10x", "gdo", "delta_pp", "n_uni10x", "n_gdo", "missing_why"]
     return pd.DataFrame(rows, columns=cols), notes
 
 
@@ -244,7 +250,7 @@ def run_groups(inputs: RunInputs) -> pd.DataFrame:
                      "vmm_temporal_perception": _delta(inputs, subset, uni, "videomme", "Temporal Perception"),
                      "mlvu_order": _delta(inputs, subset, uni, "mlvu", "order"),
                      "mlvu_sportsqa": _delta(inputs, subset, uni, "mlvu", "sportsQA"),
-                     "mlvu_ego": _delta(inputs, subset, uni, "mlvu", "ego")})
+                     "mlvu_ego": _delta(inputs, subset, uni, "mlvu", "ego"), "missing_why": missing_why(inputs, subset, uni)})
     return pd.DataFrame(rows)
 
 
@@ -283,7 +289,7 @@ def run_ablation(inputs: RunInputs) -> pd.DataFrame:
     rows = []
     base = inputs.ablations.get("Temp+")
     for s, subset in inputs.ablations.items():
-        row = {"setting": s}
+        row = {"setting": s, "missing_why": missing_why(inputs, subset)}
         for b in ABLATION_BENCHMARKS:
             v = inputs.end_value(subset, b)
             row[b], row[f"n_{b}"] = v, inputs.end_n(subset, b)
@@ -333,7 +339,8 @@ def run_heatmap(inputs: RunInputs) -> pd.DataFrame:
         subset, uni = inputs.profiles.get(r.profile, (None, None))
         k = subtask_key("MVBench", r.subtask)
         rows.append({"subtask": r.subtask, "profile": r.profile,
-                     "delta_pp": _delta(inputs, subset, uni, "mvbench", k) if subset else np.nan})
+                     "delta_pp": _delta(inputs, subset, uni, "mvbench", k) if subset else np.nan,
+                     "missing_why": missing_why(inputs, subset, uni) if subset else "not in report.profiles"})
     return pd.DataFrame(rows)
 
 
@@ -363,8 +370,8 @@ def run_trajectories(inputs: RunInputs) -> pd.DataFrame:
         for series, subset in (("Uni-10x", uni_s), ("GDO", gdo_s)):
             for r in curve(inputs.traj, subset, b).itertuples(index=False):
                 rows.append({"benchmark": benchmark_display(b), "series": series, "samples_k": r.samples_seen / 1000.0,
-                             "accuracy": r.accuracy})
-    return _ranked(pd.DataFrame(rows, columns=["benchmark", "series", "samples_k", "accuracy"]))
+                             "accuracy": r.accuracy, "n_accuracy": r.n})
+    return _ranked(pd.DataFrame(rows, columns=["benchmark", "series", "samples_k", "accuracy", "n_accuracy"]))
 
 
 def trajectories_table(inputs: RunInputs | None = None) -> Table:

@@ -15,7 +15,7 @@ from .rel import rel, rel_partial
 from .render import Table
 
 HEADLINE_COLS = [Col("budget_ratio", "Budget", 2, "num"), Col("relative_performance", "Rel", 1)]
-SCORE_COLS = [Col(benchmark_display(b), benchmark_display(b), 1) for b in IMAGE_BENCHMARKS]
+SCORE_COLS = [Col(benchmark_display(b), benchmark_display(b), 1, binomial=False) for b in IMAGE_BENCHMARKS]
 REL_COL = Col("Rel", "Rel", 1)
 METHODS = (("OFA 15%", "subset"), ("Random 15%", "random"), ("Full data", "full"))
 
@@ -77,10 +77,10 @@ def reference_rel() -> pd.DataFrame:
     h = published.load("ofa_headline")
     rows = []
     for r in h.itertuples(index=False):
-        rows.append({"pool": r.pool, "method": "OFA (15%)", "paper": published.OFA_PAPER, "rel": r.relative_performance})
+        rows.append({"pool": r.pool, "method": "OFA (15%)", "paper": published.OFA_ABSTRACT, "rel": r.relative_performance})
         name = published.companion_for_pool(r.pool)
         for c in published.load(name).itertuples(index=False):
-            rows.append({"pool": r.pool, "method": c.method, "paper": published.VISNEC_PAPER, "rel": c.Rel})
+            rows.append({"pool": r.pool, "method": c.method, "paper": "VisNec's rows (arXiv 2603.01195), not the OFA paper", "rel": c.Rel})
     return pd.DataFrame(rows)
 
 
@@ -96,7 +96,9 @@ def run_rel(inputs: RunInputs) -> tuple[pd.DataFrame, pd.DataFrame]:
             rel_rows.append({"pool": pool.pool, "published_pool": pool.published or "", "method": method, "subset": subset,
                              "Rel": rel(scores, full), "rel_partial": partial, "n_benchmarks": n})
             score_rows.append({"pool": pool.pool, "published_pool": pool.published or "", "method": method,
-                               **{benchmark_display(b): v for b, v in scores.items()}})
+                               **{benchmark_display(b): v for b, v in scores.items()},
+                               **{f"n_{benchmark_display(b)}": inputs.end_n(subset, b) for b in IMAGE_BENCHMARKS},
+                               "missing_why": inputs.not_trained_phrase if inputs.not_trained([subset]) else ""})
     return pd.DataFrame(rel_rows), pd.DataFrame(score_rows)
 
 
@@ -132,16 +134,25 @@ def rel_table(inputs: RunInputs | None = None) -> Table:
     run, _ = run_rel(inputs)
     pub, _ = published_rows(inputs.ofa_pools)
     keys = [("pool", "Pool"), ("published_pool", "Published pool"), ("method", "Method")]
+    run = run.assign(missing_why=[inputs.not_trained_phrase if inputs.not_trained([s]) else "" for s in run["subset"]])
     csv, disp = run_frames(run, pub, keys, [REL_COL], match=["published_pool", "method"])
     csv["rel_partial"] = [fixed(x, 1, missing="") for x in run["rel_partial"]]
     csv["n_benchmarks"] = run["n_benchmarks"].astype(str).to_numpy()
-    disp["Rel over evaluated (n)"] = [f"{fixed(x, 1)} ({n})" for x, n in zip(run["rel_partial"], run["n_benchmarks"])]
-    notes = ["Paper beside OFA 15%: the OFA abstract; beside Random 15% and Full data: VisNec's rows (arXiv 2603.01195).",
+    disp["Rel over evaluated (benchmarks)"] = [f"{fixed(x, 1)} ({n} of 10)" for x, n in zip(run["rel_partial"],
+                                                                                         run["n_benchmarks"])]
+    notes = untrained_rows(inputs) + [
+             "Paper beside OFA 15%: the OFA abstract; beside Random 15% and Full data: VisNec's rows (arXiv 2603.01195).",
              "Rel needs all ten image benchmarks of the subset and of its full-data run; 'Rel over evaluated' averages the "
              "benchmarks both have (not comparable with the paper's Rel)."]
     return Table("ofa_rel", title, "This run: each OFA subset's last checkpoint against the same pool's full-data run.",
-                 csv, disp, claim=claim, source=f"this run vs {published.OFA_ABSTRACT} (OFA 15%) and {published.VISNEC_ROWS} (Random, Full data)",
-                 notes=notes)
+                 csv, disp, claim=claim, notes=notes,
+                 source=f"this run vs {published.OFA_ABSTRACT} (OFA 15%) and {published.VISNEC_ROWS} (Random, Full data)")
+
+
+def untrained_rows(inputs: RunInputs) -> list[str]:
+    """A note naming the OFA subsets without a trained checkpoint."""
+    missing = inputs.not_trained([getattr(p, a) for p in inputs.ofa_pools for _, a in METHODS])
+    return [f"Empty rows of {', '.join(f'`{s}`' for s in missing)}: {inputs.not_trained_phrase}."] if missing else []
 
 
 def scores_table(inputs: RunInputs) -> Table:
@@ -150,8 +161,16 @@ def scores_table(inputs: RunInputs) -> Table:
     _, pub = published_rows(inputs.ofa_pools)
     keys = [("pool", "Pool"), ("published_pool", "Published pool"), ("method", "Method")]
     csv, disp = run_frames(run, pub, keys, SCORE_COLS, match=["published_pool", "method"])
-    return Table("ofa_scores", "Image-benchmark scores of the OFA rows", "This run's last checkpoints; the paper's "
-                 "Random / Full-Data rows are VisNec's (arXiv 2603.01195).", csv, disp, claim=headline_claim(),
+    shown = [c for c in SCORE_COLS if run[c.name].notna().any()]
+    notes = []
+    if len(shown) < len(SCORE_COLS):  # the display leaves out the benchmarks no row was evaluated on (the CSV has all)
+        _, disp = run_frames(run, pub, keys, shown, match=["published_pool", "method"])
+        notes.append("Not evaluated in this run (left out here, empty in the CSV): "
+                     + ", ".join(c.label for c in SCORE_COLS if c not in shown) + ".")
+    notes += untrained_rows(inputs)
+    return Table("ofa_scores", "Image-benchmark scores of the OFA rows", "This run's last checkpoints (n = questions "
+                 "scored); the paper's Random / Full-Data rows are VisNec's (arXiv 2603.01195).", csv, disp,
+                 notes=notes, claim=headline_claim(),
                  source=f"this run vs {published.VISNEC_ROWS}")
 
 

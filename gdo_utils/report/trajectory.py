@@ -89,10 +89,10 @@ def end_value(traj: pd.DataFrame, subset: str, benchmark: str, subtask: str = ""
 
 
 def curve(traj: pd.DataFrame, subset: str, benchmark: str) -> pd.DataFrame:
-    """samples_seen, accuracy of the trained checkpoints evaluated on a benchmark (overall), ascending."""
+    """samples_seen, accuracy, n of the trained checkpoints evaluated on a benchmark (overall), ascending."""
     r = _rows(traj, subset, benchmark, "")
     r = r[r["samples_seen"] > 0].sort_values("samples_seen", kind="stable")
-    return r[["samples_seen", "accuracy"]].drop_duplicates("samples_seen").reset_index(drop=True)
+    return r[["samples_seen", "accuracy", "n"]].drop_duplicates("samples_seen").reset_index(drop=True)
 
 
 def subtask_keys(traj: pd.DataFrame, subset: str, benchmark: str) -> list[str]:

@@ -5,7 +5,8 @@ interval (Wilson 1927; better coverage than the normal approximation at small n 
 `chance_level` is the expected accuracy of uniform guessing: the mean over the questions of 1 / their option
 count (a 4-way benchmark gives 25%). `chance_verdict` says whether an accuracy is above chance, is not, or
 whether n is too small to tell (the interval reaches down to chance) - the test a headline such as the peak
-match needs before it can be stated. Accuracies are in percent throughout, as the trajectory table stores them.
+match needs before it can be stated. `benchmark_chance` gives a benchmark's chance overall and per subtask from
+its questions' option counts. Accuracies are in percent throughout, as the trajectory table stores them.
 """
 from __future__ import annotations
 
@@ -78,3 +79,28 @@ def format_accuracy(accuracy_pct: float, n: int, decimals: int = 2) -> str:
     if math.isnan(low):
         return f"{accuracy_pct:.{decimals}f} (n={n})"
     return f"{accuracy_pct:.{decimals}f} (n={n}, 95% CI {low:.1f}-{high:.1f})"
+
+
+def _group_key(q, level: str) -> list[str]:
+    if level == "question_type":
+        return list(q.question_types)
+    return [getattr(q, level)]
+
+
+def benchmark_chance(questions, levels: tuple[str, ...], overall: str) -> dict[str, float]:
+    """{"": overall chance, subtask key: its chance} (percent) from a benchmark's questions (objects with
+    option_texts and the level attributes, e.g. gdo_utils.evaluate Question; `levels` and `overall` as the
+    benchmark's registry entry declares them: "micro" or "mean:<level>")."""
+    groups: dict[str, list[int]] = {}
+    for q in questions:
+        for level in levels:
+            for key in _group_key(q, level):
+                groups.setdefault(key, []).append(len(q.option_texts))
+    out = {k: chance_level(v) for k, v in groups.items()}
+    if overall.startswith("mean:"):
+        level = overall.split(":", 1)[1]
+        keys = {k for q in questions for k in _group_key(q, level)}
+        out[""] = sum(out[k] for k in sorted(keys)) / len(keys) if keys else float("nan")
+    else:
+        out[""] = chance_level(len(q.option_texts) for q in questions)
+    return out

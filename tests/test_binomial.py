@@ -7,8 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from gdo_utils.binomial import chance_level, chance_verdict, format_accuracy, wilson_interval
-from gdo_utils.report.chance import benchmark_chance
+from gdo_utils.binomial import benchmark_chance, chance_level, chance_verdict, format_accuracy, wilson_interval
 
 
 def test_wilson_interval_by_hand():

@@ -192,7 +192,7 @@ def build_report(params: Params, mode: str | None = None, sweep: bool = False, f
                    wall_time_s=wall, outputs=[f for fs in files.values() for f in fs])
     write_manifest(figures_dir, stage=f"report:figures:{mode}", params_hash=h, params_file=params.source_file,
                    wall_time_s=wall, outputs=[p for s in specs for p in s.paths])
-    log.info("report (%s mode): %d tables, %d figures, REPORT.md in %.1fs", mode, len(tables), len(specs), wall)
+    log.info("report (%s mode): %d tables, %d figures, %s in %.1fs", mode, len(tables), len(specs), path.name, wall)
     return Report(mode, by_name, {s.name: s for s in specs}, inconsistencies, prov, path, filled, notes)
 
 

@@ -168,6 +168,9 @@ def scores_table(inputs: RunInputs) -> Table:
         notes.append("Not evaluated in this run (left out here, empty in the CSV): "
                      + ", ".join(c.label for c in SCORE_COLS if c not in shown) + ".")
     notes += untrained_rows(inputs)
+    notes.append("VQAv2: a run's local score is VQA soft accuracy on val; the papers print test-dev, scored by the EvalAI "
+                 "server (a test-dev run leaves the cell empty and writes the submission file). POPE: the mean of the "
+                 "per-split F1, as the papers print it. MME-P: the raw perception score.")
     return Table("ofa_scores", "Image-benchmark scores of the OFA rows", "This run's last checkpoints (n = questions "
                  "scored); the paper's Random / Full-Data rows are VisNec's (arXiv 2603.01195).", csv, disp,
                  notes=notes, claim=headline_claim(),

@@ -469,3 +469,28 @@ def test_sweep_train_eval_writes_trains_and_scores_each_grid_point(tmp_path, mon
         assert sorted(r["id"] for r in rows) == sorted(chosen) and len(rows) == table.loc[(pool, 4, float(tag[1:])), "n_selected"]
     assert table.loc[("src", 4, 0.15), "rel"] == pytest.approx(90.0)
     assert table.loc[("vf", 4, 0.3), "rel"] == pytest.approx(80.0)
+
+
+# ----------------------------------------------------------------------------- figures as the release draws them
+def test_reference_figures_follow_the_release():
+    from gdo_utils.report import figures
+    from gdo_utils.report.figures_gdo import delta_label, heatmap_cmap
+
+    conv = figures.convergence().figure
+    texts = [t.get_text() for ax in conv.axes for t in ax.texts]
+    assert {"~13.2x", "~14.5x", "~14.4x"} <= set(texts)         # the release's labels, drawn as printed
+    assert conv.legends and all(ax.get_legend() is None for ax in conv.axes)  # one legend above, none over points
+    assert [t.get_text() for t in conv.axes[0].get_xticklabels()] == ["0", "128", "256", "384", "512"]
+    assert any("~13.2x" in x and "14.5x" in x for x in reference.inconsistencies())  # and flagged
+    # frontier labels: the release writes Diverse MVBench +0.85 as +0.9 and Temp MLVU +1.45 as +1.5 (halves up)
+    assert delta_label(0.85) == "+0.9" and delta_label(1.45) == "+1.5" and delta_label(-0.23) == "-0.2"
+    front = figures.frontier().figure
+    labels = [t.get_text() for t in front.axes[0].texts]
+    assert labels == ["+1.4", "+0.9", "-0.2", "+1.4"]             # MinLoss, Diverse, Temp, Temp+ on MVBench
+    # heatmap colours: negative orange (red > blue), positive blue (blue > red), as the release; not inverted
+    low, high = heatmap_cmap()(0.0), heatmap_cmap()(1.0)
+    assert low[0] > low[2] and high[2] > high[0]
+    import matplotlib.pyplot as plt
+
+    for f in (conv, front):
+        plt.close(f)

@@ -28,7 +28,8 @@ def table(report: Report | None, name: str) -> Markdown:
     text = _head(t.title, t.context, t.claim)
     if name in report.filled:
         filled, total = report.filled[name]
-        text += f"*The run fills {filled} of {total} cells; — marks the rest (never taken from the paper).*\n\n"
+        text += (f"*The run fills {filled} of {total} cells; the rest are empty (—, or why: not trained, undefined), "
+                 "never taken from the paper.*\n\n")
     text += to_markdown(t.display) + "".join(f"\n- {n}" for n in t.notes)
     text += f"\n- source: {t.source}" if t.source else ""
     return Markdown(text)

@@ -66,7 +66,11 @@ def test_reference_display_formats():
     groups = tables_gdo.groups_table().display.values.tolist()
     assert groups[0] == ["MinLoss", "-1.1", "+3.2", "+9.1", "+5.7", "+11.1", "-15.1"]
     head = tables_ofa.headline_table().display.values.tolist()
-    assert head[0][:3] == ["LLaVA-665K", "LLaVA-v1.5-7B", "15%"] and head[0][3] == "98.3"
+    # the model is not in the OFA abstract: the display says so
+    assert head[0][:3] == ["LLaVA-665K", "LLaVA-v1.5-7B (not in the abstract)", "15%"] and head[0][3] == "98.3"
+    abl = tables_gdo.ablation_table().display.values.tolist()
+    assert abl[0] == ["Temp+", "63.65", "62.89", "46.89"]
+    assert abl[2] == ["Temp+ w/o PPL", "63.30 (-0.35)", "61.81 (-1.07)", "47.00 (+0.11)"]  # -1.07 as printed, not -1.08
 
 
 # ----------------------------------------------------------------------------- peak match
@@ -190,6 +194,10 @@ def test_reference_report_writes_every_table_figure_and_report_md(tmp_path, repo
     assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex and "35.4k" in tex
     md = rep.path.read_text()
     assert rep.path == tmp_path / "out" / "demo" / "REPORT.md"
+    assert "What the papers publish and what the kit can regenerate" in md
+    for source in ("GDO paper text", "GDO release README", "OFA abstract", "VisNec"):
+        assert source in md, source
+    assert "six figures" in md and "digitised" in md
     for text in ("## Provenance", "Paper's claim", "## Inconsistencies in the published material", "VisNec",
                  "| MVBench | 62.27 | 63.65 | +1.38 | 35.4k | 14.5x |", "figures/reference/gdo_convergence.png"):
         assert text in md, text
@@ -205,7 +213,7 @@ def _traj_rows() -> list[dict]:
     def add(subset, samples, bench, acc, level="overall", sub=""):
         rows.append({"subset": subset, "checkpoint": "base" if samples == 0 else f"checkpoint-{samples}",
                      "samples_seen": samples, "benchmark": bench, "level": level, "subtask": sub, "accuracy": acc,
-                     "n": 20, "engine": "kit", "contract": "toy"})
+                     "n": 200, "engine": "kit", "contract": "toy"})
 
     for subset, step, accs in (("temp_plus", 10, (40.0, 50.0, 60.0)), ("uniform_temp_plus", 100, (42.0, 48.0, 55.0))):
         add(subset, 0, "mvbench", 30.0)
@@ -229,41 +237,113 @@ def _write_traj(params, rows=None) -> Path:
     return path
 
 
-def test_run_mode_fills_only_what_was_evaluated(tmp_path, repo_root):
+CHANCE_25 = {"mvbench": {"": 25.0}, "videomme": {"": 25.0}}  # 4-way benchmarks
+
+
+def _with_chance(monkeypatch, chance=CHANCE_25):
+    from gdo_utils.report import chance as chance_mod
+
+    monkeypatch.setattr(chance_mod, "run_chance", lambda params: chance)
+
+
+def _long(rep, name: str) -> pd.DataFrame:
+    """A run table's long display indexed by its key column(s) and Quantity."""
+    d = rep.tables[name].display
+    keys = [c for c in d.columns if c not in ("Quantity", "This run", "Paper", "Run − paper")]
+    return d.set_index(keys + ["Quantity"])
+
+
+def test_run_mode_fills_only_what_was_evaluated(tmp_path, repo_root, monkeypatch):
+    _with_chance(monkeypatch)
     params = _params(tmp_path, repo_root)
     _write_traj(params)
     rep = build_report(params)  # auto: the trajectory exists -> run mode
     assert rep.mode == "run"
     main = pd.read_csv(params.run_dir / "tables" / "run" / "gdo_main.csv", dtype=str, keep_default_na=False)
     main = main.set_index("benchmark")
-    # MVBench: Uni-10x end 55 (samples 300); GDO curve (10,40) (20,50) (30,60) reaches 55 at 20 + 0.5*10 = 25 samples
-    # = 0.025k; reduction 300 / 25 = 12.0; delta 60 - 55 = 5.
+    # MVBench: Uni-10x end 55 (samples 300, n 200: 95% Wilson 48.1-61.7, above chance 25); GDO curve (10,40) (20,50)
+    # (30,60) reaches 55 at 20 + 0.5*10 = 25 samples = 0.025k; reduction 300 / 25 = 12.0; delta 60 - 55 = 5.
     assert main.loc["MVBench", ["uni10x", "gdo", "delta_pp", "peak_match_k", "reduction_x"]].tolist() == \
         ["55.0", "60.0", "5.0", "0.025", "12.0"]
+    assert main.loc["MVBench", ["uni10x_n", "gdo_n"]].tolist() == ["200", "200"]
     assert main.loc["MVBench", "uni10x_paper"] == "62.27" and main.loc["MVBench", "uni10x_diff"] == "-7.27"
     # MLVU and LVBench were never evaluated: every run cell and difference is empty, the paper's value stays beside.
     for b in ("MLVU", "LVBench"):
         assert main.loc[b, ["uni10x", "gdo", "delta_pp", "peak_match_k", "reduction_x", "uni10x_diff"]].tolist() == [""] * 6
     assert main.loc["MLVU", "uni10x_paper"] == "43.81"
-    disp = rep.tables["gdo_main"].display.set_index("Benchmark")
-    assert disp.loc["MLVU", "Uni-10x"] == fmt.MISSING and disp.loc["MVBench", "Peak match"] == "25"
+    disp = _long(rep, "gdo_main")
+    assert disp.loc[("MLVU", "Uni-10x"), "This run"] == fmt.MISSING and disp.loc[("MVBench", "Peak match"), "This run"] == "25"
+    assert disp.loc[("MVBench", "Uni-10x"), "This run"] == "55.00 (n=200, 95% CI 48.1-61.7)"
+    assert list(rep.tables["gdo_main"].display.columns) == ["Benchmark", "Quantity", "This run", "Paper", "Run − paper"]
     # minloss's end is checkpoint-20, where MVBench was not evaluated: missing, not the checkpoint-10 value (45.0).
     prof = pd.read_csv(params.run_dir / "tables" / "run" / "gdo_profiles.csv", dtype=str, keep_default_na=False)
     row = prof[(prof["profile"] == "MinLoss") & (prof["benchmark"] == "MVBench")].iloc[0]
     assert row["accuracy"] == "" and row["accuracy_paper"] == "63.63" and row["samples_1x_k"] == "0.02"
     # groups: Temp+ VideoMME Temporal Perception = 70 - 60 = +10.0; MVB Motion needs 11 subtasks -> missing.
-    groups = rep.tables["gdo_subtask_groups"].display.set_index("Profile")
-    assert groups.loc["Temp+", "VideoMME Temporal Perception"] == "+10.0"
-    assert groups.loc["Temp+", "MVB Motion"] == fmt.MISSING and groups.loc["Temp+", "MVB Motion (paper)"] == "+0.8"
+    groups = _long(rep, "gdo_subtask_groups")
+    assert groups.loc[("Temp+", "VideoMME Temporal Perception"), "This run"] == "+10.0"
+    assert groups.loc[("Temp+", "MVB Motion"), "This run"] == fmt.MISSING
+    assert groups.loc[("Temp+", "MVB Motion"), "Paper"] == "+0.8"
+    # Diverse and Temp have no subset in this trajectory: their empty cells say so
+    assert any("`diverse`" in n and "not trained on the demo" in n for n in rep.tables["gdo_subtask_groups"].notes)
     # heatmap: only Temp+ action_antonym (+5.0) and character_order (+5.0) filled
     heat = rep.tables["gdo_mvbench_heatmap"].csv
     filled = heat[heat["delta_pp"] != ""]
     assert sorted(zip(filled["subtask"], filled["profile"], filled["delta_pp"])) == \
         [("Action Antonym", "Temp+", "5.0"), ("Character Order", "Temp+", "5.0")]
     assert rep.filled["gdo_main"] == (10, 20) and rep.filled["ofa_rel"] == (0, 6)
+    acc = rep.tables["gdo_run_accuracies"].csv.set_index(["subset", "benchmark"])
+    assert acc.loc[("uniform_temp_plus", "MVBench"), ["accuracy", "n", "ci_low", "ci_high", "chance", "status"]].tolist() \
+        == ["55.0", "200", "48.08", "61.74", "25.0", "above chance"]
+    assert acc.loc[("diverse", "MVBench"), "status"] == "not trained on the demo"
     _assert_files(rep)
     md = rep.path.read_text()
+    assert rep.path.name == "REPORT_run.md"
     assert "(run mode)" in md and "demo number" in md and "The run fills 10 of 20 cells" in md
+    assert "What the papers publish and what the kit can regenerate" in md and "six figures" in md
+
+
+@pytest.mark.parametrize("acc,n,reason", [(20.0, 200, "not above chance"), (30.0, 10, "too small to tell")])
+def test_run_mode_states_no_peak_match_from_a_baseline_at_chance(tmp_path, repo_root, monkeypatch, acc, n, reason):
+    """Uni-10x ending at (or not distinguishably above) chance: peak match and reduction are undefined, with why."""
+    _with_chance(monkeypatch)
+    params = _params(tmp_path, repo_root)
+    rows = _traj_rows()
+    for r in rows:
+        if r["subset"] == "uniform_temp_plus" and r["benchmark"] == "mvbench" and r["level"] == "overall":
+            r["accuracy"], r["n"] = (acc if r["samples_seen"] == 300 else r["accuracy"]), n
+    _write_traj(params, rows)
+    rep = build_report(params, mode="run")
+    main = rep.tables["gdo_main"]
+    csv = main.csv.set_index("benchmark")
+    # 30% of 10: Wilson 10.8-60.3 reaches below 25; 20% of 200 is below 25
+    assert csv.loc["MVBench", ["peak_match_k", "reduction_x"]].tolist() == ["", ""]
+    assert _long(rep, "gdo_main").loc[("MVBench", "Peak match"), "This run"] == "undefined"
+    assert any(n_.startswith("MVBench: peak match and reduction undefined") and reason in n_ for n_ in main.notes)
+    # VideoMME's Uni-10x ends at 50 of 200: above chance, its peak match stands
+    assert csv.loc["VideoMME", "peak_match_k"] != ""
+    md = rep.path.read_text()
+    assert "| MVBench | Peak match | undefined |" in md
+
+
+def test_run_mode_without_chance_levels_states_no_peak_match(tmp_path, repo_root, monkeypatch):
+    _with_chance(monkeypatch, {})
+    params = _params(tmp_path, repo_root)
+    _write_traj(params)
+    rep = build_report(params, mode="run")
+    assert rep.tables["gdo_main"].csv.set_index("benchmark").loc["MVBench", "peak_match_k"] == ""
+    assert any("chance level unknown" in n for n in rep.tables["gdo_main"].notes)
+
+
+def test_reference_and_run_reports_are_separate_files(tmp_path, repo_root, monkeypatch):
+    _with_chance(monkeypatch)
+    params = _params(tmp_path, repo_root)
+    ref = build_report(params, mode="reference")
+    text = ref.path.read_text()
+    _write_traj(params)
+    run = build_report(params, mode="run")
+    assert ref.path.name == "REPORT.md" and run.path.name == "REPORT_run.md"
+    assert ref.path.read_text() == text
 
 
 def test_run_mode_without_trajectory_marks_everything_missing(tmp_path, repo_root):
@@ -389,3 +469,28 @@ def test_sweep_train_eval_writes_trains_and_scores_each_grid_point(tmp_path, mon
         assert sorted(r["id"] for r in rows) == sorted(chosen) and len(rows) == table.loc[(pool, 4, float(tag[1:])), "n_selected"]
     assert table.loc[("src", 4, 0.15), "rel"] == pytest.approx(90.0)
     assert table.loc[("vf", 4, 0.3), "rel"] == pytest.approx(80.0)
+
+
+# ----------------------------------------------------------------------------- figures as the release draws them
+def test_reference_figures_follow_the_release():
+    from gdo_utils.report import figures
+    from gdo_utils.report.figures_gdo import delta_label, heatmap_cmap
+
+    conv = figures.convergence().figure
+    texts = [t.get_text() for ax in conv.axes for t in ax.texts]
+    assert {"~13.2x", "~14.5x", "~14.4x"} <= set(texts)         # the release's labels, drawn as printed
+    assert conv.legends and all(ax.get_legend() is None for ax in conv.axes)  # one legend above, none over points
+    assert [t.get_text() for t in conv.axes[0].get_xticklabels()] == ["0", "128", "256", "384", "512"]
+    assert any("~13.2x" in x and "14.5x" in x for x in reference.inconsistencies())  # and flagged
+    # frontier labels: the release writes Diverse MVBench +0.85 as +0.9 and Temp MLVU +1.45 as +1.5 (halves up)
+    assert delta_label(0.85) == "+0.9" and delta_label(1.45) == "+1.5" and delta_label(-0.23) == "-0.2"
+    front = figures.frontier().figure
+    labels = [t.get_text() for t in front.axes[0].texts]
+    assert labels == ["+1.4", "+0.9", "-0.2", "+1.4"]             # MinLoss, Diverse, Temp, Temp+ on MVBench
+    # heatmap colours: negative orange (red > blue), positive blue (blue > red), as the release; not inverted
+    low, high = heatmap_cmap()(0.0), heatmap_cmap()(1.0)
+    assert low[0] > low[2] and high[2] > high[0]
+    import matplotlib.pyplot as plt
+
+    for f in (conv, front):
+        plt.close(f)

@@ -1,5 +1,5 @@
 """Every table and figure of the GDO and OFA papers, regenerated: from the published numbers (reference
-mode) or from a run's evaluation trajectory beside them (run mode), assembled in outputs/<run>/REPORT.md.
+mode) or from a run's evaluation trajectory beside them (run mode), assembled in outputs/<run>/REPORT.md (reference) or REPORT_run.md (run).
 
 Modules: published (the papers' numbers, package data paper_numbers/), names (kit keys -> display
 names), fmt (printed number formats), peak (peak match), groups (subtask groups), rel (OFA's Rel),

@@ -3,7 +3,8 @@
     build_report(params, mode="auto" | "reference" | "run", sweep=False)
       -> outputs/<run>/tables/<mode>/<name>.{csv,md,tex}   (+ manifest.json)
          outputs/<run>/figures/<mode>/<name>.{png,pdf}     (+ manifest.json)
-         outputs/<run>/REPORT.md
+         outputs/<run>/REPORT.md (reference mode) or outputs/<run>/REPORT_run.md (run mode): one file per mode, so a
+    run-mode report never overwrites the reference one
 
 auto is run mode when outputs/<run>/eval/trajectory.parquet exists, else reference mode. Run mode
 without a trajectory still draws the OFA stage's figures and marks every evaluated cell missing.
@@ -24,7 +25,7 @@ from ..plots import save_figure
 from . import figures as F
 from . import published, reference, tables_gdo, tables_ofa
 from .columns import count_filled
-from .document import figure_section, report_markdown, table_section
+from .document import availability_lines, figure_section, report_markdown, table_section
 from .inputs import RunInputs, run_inputs
 from .render import Table, write_table
 from .sweep import load_sweep, run_sweep
@@ -83,7 +84,16 @@ def provenance(params: Params, mode: str, traj: pd.DataFrame | None) -> dict:
 
 
 def gdo_tables(inputs: RunInputs | None) -> list[Table]:
-    return [f(inputs) for f in tables_gdo.TABLES] + [f() for f in tables_gdo.CHECKS]
+    out = [f(inputs) for f in tables_gdo.TABLES] + [f() for f in tables_gdo.CHECKS]
+    return out + ([tables_gdo.accuracies_table(inputs)] if inputs is not None else [])
+
+
+REPORT_FILES = {"reference": "REPORT.md", "run": "REPORT_run.md"}
+
+
+def report_path(run_dir: Path, mode: str) -> Path:
+    """outputs/<run>/REPORT.md (reference) or REPORT_run.md (run)."""
+    return Path(run_dir) / REPORT_FILES[mode]
 
 
 def ofa_tables(params: Params, inputs: RunInputs | None, sweep: pd.DataFrame | None) -> list[Table]:
@@ -147,7 +157,9 @@ def build_report(params: Params, mode: str | None = None, sweep: bool = False, f
             notes.append(f"No trajectory table at {path}: the evaluation stage has not run, so every evaluated cell "
                          "is missing.")
             traj = empty_trajectory()
-        inputs = run_inputs(params, traj)
+        from .chance import run_chance
+
+        inputs = run_inputs(params, traj, run_chance(params))
     sweep_df = run_sweep(params, traj, force=force) if sweep else (load_sweep(params) if mode == "run" else None)
     tables_dir, figures_dir = params.stage_dir("tables", mode), params.stage_dir("figures", mode)
     tables = gdo_tables(inputs) + ofa_tables(params, inputs, sweep_df)
@@ -172,14 +184,15 @@ def build_report(params: Params, mode: str | None = None, sweep: bool = False, f
                 body += table_section(t, base, files[t.name], filled.get(t.name))
         sections.append((title, body))
     sections.append(("Figures", [line for s in specs for line in figure_section(s, base)]))
-    path = write_text(base / "REPORT.md", report_markdown(params.run_name, prov, sections, inconsistencies, notes))
+    sections.insert(0, ("What the papers publish and what the kit can regenerate", availability_lines(tables, specs)))
+    path = write_text(report_path(base, mode), report_markdown(params.run_name, prov, sections, inconsistencies, notes))
     wall = time.time() - t0
     h = params_hash({"params": params_hash(params), "mode": mode, "sweep": sweep})
     write_manifest(tables_dir, stage=f"report:tables:{mode}", params_hash=h, params_file=params.source_file,
                    wall_time_s=wall, outputs=[f for fs in files.values() for f in fs])
     write_manifest(figures_dir, stage=f"report:figures:{mode}", params_hash=h, params_file=params.source_file,
                    wall_time_s=wall, outputs=[p for s in specs for p in s.paths])
-    log.info("report (%s mode): %d tables, %d figures, REPORT.md in %.1fs", mode, len(tables), len(specs), wall)
+    log.info("report (%s mode): %d tables, %d figures, %s in %.1fs", mode, len(tables), len(specs), path.name, wall)
     return Report(mode, by_name, {s.name: s for s in specs}, inconsistencies, prov, path, filled, notes)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..binomial import format_accuracy
 from . import fmt
 
 RUN_EXTRA_DECIMALS = 3  # a run's CSV keeps 3 more decimals than the paper printed (toy runs count samples in tens)
@@ -27,6 +28,7 @@ class Col:
     decimals: int = 2
     kind: str = "num"
     csv_fixed: bool = False
+    binomial: bool = True  # run mode: an accuracy with n gets a Wilson interval (False: n only - F1, VQA scores)
 
     def to_csv(self, x) -> str:
         return fmt.fixed(x, self.decimals, missing=fmt.CSV_MISSING) if self.csv_fixed else fmt.csv_number(x, self.decimals)
@@ -59,11 +61,18 @@ def beside(run: pd.DataFrame, paper: pd.DataFrame, keys: list[str], cols: list[C
 def run_frames(run: pd.DataFrame, paper: pd.DataFrame, keys: list[tuple[str, str]], cols: list[Col],
                match: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(csv, display) frames of a run table: every value, the published value beside it (rows matched on
-    `match`, default all key columns), and run - paper."""
+    `match`, default all key columns), and run - paper.
+
+    The CSV is wide (<col>, <col>_paper, <col>_diff, and <col>_n where the run frame has n_<col>). The display is
+    long - one line per row and quantity: This run, Paper, run - paper - so that it reads on a page whatever the
+    number of columns. An accuracy with n_<col> shows its n and 95% Wilson interval; a value with a non-empty
+    why_<col> shows "undefined" (the reason goes in the table's notes); a missing value of a row with a non-empty
+    missing_why shows that text (e.g. "not trained on the demo") instead of "—".
+    """
     key_names = [k for k, _ in keys]
     m = beside(run, paper, match or key_names, cols)
     csv = pd.DataFrame({k: m[k].astype(str).to_numpy() for k in key_names})
-    disp = pd.DataFrame({label: m[k].astype(str).to_numpy() for k, label in keys})
+    lines = []
     for c in cols:
         mine = m[c.name].astype(float).to_numpy()
         theirs = m[f"{c.name}_paper"].astype(float).to_numpy()
@@ -71,10 +80,28 @@ def run_frames(run: pd.DataFrame, paper: pd.DataFrame, keys: list[tuple[str, str
         csv[c.name] = [fmt.csv_number(x, c.decimals + RUN_EXTRA_DECIMALS) for x in mine]
         csv[f"{c.name}_paper"] = [c.to_csv(x) for x in theirs]
         csv[f"{c.name}_diff"] = [fmt.csv_number(x, c.decimals + RUN_EXTRA_DECIMALS) for x in diff]
-        disp[c.label] = [c.show(x) for x in mine]
-        disp[f"{c.label} (paper)"] = [c.show(x) for x in theirs]
+        ns = m[f"n_{c.name}"].to_numpy() if f"n_{c.name}" in m else None
+        why = m[f"why_{c.name}"].fillna("").astype(str).to_numpy() if f"why_{c.name}" in m else None
+        absent = m["missing_why"].fillna("").astype(str).to_numpy() if "missing_why" in m else None
+        if ns is not None:
+            csv[f"{c.name}_n"] = [str(int(n)) if not fmt.is_missing(x) else "" for x, n in zip(mine, ns)]
         unit = "k" if c.kind == "kilo" else "x" if c.kind == "times" else ""
-        disp[f"{c.label} Δ paper"] = [fmt.signed(x, c.decimals) + (unit if not fmt.is_missing(x) else "") for x in diff]
+        for i in range(len(m)):
+            if why is not None and why[i]:
+                shown = "undefined"
+            elif absent is not None and absent[i] and fmt.is_missing(mine[i]):
+                shown = absent[i]
+            elif ns is not None and not fmt.is_missing(mine[i]):
+                shown = (format_accuracy(mine[i], int(ns[i]), c.decimals) if c.binomial
+                         else f"{c.show(mine[i])} (n={int(ns[i])})")
+            else:
+                shown = c.show(mine[i])
+            lines.append((i, {**{label: str(m[k].iloc[i]) for k, label in keys}, "Quantity": c.label,
+                              "This run": shown, "Paper": c.show(theirs[i]),
+                              "Run − paper": fmt.signed(diff[i], c.decimals) + (unit if not fmt.is_missing(diff[i]) else "")}))
+    lines.sort(key=lambda t: t[0])  # row by row, the quantities in column order
+    disp = pd.DataFrame([d for _, d in lines], columns=[label for _, label in keys] + ["Quantity", "This run", "Paper",
+                                                                                       "Run − paper"])
     return csv, disp
 
 

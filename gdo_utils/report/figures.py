@@ -17,7 +17,7 @@ from .figures_gdo import plot_convergence, plot_frontier, plot_heatmap, plot_sch
 from .figures_ofa import plot_confidence, plot_rel, plot_selector_curves, plot_sensitivity
 from .inputs import RunInputs
 from .names import MVBENCH, VIDEO_BENCHMARKS, benchmark_display
-from .peak import PeakMatch, peak_match
+from .peak import peak_match, reduction
 from .tables_gdo import heatmap_claim, main_claim, profiles_claim, run_heatmap
 from .tables_ofa import headline_claim, reference_rel, run_rel
 from .trajectory import curve
@@ -25,74 +25,100 @@ from .trajectory import curve
 
 @dataclass
 class FigureSpec:
-    """A figure of the report and what it is evidence for; `paths` are filled when saved."""
+    """A figure of the report, what it is evidence for and where its numbers come from; `paths` are filled when saved."""
 
     name: str
     title: str
     context: str
     claim: str
     figure: plt.Figure
+    source: str = ""
+    notes: list[str] = field(default_factory=list)
     paths: list[Path] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- GDO
+def _reference_convergence() -> FigureSpec:
+    curves = reference.curves()
+    chk = reference.speedup_check().set_index("benchmark")
+    refs, peaks, notes, labels = {}, {}, {}, {}
+    for b, c in curves.items():
+        level = float(chk.loc[b, "line_level"])  # the release draws its line at the Uni-10x curve's highest point
+        refs[b], peaks[b] = level, peak_match(c["GDO"]["samples_k"], c["GDO"]["accuracy"], level)
+        labels[b] = float(chk.loc[b, "label"])
+        notes[b] = (f"label as the release prints it; its points give {chk.loc[b, 'line_r_512']:.1f}x "
+                    f"(table: {chk.loc[b, 'table_r']:.1f}x)")
+    fig = plot_convergence(curves, refs, peaks, "Published, digitised (approximate): GDO Temp+ vs Uni-10x", notes, labels)
+    return FigureSpec("gdo_convergence", "Convergence: accuracy vs training samples",
+                      "Digitised points of the release's convergence figure (+-0.03 pp, +-0.5k); GDO at the quarter epochs "
+                      "of its 53.3k subset; the dashed line at the Uni-10x curve's highest point, as the release draws it.",
+                      main_claim(), fig, source=published.label("gdo_trajectories"),
+                      notes=["The speed-up labels are the release's (~13.2x, ~14.5x, ~14.4x); they do not follow from the "
+                             "figure's own points (listed under inconsistencies)."])
+
+
 def convergence(inputs: RunInputs | None = None) -> FigureSpec:
-    """Accuracy vs samples seen per benchmark, the Uni-10x end level and the peak-match point."""
+    """Accuracy vs samples seen per benchmark, the peak-match line and point (run mode: only where defined)."""
     if inputs is None:
-        curves = reference.curves()
-        main = published.load("gdo_main").set_index("benchmark")
-        refs = {b: float(main.loc[b, "uni10x"]) for b in curves}
-        peaks = reference.peak_matches("table")
-        notes = {b: f"figure's Uni-10x end {float(c['Uni-10x']['accuracy'].iloc[-1]):.2f} vs table R {refs[b]:.2f}"
-                 for b, c in curves.items() if abs(float(c["Uni-10x"]["accuracy"].iloc[-1]) - refs[b]) > 0.03}
-        fig = plot_convergence(curves, refs, peaks, "Published (digitised, approximate): GDO Temp+ vs Uni-10x", notes)
-        ctx = "Digitised trajectories (+-0.03 pp, +-0.5k); GDO at the quarter epochs of its 53.3k subset; R from the main table."
-    else:
-        gdo_s, uni_s = inputs.main
-        curves, refs, peaks = {}, {}, {}
-        for b in VIDEO_BENCHMARKS:
-            name = benchmark_display(b)
-            cu, cg = curve(inputs.traj, uni_s, b), curve(inputs.traj, gdo_s, b)
-            curves[name] = {"Uni-10x": pd.DataFrame({"samples_k": cu["samples_seen"] / 1000.0, "accuracy": cu["accuracy"]}),
-                            "GDO": pd.DataFrame({"samples_k": cg["samples_seen"] / 1000.0, "accuracy": cg["accuracy"]})}
-            refs[name] = inputs.end_value(uni_s, b)
+        return _reference_convergence()
+    from .tables_gdo import headline_verdict
+
+    gdo_s, uni_s = inputs.main
+    curves, refs, peaks, speedups, notes, empty = {}, {}, {}, {}, {}, {}
+    for b in VIDEO_BENCHMARKS:
+        name = benchmark_display(b)
+        cu, cg = curve(inputs.traj, uni_s, b), curve(inputs.traj, gdo_s, b)
+        curves[name] = {"Uni-10x": pd.DataFrame({"samples_k": cu["samples_seen"] / 1000.0, "accuracy": cu["accuracy"]}),
+                        "GDO": pd.DataFrame({"samples_k": cg["samples_seen"] / 1000.0, "accuracy": cg["accuracy"]})}
+        refs[name] = inputs.end_value(uni_s, b)
+        defined, why = headline_verdict(inputs, b)
+        missing = inputs.not_trained((uni_s, gdo_s))
+        empty[name] = f"{', '.join(missing)}: {inputs.not_trained_phrase}" if missing else "not evaluated"
+        if defined:
             pm = peak_match(cg["samples_seen"] / 1000.0, cg["accuracy"], refs[name])
             peaks[name] = pm
-        fig = plot_convergence(curves, refs, peaks, f"This run: {gdo_s} (GDO) vs {uni_s} (Uni-10x)")
-        ctx = f"This run's checkpoints of `{gdo_s}` and `{uni_s}`; a benchmark not evaluated is an empty panel."
-    return FigureSpec("gdo_convergence", "Convergence: accuracy vs samples seen", ctx, main_claim(), fig)
+            speedups[name] = reduction(inputs.end_samples(uni_s) / 1000.0, pm.samples)
+        elif why:
+            v = inputs.verdict(uni_s, b)
+            notes[name] = f"peak match undefined:\nUni-10x ends at {v.accuracy:.1f}% (n = {v.n}),\nchance {v.chance:.1f}%"
+    chance = {benchmark_display(b): inputs.chance_of(b) for b in VIDEO_BENCHMARKS}
+    fig = plot_convergence(curves, refs, peaks, f"This run: {gdo_s} (GDO) vs {uni_s} (Uni-10x)", notes, speedups, empty,
+                           chance)
+    return FigureSpec("gdo_convergence", "Convergence: accuracy vs training samples",
+                      f"This run's checkpoints of `{gdo_s}` and `{uni_s}`; the peak-match line and star only where the "
+                      "Uni-10x end accuracy is above chance.", main_claim(), fig, source="this run")
 
 
 def frontier_points(inputs: RunInputs | None = None) -> pd.DataFrame:
-    """benchmark, label, samples_k, accuracy, kind (profile / uniform) for the frontier plot."""
+    """benchmark, profile, uni10x, gdo, delta: the dumbbells of the frontier figure."""
     rows = []
     if inputs is None:
         prof = published.load("gdo_profiles")
         main = published.load("gdo_main").set_index("benchmark")
         for r in prof.itertuples(index=False):
-            rows.append({"benchmark": r.benchmark, "label": r.profile, "samples_k": r.samples_1x_k, "accuracy": r.accuracy,
-                         "kind": "profile"})
-        for b in main.index:
-            rows.append({"benchmark": b, "label": "Uni-10x", "samples_k": reference.uniform_size_k(),
-                         "accuracy": float(main.loc[b, "uni10x"]), "kind": "uniform"})
-        return pd.DataFrame(rows)
-    uniforms = dict.fromkeys(u for _, u in inputs.profiles.values())
-    for b in VIDEO_BENCHMARKS:
-        for name, (subset, _) in inputs.profiles.items():
-            rows.append({"benchmark": benchmark_display(b), "label": name, "samples_k": inputs.end_samples(subset) / 1000.0,
-                         "accuracy": inputs.end_value(subset, b), "kind": "profile"})
-        for u in uniforms:
-            rows.append({"benchmark": benchmark_display(b), "label": f"Uni-10x ({u})", "samples_k": inputs.end_samples(u) / 1000.0,
-                         "accuracy": inputs.end_value(u, b), "kind": "uniform"})
-    return pd.DataFrame(rows, columns=["benchmark", "label", "samples_k", "accuracy", "kind"])
+            rows.append({"benchmark": r.benchmark, "profile": r.profile, "uni10x": float(main.loc[r.benchmark, "uni10x"]),
+                         "gdo": r.accuracy, "delta": r.delta_pp})
+    else:
+        for b in VIDEO_BENCHMARKS:
+            for name, (subset, uni) in inputs.profiles.items():
+                u, g = inputs.end_value(uni, b), inputs.end_value(subset, b)
+                rows.append({"benchmark": benchmark_display(b), "profile": name, "uni10x": u, "gdo": g, "delta": g - u})
+    return pd.DataFrame(rows, columns=["benchmark", "profile", "uni10x", "gdo", "delta"])
 
 
 def frontier(inputs: RunInputs | None = None) -> FigureSpec:
-    """Each profile's 1x size and accuracy against Uni-10x, per benchmark."""
-    src = "Published" if inputs is None else "This run"
-    return FigureSpec("gdo_frontier", "Frontier: accuracy vs training-set size", f"{src}: each preset's 1x subset and "
-                      "the Uni-10x baseline (dashed: Uni-10x accuracy).", profiles_claim(),
-                      plot_frontier(frontier_points(inputs), f"{src}: goal presets vs Uni-10x"))
+    """Each profile's GDO accuracy against its Uni-10x, per benchmark, as the release's dumbbell chart."""
+    if inputs is None:
+        return FigureSpec("gdo_frontier", "Frontier shifts by goal: GDO vs Uni-10x per profile",
+                          "Published profiles table drawn as the release's frontier chart; the labels are the printed "
+                          "deltas to one decimal.", profiles_claim(),
+                          plot_frontier(frontier_points(None), "Published: goal presets vs Uni-10x"),
+                          source=f"{published.label('gdo_profiles')} (the release's frontier figure re-drawn from it)")
+    empty = {name: (inputs.not_trained_phrase if inputs.not_trained(pair) else "not evaluated")
+             for name, pair in inputs.profiles.items()}
+    return FigureSpec("gdo_frontier", "Frontier shifts by goal: GDO vs Uni-10x per profile",
+                      "This run: each profile's last checkpoint and its Uni-10x.", profiles_claim(),
+                      plot_frontier(frontier_points(inputs), "This run: goal presets vs Uni-10x", empty), source="this run")
 
 
 def heatmap_matrix(inputs: RunInputs | None = None) -> pd.DataFrame:
@@ -100,34 +126,52 @@ def heatmap_matrix(inputs: RunInputs | None = None) -> pd.DataFrame:
     long = published.load("gdo_mvbench_heatmap") if inputs is None else run_heatmap(inputs)
     m = long.pivot(index="profile", columns="subtask", values="delta_pp")
     order = [p for p in dict.fromkeys(published.load("gdo_mvbench_heatmap")["profile"])]
-    return m.reindex(index=order, columns=[d for _, d in MVBENCH])
+    m = m.reindex(index=order, columns=[d for _, d in MVBENCH])
+    if inputs is not None:  # a row left blank because its subsets were not trained says so
+        m.index = [f"{p} ({inputs.not_trained_phrase})" if p in inputs.profiles and inputs.not_trained(inputs.profiles[p])
+                   else p for p in m.index]
+    return m
 
 
 def heatmap(inputs: RunInputs | None = None) -> FigureSpec:
-    src = "Published (0.5 pp cells)" if inputs is None else "This run"
+    src = "Published (cell labels, 0.5 pp)" if inputs is None else "This run"
     return FigureSpec("gdo_mvbench_heatmap", "MVBench per-subtask delta vs Uni-10x",
-                      f"{src}: the first 11 columns are MVB Motion, the next 4 MVB Reasoning.", heatmap_claim(),
-                      plot_heatmap(heatmap_matrix(inputs), f"{src}: MVBench Δ vs Uni-10x (pp)"))
+                      f"{src}: the first 11 columns are MVB Motion, the next 4 MVB Reasoning; orange = below Uni-10x, "
+                      "blue = above (the release's colours).", heatmap_claim(),
+                      plot_heatmap(heatmap_matrix(inputs), f"{src}: MVBench Δ vs Uni-10x (pp)"),
+                      source=published.label("gdo_mvbench_heatmap") if inputs is None else "this run")
 
 
 def schematic() -> FigureSpec:
-    return FigureSpec("gdo_schematic", "The GDO method", "Drawn with matplotlib from the method specification.",
-                      "GDO changes only the training subset: descriptors -> score -> goal presets -> subsets; the "
-                      "backbone, the recipe and the evaluation stay fixed.", plot_schematic())
+    return FigureSpec("gdo_schematic", "The GDO method", "The release's method figure (assets/method.png) as its five "
+                      "panels, redrawn with matplotlib.",
+                      "GDO changes only the training subset: shared pool -> six descriptors -> shared scorer -> goal "
+                      "controls -> output subsets; the backbone, the recipe and the evaluation stay fixed.", plot_schematic(),
+                      source="GDO release README, method figure (redrawn: panels and labels, not the artwork)")
 
 
 # ----------------------------------------------------------------------------- OFA
 def rel_figure(inputs: RunInputs | None = None) -> FigureSpec:
     """Rel per method and pool: the published rows (labelled by paper) and, in run mode, the run's."""
     df = reference_rel()
+    src = f"{published.label('ofa_headline')}; {published.label('ofa_baselines_llava665k')}"
+    context = "Bars coloured by the paper each row comes from; the dashed line is full data (100)."
     if inputs is not None:
         run, _ = run_rel(inputs)
-        run = run[run["published_pool"] != ""]
-        extra = pd.DataFrame({"pool": run["published_pool"], "method": run["method"] + " (" + run["pool"] + ")",
-                              "paper": "this run", "rel": run["Rel"]})
-        df = pd.concat([extra, df], ignore_index=True)
-    return FigureSpec("ofa_rel", "OFA: relative performance per method", "Bars coloured by the paper each row comes "
-                      "from; the dashed line is full data (100).", headline_claim(), plot_rel(df, "Rel at 15% (full data = 100)"))
+        full = run["Rel"].notna()
+        tag = [f" ({r.pool})" if full_ else f" ({r.pool}, over {r.n_benchmarks} of 10 benchmarks)"
+               for r, full_ in zip(run.itertuples(index=False), full)]
+        extra = pd.DataFrame({"pool": run["published_pool"].where(run["published_pool"] != "", run["pool"]),
+                              "method": run["method"] + pd.Series(tag, index=run.index),
+                              "paper": ["this run" if f else "this run: Rel over the evaluated benchmarks (not comparable)"
+                                        for f in full],
+                              "rel": run["Rel"].where(full, run["rel_partial"])})
+        df = pd.concat([extra.dropna(subset=["rel"]), df], ignore_index=True)
+        src = f"this run vs {src}"
+        context += (" The run's bars come first in each panel; a run that evaluated fewer than the ten benchmarks shows "
+                    "Rel over those it has, marked as not comparable with the papers' Rel.")
+    return FigureSpec("ofa_rel", "OFA: relative performance per method", context, headline_claim(),
+                      plot_rel(df, "Rel at 15% (full data = 100)"), source=src)
 
 
 def selector_figures(params) -> list[FigureSpec]:
@@ -155,13 +199,16 @@ def selector_figures(params) -> list[FigureSpec]:
     return [FigureSpec("ofa_selector_curves", "OFA selector training", "From outputs/<run>/ofa/selector/history.parquet; "
                        "the dashed line is the epoch the checkpoint policy chose.",
                        "The selector is trained once on the source pool's cluster pseudo-labels; the checkpoint is chosen "
-                       "by validation macro accuracy and coverage.", curves),
+                       "by validation macro accuracy and coverage.", curves,
+                       source="this run's OFA stage (the OFA paper's own figures are not available)"),
             FigureSpec("ofa_confidence", "Confidence of the pool vs the selection", "From outputs/<run>/ofa/<pool>/"
                        "scores.parquet and selected_ids.txt.", "OFA keeps the least-confident samples of every cluster, "
-                       "on the source pool and on the transferred pool.", conf)]
+                       "on the source pool and on the transferred pool.", conf,
+                       source="this run's OFA stage (the OFA paper's own figures are not available)")]
 
 
 def sensitivity(sweep: pd.DataFrame) -> FigureSpec:
     return FigureSpec("ofa_sensitivity", "Sensitivity to K and the budget ratio", "gdo-repro report --sweep: one line "
                       "per K; Rel only where grid points were trained and evaluated.",
-                      "OFA selects anytime: one selector serves every budget.", plot_sensitivity(sweep, "OFA sweep"))
+                      "OFA selects anytime: one selector serves every budget.", plot_sensitivity(sweep, "OFA sweep"),
+                      source="this run's sweep (no published counterpart is available)")

@@ -7,10 +7,11 @@ pool is compared with the published LLaVA-665K rows and a single transfer pool w
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ..binomial import ChanceVerdict, chance_verdict
 from ..config import Params
 from .trajectory import TrajectoryIndex
 
@@ -37,9 +38,37 @@ class RunInputs:
     ablations: dict[str, str]
     temporal: list[tuple[str, str]]       # (benchmark key, subtask key)
     ofa_pools: list[OFAPool]
+    chance: dict[str, dict[str, float]] = field(default_factory=dict)  # benchmark -> {"" | subtask: chance %}
+    demo: bool = False
 
     def __post_init__(self) -> None:
         self.index = TrajectoryIndex(self.traj)
+
+    def end_n(self, subset: str, benchmark: str, subtask: str = "") -> int:
+        """Questions behind the end accuracy (0 when none)."""
+        return self.index.end_n(subset, benchmark, subtask)
+
+    def chance_of(self, benchmark: str, subtask: str = "") -> float:
+        """Chance level (percent) of a benchmark or one of its subtasks, NaN when unknown."""
+        return self.chance.get(benchmark, {}).get(subtask, float("nan"))
+
+    def verdict(self, subset: str, benchmark: str, subtask: str = "") -> ChanceVerdict:
+        """Is the subset's end accuracy above chance (gdo_utils.binomial)?"""
+        return chance_verdict(self.end_value(subset, benchmark, subtask), self.end_n(subset, benchmark, subtask),
+                              self.chance_of(benchmark, subtask))
+
+    def trained(self, subset: str) -> bool:
+        """Whether the trajectory has a trained checkpoint of the subset."""
+        return subset in self.index.subsets()
+
+    def not_trained(self, subsets) -> list[str]:
+        """The subsets (in order, once each) with no trained checkpoint in the trajectory."""
+        return [s for s in dict.fromkeys(subsets) if s and not self.trained(s)]
+
+    @property
+    def not_trained_phrase(self) -> str:
+        """How a cell empty for want of a trained subset is described."""
+        return "not trained on the demo" if self.demo else "not trained in this run"
 
     def end_value(self, subset: str, benchmark: str, subtask: str = "") -> float:
         """Accuracy at the subset's last checkpoint, else NaN (gdo_utils.report.trajectory)."""
@@ -74,9 +103,10 @@ def ofa_pools(params: Params) -> list[OFAPool]:
     return out
 
 
-def run_inputs(params: Params, traj: pd.DataFrame) -> RunInputs:
-    """Resolve the report section of the params against a validated trajectory table."""
+def run_inputs(params: Params, traj: pd.DataFrame, chance: dict[str, dict[str, float]] | None = None) -> RunInputs:
+    """Resolve the report section of the params against a validated trajectory table (and the chance levels)."""
     r = params.report
     profiles = {name: (p.subset, p.uniform or params.subsets.uniform_name(p.subset)) for name, p in r.profiles.items()}
     temporal = [tuple(t.split(":", 1)) for t in r.temporal_subtasks]
-    return RunInputs(traj, profiles, r.main_profile, dict(r.ablations), temporal, ofa_pools(params))
+    demo = bool(params.toyworld.enabled or params.models.build_tiny)
+    return RunInputs(traj, profiles, r.main_profile, dict(r.ablations), temporal, ofa_pools(params), chance or {}, demo)

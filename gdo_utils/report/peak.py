@@ -1,4 +1,4 @@
-"""Peak match (GDO_METHOD.md section 6): when does the GDO curve reach the Uni-10x end accuracy?
+"""Peak match (the GDO paper's definition): when does the GDO curve reach the Uni-10x end accuracy?
 
 R = the Uni-10x accuracy at its last checkpoint; the peak-match point is the first sample count
 where the GDO curve, linearly interpolated between its checkpoints, reaches R; reduction = the

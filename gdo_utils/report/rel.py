@@ -1,4 +1,4 @@
-"""OFA's relative performance (OFA_METHOD.md): Rel = (100/10) * sum_b score_b(subset) / score_b(full data).
+"""OFA's relative performance: Rel = (100/10) * sum_b score_b(subset) / score_b(full data).
 
 Ten image benchmarks, MME as its raw perception score. A Rel with a missing benchmark is missing;
 `rel_partial` gives the mean over the benchmarks both runs have (with their count) for a partial run.

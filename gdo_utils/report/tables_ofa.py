@@ -15,7 +15,7 @@ from .rel import rel, rel_partial
 from .render import Table
 
 HEADLINE_COLS = [Col("budget_ratio", "Budget", 2, "num"), Col("relative_performance", "Rel", 1)]
-SCORE_COLS = [Col(benchmark_display(b), benchmark_display(b), 1) for b in IMAGE_BENCHMARKS]
+SCORE_COLS = [Col(benchmark_display(b), benchmark_display(b), 1, binomial=False) for b in IMAGE_BENCHMARKS]
 REL_COL = Col("Rel", "Rel", 1)
 METHODS = (("OFA 15%", "subset"), ("Random 15%", "random"), ("Full data", "full"))
 
@@ -33,8 +33,10 @@ def headline_table() -> Table:
     csv, disp = reference_frames(published.load("ofa_headline"), [("pool", "Pool"), ("model", "Model"), ("note", "Note")],
                                  HEADLINE_COLS, list(published.load_strings("ofa_headline").columns))
     disp["Budget"] = [percent(x) for x in published.load("ofa_headline")["budget_ratio"]]
-    return Table("ofa_headline", "OFA headline: relative performance at 15%", "Published numbers (OFA abstract).", csv,
-                 disp, claim=headline_claim(), source=published.OFA_PAPER)
+    disp["Model"] = [f"{m} (not in the abstract)" for m in disp["Model"]]
+    return Table("ofa_headline", "OFA headline: relative performance at 15%", "Published numbers (OFA abstract): the "
+                 "pool, the 15% budget and Rel. The model is not stated in the abstract (inferred from VisNec's protocol); "
+                 "the note is the kit's.", csv, disp, claim=headline_claim(), source=published.label("ofa_headline"))
 
 
 def companion_table(name: str) -> Table:
@@ -45,11 +47,12 @@ def companion_table(name: str) -> Table:
                                  list(published.load_strings(name).columns))
     chk = reference.rel_checks()[name]
     bad = chk[~chk["consistent"]]
-    notes = [f"Rows from {published.VISNEC_PAPER}, not from the OFA paper: the baselines OFA is compared with."]
+    notes = [f"Rows from {published.VISNEC_PAPER}, not from the OFA paper. Whether the OFA paper compares with the "
+             "same rows is not known from its abstract (its tables are not available)."]
     notes += [f"{r.method}: printed Rel {r.rel_printed:.1f}, recomputed {r.rel_recomputed:.2f}." for r in bad.itertuples()]
     return Table(name, f"{pool}: full data and 11 selection baselines at 15% (VisNec's rows)",
                  f"Published by VisNec (arXiv 2603.01195), same authors and protocol; LLaVA-v1.5-7B, MME-P raw score.",
-                 csv, disp, claim=headline_claim(), source=published.VISNEC_PAPER, notes=notes)
+                 csv, disp, claim=headline_claim(), source=published.label(name), notes=notes)
 
 
 def rel_check_table() -> Table:
@@ -64,8 +67,8 @@ def rel_check_table() -> Table:
     csv, disp = reference_frames(df, [("pool", "Pool"), ("method", "Method"), ("consistent", "Within 0.1")], cols,
                                  ["pool", "method", "rel_printed", "rel_recomputed", "difference", "consistent"])
     return Table("ofa_rel_check", "Rel recomputed from the companion rows",
-                 "Rel = (100/10) * sum_b score_b / full_b (OFA_METHOD.md) from each row's ten printed scores.", csv, disp,
-                 source=published.VISNEC_PAPER,
+                 "Rel = (100/10) * sum_b score_b / full_b from each row's ten printed scores.", csv, disp,
+                 source=f"recomputed by the kit from {published.VISNEC_ROWS}",
                  notes=["A row is consistent when the recomputed Rel is within 0.1 of the printed one (one decimal)."])
 
 
@@ -74,10 +77,10 @@ def reference_rel() -> pd.DataFrame:
     h = published.load("ofa_headline")
     rows = []
     for r in h.itertuples(index=False):
-        rows.append({"pool": r.pool, "method": "OFA (15%)", "paper": published.OFA_PAPER, "rel": r.relative_performance})
+        rows.append({"pool": r.pool, "method": "OFA (15%)", "paper": published.OFA_ABSTRACT, "rel": r.relative_performance})
         name = published.companion_for_pool(r.pool)
         for c in published.load(name).itertuples(index=False):
-            rows.append({"pool": r.pool, "method": c.method, "paper": published.VISNEC_PAPER, "rel": c.Rel})
+            rows.append({"pool": r.pool, "method": c.method, "paper": "VisNec's rows (arXiv 2603.01195), not the OFA paper", "rel": c.Rel})
     return pd.DataFrame(rows)
 
 
@@ -93,7 +96,9 @@ def run_rel(inputs: RunInputs) -> tuple[pd.DataFrame, pd.DataFrame]:
             rel_rows.append({"pool": pool.pool, "published_pool": pool.published or "", "method": method, "subset": subset,
                              "Rel": rel(scores, full), "rel_partial": partial, "n_benchmarks": n})
             score_rows.append({"pool": pool.pool, "published_pool": pool.published or "", "method": method,
-                               **{benchmark_display(b): v for b, v in scores.items()}})
+                               **{benchmark_display(b): v for b, v in scores.items()},
+                               **{f"n_{benchmark_display(b)}": inputs.end_n(subset, b) for b in IMAGE_BENCHMARKS},
+                               "missing_why": inputs.not_trained_phrase if inputs.not_trained([subset]) else ""})
     return pd.DataFrame(rel_rows), pd.DataFrame(score_rows)
 
 
@@ -123,20 +128,31 @@ def rel_table(inputs: RunInputs | None = None) -> Table:
     if inputs is None:
         df = reference_rel()
         csv, disp = reference_frames(df, [("pool", "Pool"), ("method", "Method"), ("paper", "Paper")], [Col("rel", "Rel", 1)])
-        return Table("ofa_rel", title, "OFA's own rows from the OFA abstract; every baseline row from VisNec (arXiv "
-                     "2603.01195).", csv, disp, claim=claim, source=f"{published.OFA_PAPER}; {published.VISNEC_PAPER}")
+        return Table("ofa_rel", title, "The OFA rows from the OFA abstract; every other row is VisNec's (arXiv "
+                     "2603.01195, same authors and protocol), not the OFA paper's.", csv, disp, claim=claim,
+                     source=f"{published.label('ofa_headline')}; {published.label('ofa_baselines_llava665k')}")
     run, _ = run_rel(inputs)
     pub, _ = published_rows(inputs.ofa_pools)
     keys = [("pool", "Pool"), ("published_pool", "Published pool"), ("method", "Method")]
+    run = run.assign(missing_why=[inputs.not_trained_phrase if inputs.not_trained([s]) else "" for s in run["subset"]])
     csv, disp = run_frames(run, pub, keys, [REL_COL], match=["published_pool", "method"])
     csv["rel_partial"] = [fixed(x, 1, missing="") for x in run["rel_partial"]]
     csv["n_benchmarks"] = run["n_benchmarks"].astype(str).to_numpy()
-    disp["Rel over evaluated (n)"] = [f"{fixed(x, 1)} ({n})" for x, n in zip(run["rel_partial"], run["n_benchmarks"])]
-    notes = ["Paper beside OFA 15%: the OFA abstract; beside Random 15% and Full data: VisNec's rows (arXiv 2603.01195).",
+    disp["Rel over evaluated (benchmarks)"] = [f"{fixed(x, 1)} ({n} of 10)" for x, n in zip(run["rel_partial"],
+                                                                                         run["n_benchmarks"])]
+    notes = untrained_rows(inputs) + [
+             "Paper beside OFA 15%: the OFA abstract; beside Random 15% and Full data: VisNec's rows (arXiv 2603.01195).",
              "Rel needs all ten image benchmarks of the subset and of its full-data run; 'Rel over evaluated' averages the "
              "benchmarks both have (not comparable with the paper's Rel)."]
     return Table("ofa_rel", title, "This run: each OFA subset's last checkpoint against the same pool's full-data run.",
-                 csv, disp, claim=claim, source=f"this run vs {published.OFA_PAPER}; {published.VISNEC_PAPER}", notes=notes)
+                 csv, disp, claim=claim, notes=notes,
+                 source=f"this run vs {published.OFA_ABSTRACT} (OFA 15%) and {published.VISNEC_ROWS} (Random, Full data)")
+
+
+def untrained_rows(inputs: RunInputs) -> list[str]:
+    """A note naming the OFA subsets without a trained checkpoint."""
+    missing = inputs.not_trained([getattr(p, a) for p in inputs.ofa_pools for _, a in METHODS])
+    return [f"Empty rows of {', '.join(f'`{s}`' for s in missing)}: {inputs.not_trained_phrase}."] if missing else []
 
 
 def scores_table(inputs: RunInputs) -> Table:
@@ -145,9 +161,20 @@ def scores_table(inputs: RunInputs) -> Table:
     _, pub = published_rows(inputs.ofa_pools)
     keys = [("pool", "Pool"), ("published_pool", "Published pool"), ("method", "Method")]
     csv, disp = run_frames(run, pub, keys, SCORE_COLS, match=["published_pool", "method"])
-    return Table("ofa_scores", "Image-benchmark scores of the OFA rows", "This run's last checkpoints; the paper's "
-                 "Random / Full-Data rows are VisNec's (arXiv 2603.01195).", csv, disp, claim=headline_claim(),
-                 source=f"this run vs {published.VISNEC_PAPER}")
+    shown = [c for c in SCORE_COLS if run[c.name].notna().any()]
+    notes = []
+    if len(shown) < len(SCORE_COLS):  # the display leaves out the benchmarks no row was evaluated on (the CSV has all)
+        _, disp = run_frames(run, pub, keys, shown, match=["published_pool", "method"])
+        notes.append("Not evaluated in this run (left out here, empty in the CSV): "
+                     + ", ".join(c.label for c in SCORE_COLS if c not in shown) + ".")
+    notes += untrained_rows(inputs)
+    notes.append("VQAv2: a run's local score is VQA soft accuracy on val; the papers print test-dev, scored by the EvalAI "
+                 "server (a test-dev run leaves the cell empty and writes the submission file). POPE: the mean of the "
+                 "per-split F1, as the papers print it. MME-P: the raw perception score.")
+    return Table("ofa_scores", "Image-benchmark scores of the OFA rows", "This run's last checkpoints (n = questions "
+                 "scored); the paper's Random / Full-Data rows are VisNec's (arXiv 2603.01195).", csv, disp,
+                 notes=notes, claim=headline_claim(),
+                 source=f"this run vs {published.VISNEC_ROWS}")
 
 
 def selection_table(reports: dict[str, dict], chosen_epoch: int | None) -> Table:

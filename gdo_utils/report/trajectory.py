@@ -89,10 +89,10 @@ def end_value(traj: pd.DataFrame, subset: str, benchmark: str, subtask: str = ""
 
 
 def curve(traj: pd.DataFrame, subset: str, benchmark: str) -> pd.DataFrame:
-    """samples_seen, accuracy of the trained checkpoints evaluated on a benchmark (overall), ascending."""
+    """samples_seen, accuracy, n of the trained checkpoints evaluated on a benchmark (overall), ascending."""
     r = _rows(traj, subset, benchmark, "")
     r = r[r["samples_seen"] > 0].sort_values("samples_seen", kind="stable")
-    return r[["samples_seen", "accuracy"]].drop_duplicates("samples_seen").reset_index(drop=True)
+    return r[["samples_seen", "accuracy", "n"]].drop_duplicates("samples_seen").reset_index(drop=True)
 
 
 def subtask_keys(traj: pd.DataFrame, subset: str, benchmark: str) -> list[str]:
@@ -112,11 +112,12 @@ class TrajectoryIndex:
         self._end = trained.groupby("subset")["samples_seen"].max().astype(float).to_dict()
         at_end = trained[trained["samples_seen"] == trained["subset"].map(self._end)]
         self._values: dict[tuple[str, str, str], float] = {}
+        self._n: dict[tuple[str, str, str], int] = {}
         for r in at_end.itertuples(index=False):
-            if r.level == "overall":
-                self._values.setdefault((r.subset, r.benchmark, ""), float(r.accuracy))
-            elif r.level in SUBTASK_LEVELS:
-                self._values.setdefault((r.subset, r.benchmark, r.subtask), float(r.accuracy))
+            key = (r.subset, r.benchmark, "") if r.level == "overall" else (r.subset, r.benchmark, r.subtask)
+            if r.level == "overall" or r.level in SUBTASK_LEVELS:
+                self._values.setdefault(key, float(r.accuracy))
+                self._n.setdefault(key, int(r.n))
 
     def end_samples(self, subset: str) -> float:
         """samples_seen of the subset's last trained checkpoint (NaN when none)."""
@@ -125,3 +126,11 @@ class TrajectoryIndex:
     def end_value(self, subset: str, benchmark: str, subtask: str = "") -> float:
         """Accuracy at the subset's last checkpoint (overall or one subtask key), else NaN."""
         return self._values.get((subset, benchmark, subtask), float("nan"))
+
+    def end_n(self, subset: str, benchmark: str, subtask: str = "") -> int:
+        """Questions behind that accuracy (0 when there is none)."""
+        return self._n.get((subset, benchmark, subtask), 0)
+
+    def subsets(self) -> set[str]:
+        """The subsets with at least one trained checkpoint."""
+        return set(self._end)

@@ -12,6 +12,7 @@ from .render import to_markdown
 
 NOT_BUILT = ("*No run-mode report: no trajectory table exists (outputs/<run>/eval/trajectory.parquet; the "
              "evaluation stage writes it). The reference-mode version is shown above.*")
+SOURCES_TITLE = "## What the papers publish and what the kit can regenerate"
 
 
 def _head(title: str, context: str, claim: str) -> str:
@@ -27,8 +28,10 @@ def table(report: Report | None, name: str) -> Markdown:
     text = _head(t.title, t.context, t.claim)
     if name in report.filled:
         filled, total = report.filled[name]
-        text += f"*The run fills {filled} of {total} cells; — marks the rest (never taken from the paper).*\n\n"
+        text += (f"*The run fills {filled} of {total} cells; the rest are empty (—, or why: not trained, undefined), "
+                 "never taken from the paper.*\n\n")
     text += to_markdown(t.display) + "".join(f"\n- {n}" for n in t.notes)
+    text += f"\n- source: {t.source}" if t.source else ""
     return Markdown(text)
 
 
@@ -43,7 +46,24 @@ def figure(report: Report | None, name: str) -> HTML | Markdown:
     png = next(p for p in s.paths if p.suffix == ".png")
     data = base64.b64encode(png.read_bytes()).decode("ascii")
     claim = f"<blockquote><b>Paper's claim:</b> {html.escape(s.claim)}</blockquote>" if s.claim else ""
-    return HTML(f"<p><b>{html.escape(s.title)}</b> — {html.escape(s.context)}</p>{claim}<img src='data:image/png;base64,{data}' style='max-width:100%'/>")
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in [*s.notes, *([f"source: {s.source}"] if s.source else [])])
+    return HTML(f"<p><b>{html.escape(s.title)}</b> — {html.escape(s.context)}</p>{claim}"
+                f"<img src='data:image/png;base64,{data}' style='max-width:100%'/>" + (f"<ul>{notes}</ul>" if notes else ""))
+
+
+def sources(report: Report) -> Markdown:
+    """The report's section on what the papers publish, what the kit regenerates (with sources) and what is missing."""
+    text = report.path.read_text()
+    start = text.index(SOURCES_TITLE) + len(SOURCES_TITLE)
+    return Markdown(text[start:text.index("\n## ", start)].strip())
+
+
+def outline(report: Report) -> Markdown:
+    """Where the report is and its sections (the file itself is long: open it rather than print it here)."""
+    heads = [line for line in report.path.read_text().splitlines() if line.startswith(("## ", "### "))]
+    items = [("- " if h.startswith("## ") else "  - ") + h.lstrip("#").strip() for h in heads]
+    return Markdown(f"`{report.path}` ({report.mode} mode), {len(report.tables)} tables and {len(report.figures)} "
+                    "figures:\n\n" + "\n".join(items))
 
 
 def inconsistencies(report: Report) -> Markdown:

@@ -31,13 +31,14 @@ from typing import Any, Callable
 import torch
 
 from ..cache import code_version, model_fingerprint
-from ..config import Params, TrainConfig, canonical_json, params_hash, resolve_path
+from ..config import Params, TrainConfig, canonical_json, load_params, params_hash, resolve_path
 from ..io import read_json, sha256_file, write_json, write_jsonl, write_manifest, write_parquet
 from .callbacks import TRAINER_STATE, SampleCheckpoints, StepTimer, finalize_staged
 from .collate import Collator
 from .data import Prepared, TrainDataset, prepare_rows
 from .encode import EncodeSettings, load_media
-from .families import Family, apply_freeze, family_of_model_path, lora_target_regex, projector_module_names
+from .families import (Family, UnknownFamilyError, apply_freeze, family_of, family_of_model_path, lora_target_regex,
+                       projector_module_names)
 from .launch import (AccelerateConfig, check_devices, format_command, global_batch, launch_command,
                      load_accelerate_config, processes_per_node, resolve_config_path)
 from .records import EmptySubsetError, TrainRecord, parse_c1_row, read_c1
@@ -417,9 +418,41 @@ def train_runs(params: Params, subsets: list[str] | None = None, *, force: bool 
 
 
 def print_launch(params: Params, subset: str, params_file: str, overrides: list[str] | None = None) -> str:
-    """The exact `accelerate launch ...` command for a subset (no device check: printable anywhere)."""
-    plan = plan_run(params, subset, check_launch=False, check_data=False)
-    return format_command(launch_command(plan.accel, plan.cfg.launch, plan.family, params_file, subset, overrides))
+    """The exact `accelerate launch ...` command for a subset (no device, data or model check: printable anywhere).
+
+    `overrides` are applied to the params file (the command carries them as `--set`), so a notebook can print
+    the 8-GPU command with `["train.launch.config=fsdp_8gpu"]` while running on CPU. When the base model is not
+    on this machine (a fresh clone, a hub id not in the cache) the family comes from the model's name and the
+    lines after the command (shell comments) say what could not be checked.
+    """
+    if overrides:
+        params = load_params(params_file, overrides)
+    cfg = run_config(params, subset)
+    notes = []
+    try:
+        base = base_model_of(params, cfg)
+        family = family_of_model_path(base)
+    except (OSError, ValueError) as exc:   # not downloaded / not cached (OSError), unfilled path (ParamsError)
+        base = cfg.base_model or params.models.vlm.path
+        family, notes = _family_without_model(base, exc)
+    accel = load_accelerate_config(resolve_config_path(cfg.launch, _kit_root()))
+    cmd = format_command(launch_command(accel, cfg.launch, family, params_file, subset, overrides))
+    return "\n".join([cmd, *(f"# {n}" for n in notes)])
+
+
+def _family_without_model(base: str, exc: Exception) -> tuple[Family, list[str]]:
+    """The family a model id names, and the notes saying what was not checked (UnknownFamilyError if none)."""
+    from ..recipes import family_from_name
+
+    name = family_from_name(base)
+    reason = str(exc).splitlines()[0]
+    if name is None:
+        raise UnknownFamilyError(f"{base}: not on this machine ({reason}) and its name names no known family "
+                                 f"(qwen3_vl, qwen2_5_vl, llava); download it or point train.base_model at a local copy")
+    fam = family_of(name)
+    return fam, [f"not checked: the base model {base} is not on this machine ({reason})",
+                 f"its family ({fam.name}, FSDP wraps {', '.join(fam.layer_classes)}) was read from its name, not "
+                 f"its config.json; the subset file and the devices were not checked either"]
 
 
 def load_run_logs(params: Params, subsets: list[str]) -> dict:

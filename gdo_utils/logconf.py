@@ -6,10 +6,23 @@ libraries keep Python's default (WARNING), so open_clip's and faiss's INFO lines
 from __future__ import annotations
 
 import logging
+import sys
 
 KIT_LOGGER = "gdo_utils"
 FORMAT = "%(levelname)s %(name)s: %(message)s"
 _HANDLER_NAME = "gdo_utils.console"
+
+
+class _StderrHandler(logging.StreamHandler):
+    """A stream handler writing to whatever sys.stderr is at emit time (pytest and Jupyter replace it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
 
 
 def configure_logging(level: int = logging.INFO, fmt: str = FORMAT) -> logging.Logger:
@@ -17,7 +30,7 @@ def configure_logging(level: int = logging.INFO, fmt: str = FORMAT) -> logging.L
     logger = logging.getLogger(KIT_LOGGER)
     for h in [h for h in logger.handlers if h.get_name() == _HANDLER_NAME]:
         logger.removeHandler(h)
-    handler = logging.StreamHandler()
+    handler = _StderrHandler()
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(logging.Formatter(fmt))
     logger.addHandler(handler)

@@ -1,8 +1,8 @@
 """Load the backbone VLM and CLIP from a local path or hub id; build tiny offline stand-ins for the demo.
 
 The demo never downloads anything: `build_tiny_vlm` trains a byte-level BPE tokenizer on the toy
-world's texts and builds a randomly initialised Qwen3-VL (the recipe of
-../shared/probes/tiny_qwen3vl_probe.py), `build_tiny_clip` builds a small open_clip model from a JSON
+world's texts and builds a randomly initialised Qwen3-VL from a shrunk copy of its config,
+`build_tiny_clip` builds a small open_clip model from a JSON
 config in the `local-dir:` layout open_clip itself reads. Real runs point the same params at
 Qwen3-VL-8B-Instruct and ViT-B-32 weights; `load_vlm` / `load_clip` do not care which.
 """

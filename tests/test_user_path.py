@@ -302,7 +302,8 @@ def test_exports_merge_and_write_recipes_as_the_readme_prints_them(demo_like_sub
     recipe = yaml.safe_load((info_file.parent / "gdo_temp_plus.llamafactory.yaml").read_text())
     assert set(recipe) <= LLAMAFACTORY_KEYS, set(recipe) - LLAMAFACTORY_KEYS
     assert recipe["dataset"] == "gdo_temp_plus" and Path(recipe["dataset_dir"]) == info_file.parent.resolve()
-    assert (recipe["learning_rate"], recipe["adam_beta2"], recipe["warmup_ratio"], recipe["cutoff_len"]) == (2e-5, 0.95, 0.1, 8192)
+    train = yaml.safe_load((demo_like_subset / "params/demo.yaml").read_text())["train"]
+    assert recipe["learning_rate"] == train["learning_rate"] and recipe["template"] == "qwen3_vl_nothink"
     assert _export(lf_line) == 0 and json.loads(info_file.read_text()) == info   # the same export again: harmless
 
     # an entry of that name describing another file is a clash: refused, nothing written; --force replaces it
@@ -325,7 +326,28 @@ def test_exports_merge_and_write_recipes_as_the_readme_prints_them(demo_like_sub
     assert argv[i + 1] == "sft" and "NPROC_PER_NODE=8" in argv[:i] and "IMAGE_MAX_TOKEN_NUM=49" in argv[:i]
     flags = {a[2:]: v for a, v in zip(argv[i + 2::2], argv[i + 3::2])}
     assert all(a.startswith("--") for a in argv[i + 2::2]) and set(flags) <= SWIFT_KEYS, set(flags) - SWIFT_KEYS
-    assert flags["dataset"] == str(out) and flags["tuner_type"] == "full" and flags["learning_rate"] == "2e-05"
+    assert flags["dataset"] == str(out) and flags["tuner_type"] == "full"
+    assert float(flags["learning_rate"]) == train["learning_rate"]
+
+
+def test_recipes_of_the_paper_params_carry_the_release_hyper_parameters():
+    """params/paper.yaml's train section gives the release's recipe (ms-swift full SFT of Qwen3-VL-8B on 8 GPUs)."""
+    from gdo_utils.config import load_params
+    from gdo_utils.recipes import llamafactory_args, swift_command
+
+    cfg = load_params(REPO / "params/paper.yaml").train
+    lf = llamafactory_args(cfg, "Qwen/Qwen3-VL-8B-Instruct", "x", "/d", "/o")
+    assert (lf["learning_rate"], lf["adam_beta2"], lf["warmup_ratio"], lf["weight_decay"], lf["max_grad_norm"],
+            lf["num_train_epochs"], lf["cutoff_len"], lf["val_size"], lf["data_seed"], lf["finetuning_type"],
+            lf["per_device_train_batch_size"], lf["gradient_accumulation_steps"], lf["image_max_pixels"],
+            lf["freeze_vision_tower"], lf["lr_scheduler_type"]) == \
+        (2e-5, 0.95, 0.1, 0.01, 1.0, 1.0, 8192, 0.001, 42, "full", 1, 1, 50176, False, "cosine")
+    argv = shlex.split(swift_command(cfg, "Qwen/Qwen3-VL-8B-Instruct", "/d/x.jsonl", "/o"))
+    flags = dict(zip(argv[argv.index("sft") + 1::2], argv[argv.index("sft") + 2::2]))
+    assert argv[:3] == ["NPROC_PER_NODE=8", "MAX_PIXELS=50176", "IMAGE_MAX_TOKEN_NUM=49"]
+    assert (flags["--tuner_type"], flags["--learning_rate"], flags["--adam_beta2"], flags["--truncation_strategy"],
+            flags["--split_dataset_ratio"], flags["--deepspeed"], flags["--freeze_vit"]) == \
+        ("full", "2e-05", "0.95", "delete", "0.001", "zero2", "false")
 
 
 RECIPE_TOOLS = os.environ.get("GDO_RECIPE_TOOLS_PYTHONPATH")

@@ -145,9 +145,10 @@ def test_papermill_forms_as_the_readme_prints_them(tmp_path):
     my_run = re.search(r"<!-- my-run-yaml -->\n```yaml\n(.*?)```", text, re.S).group(1)
     (kit / "my_run.yaml").write_text(my_run)
     lines = readme_block("test_papermill_forms_as_the_readme_prints_them")
-    assert [ln.split()[0] for ln in lines] == ["papermill", "papermill", "for"]
+    assert [ln.split()[0] for ln in lines] == ["mkdir", "papermill", "papermill", "for"]
     executed = kit / "outputs" / "demo" / "notebooks" / "06_paper_tables_figures.ipynb"
-    for line in lines:
+    subprocess.run(["bash", "-c", lines[0]], cwd=kit, check=True)
+    for line in lines[1:]:
         if executed.exists():
             executed.unlink()
         r = subprocess.run(["bash", "-c", line], cwd=kit, env=_env(), capture_output=True, text=True, timeout=900)
@@ -171,7 +172,8 @@ def test_gdo_repro_run_shows_cell_progress(tmp_path):
     body = ("from gdo_utils import nb\nparams = nb.start(params_file, overrides)\nimport logging\n"
             "logging.getLogger('faiss.loader').info('LIBRARY-INFO-LINE')\n"
             "logging.getLogger('gdo_utils.demo').info('KIT-INFO-LINE')\n"
-            "from tqdm.auto import tqdm\nfor _ in tqdm(range(40), desc='work'):\n    pass\n")
+            "import time\nfrom tqdm.auto import tqdm\nfor _ in tqdm(range(40), desc='work', mininterval=0.05):\n"
+            "    time.sleep(0.05)\n")
     nb = nbf.v4.new_notebook(cells=[
         nbf.v4.new_code_cell('params_file = "params/demo.yaml"\noverrides = []\nforce = False',
                              metadata={"tags": ["parameters"]}),
@@ -190,6 +192,7 @@ def test_gdo_repro_run_shows_cell_progress(tmp_path):
     assert "KIT-INFO-LINE" in outputs and "LIBRARY-INFO-LINE" not in outputs
     streams = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []) if o.output_type == "stream")
     assert len(re.findall(r"\d+/40", streams)) <= 2, streams[:2000]   # a widget, not a line per update
+    assert "application/vnd.jupyter.widget-view+json" in outputs
 
 
 def test_verbose_flag_after_the_subcommand():
@@ -406,8 +409,14 @@ def test_make_lab_starts_and_serves_lab(tmp_path):
             m = re.search(r"(http://127\.0\.0\.1:\d+/lab\?token=\w+)", line)
             url = m.group(1) if m else None
         assert url, "".join(log)[-3000:]
-        with urllib.request.urlopen(url, timeout=60) as resp:
-            assert resp.status == 200 and "JupyterLab" in resp.read().decode("utf-8", "replace")
+        page, t0 = None, time.time()
+        while page is None and time.time() - t0 < 120:   # the URL can be printed just before the socket listens
+            try:
+                with urllib.request.urlopen(url, timeout=60) as resp:
+                    page = (resp.status, resp.read().decode("utf-8", "replace"))
+            except OSError:
+                time.sleep(2)
+        assert page and page[0] == 200 and "JupyterLab" in page[1], "".join(log)[-3000:]
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

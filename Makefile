@@ -29,8 +29,11 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q
 
+# JupyterLab on the loopback address; as root (containers) it needs --allow-root. LAB_ARGS: e.g. --port 8899.
+LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+LAB_ARGS ?=
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ --ip 127.0.0.1 --no-browser $(LAB_ROOT) $(LAB_ARGS)
 
 clean:
 	rm -rf outputs/demo outputs/test .pytest_cache

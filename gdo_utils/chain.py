@@ -149,7 +149,8 @@ def run_chain(params_file: str | Path, *, overrides: list[str] | None = None, on
         t0 = time.time()
         try:
             pm.execute_notebook(
-                str(step.path), str(executed), kernel_name=kernel_name, cwd=str(root), progress_bar=False,
+                str(step.path), str(executed), kernel_name=kernel_name, cwd=str(root),
+                progress_bar={"desc": step.name, "unit": "cell"},   # cell progress on the terminal (stderr)
                 parameters={"params_file": str(Path(params_file).resolve()), "overrides": overrides, "force": force},
             )
         except pm.PapermillExecutionError as exc:

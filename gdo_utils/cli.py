@@ -14,6 +14,7 @@ import traceback
 from typing import Callable
 
 from .config import ParamsError, load_params, params_hash
+from .logconf import configure_logging
 
 
 def _params(args: argparse.Namespace):
@@ -143,8 +144,23 @@ def cmd_export(args):
         known = [r["subset"] for r in subset_catalog(p) if r["built"]]
         raise FileNotFoundError(f"subset {args.subset!r} has no {d / 'train.jsonl'}; built subsets: {known}")
     out = export_subset(d, args.format, extract=args.extract_frames, frames_root=p.stage_dir("frames"),
-                        out_path=args.out)
+                        out_path=args.out, force=args.force)
+    recipe = _export_recipe(p, args, out)
+    if recipe:
+        print(f"trainer recipe: {recipe.resolve()}", file=sys.stderr)
     print(out.resolve())
+
+
+def _export_recipe(p, args, out):
+    """The trainer's recipe beside an ms-swift / LLaMA-Factory export (gdo_utils.export_recipes)."""
+    from .export_recipes import write_recipe
+    from .subsets.export import llamafactory_dataset_name, normalise_format
+    from .train.run import base_model_of, run_config
+
+    cfg = run_config(p, args.subset)
+    name = llamafactory_dataset_name(p.stage_dir("subsets", args.subset), args.out)
+    return write_recipe(normalise_format(args.format), out, cfg, base_model_of(p, cfg), name,
+                        p.stage_dir("external_train", name))
 
 
 def cmd_list(args):
@@ -235,13 +251,19 @@ def cmd_train(args):
             | {"checkpoints": [c["name"] for c in v.get("checkpoints", [])]} for k, v in infos.items()})
 
 
+def _verbose(sp: argparse.ArgumentParser) -> None:
+    """`-v` after the subcommand too (SUPPRESS: an absent subcommand flag keeps the top-level value)."""
+    sp.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="gdo-repro", description=__doc__.splitlines()[0])
-    ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("-v", "--verbose", action="store_true", help="debug logging (also accepted after the subcommand)")
     sub = ap.add_subparsers(dest="command", required=True)
 
     def add(name: str, fn: Callable, help_: str, force: bool = True) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_)
+        _verbose(sp)
         sp.add_argument("--params", required=True, help="params YAML (e.g. params/demo.yaml)")
         sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a param, e.g. --set descriptors.batch_size=16 (repeatable)")
@@ -280,8 +302,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--format", required=True, choices=["kit", "ms-swift", "llama-factory", "llava"])
     sp.add_argument("--extract-frames", action="store_true",
                     help="decode the chosen frames of mp4 rows to PNG files under outputs/<run>/frames/")
-    sp.add_argument("--out", help="output file (default: beside the subset's train.jsonl)")
+    sp.add_argument("--out", help="output file (default: beside the subset's train.jsonl); llama-factory: its "
+                                  "stem names the dataset_info.json entry")
+    sp.add_argument("--force", action="store_true", help="llama-factory: replace a dataset_info.json entry of the same name")
     sp = sub.add_parser("list", help="list goal profiles, training recipes, subsets of a run, or the notebooks `run` executes")
+    _verbose(sp)
     sp.add_argument("what", choices=["profiles", "recipes", "subsets", "notebooks"])
     sp.add_argument("--params", help="params YAML (needed for subsets; for profiles: its subsets.profiles_dir)")
     sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
@@ -338,8 +363,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(logging.DEBUG if args.verbose else logging.INFO)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         args.func(args)

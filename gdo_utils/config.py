@@ -242,8 +242,8 @@ class UniformConfig(Strict):
 
 Behaviour = Literal["release", "kit"]
 
-# Each behaviour option of the subset builder and its value under `subsets.behaviour` (README table
-# "release vs kit"; gdo_utils/subsets/behaviour.py says what each one changes). An option set
+# Each behaviour option of the subset builder and its value under `subsets.behaviour` (docs/departures.md
+# section 2; gdo_utils/subsets/behaviour.py says what each one changes). An option set
 # explicitly in the params wins over the switch.
 BEHAVIOUR_OPTIONS: dict[str, dict[str, str]] = {
     "floor_candidates": {"release": "capped", "kit": "pool"},

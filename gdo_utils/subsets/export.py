@@ -188,12 +188,20 @@ def normalise_format(fmt: str) -> str:
     return fmt
 
 
+def llamafactory_dataset_name(subset_dir: str | Path, out_path: str | Path | None) -> str:
+    """The dataset_info.json entry name: the subset's name, or the stem of an explicit `--out` file."""
+    return Path(out_path).stem if out_path else Path(subset_dir).name
+
+
 def export_subset(subset_dir: str | Path, fmt: str, *, extract: bool = False,
-                  frames_root: str | Path | None = None, out_path: str | Path | None = None) -> Path:
+                  frames_root: str | Path | None = None, out_path: str | Path | None = None,
+                  force: bool = False) -> Path:
     """Write a subset's train.jsonl in another trainer's format (beside it); returns the written file.
 
     Trainers other than the kit cannot decode chosen frame indices of an mp4, so a subset holding
     "video" rows needs `extract=True` for them (frames go to `frames_root`, default <subset>/../../frames).
+    LLaMA-Factory's dataset_info.json beside the export is merged (gdo_utils.export_recipes.merged_dataset_info):
+    other entries stay, a different entry of the same name is refused unless `force`.
     """
     fmt = normalise_format(fmt)
     subset_dir = Path(subset_dir)
@@ -215,7 +223,12 @@ def export_subset(subset_dir: str | Path, fmt: str, *, extract: bool = False,
         return write_json(Path(out_path or subset_dir / "train_llava.json"), [to_llava(r) for r in rows])
     if fmt == "ms-swift":
         return write_jsonl(Path(out_path or subset_dir / "train_swift.jsonl"), (to_swift(r) for r in rows))
+    from ..export_recipes import merged_dataset_info, write_dataset_info
+
     out = Path(out_path or subset_dir / "train_llamafactory.json")
+    info_file = out.parent / "dataset_info.json"
+    entry = llamafactory_dataset_info(llamafactory_dataset_name(subset_dir, out_path), out.name)
+    merged = merged_dataset_info(info_file, entry, force=force)   # a name clash stops before anything is written
     write_json(out, [to_swift(r) for r in rows])
-    write_json(out.parent / "dataset_info.json", llamafactory_dataset_info(subset_dir.name, out.name))
+    write_dataset_info(info_file, merged)
     return out

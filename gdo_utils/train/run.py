@@ -30,13 +30,14 @@ from typing import Any, Callable
 import torch
 
 from ..cache import code_version, model_fingerprint
-from ..config import Params, ParamsError, TrainConfig, canonical_json, params_hash, resolve_path
+from ..config import Params, ParamsError, TrainConfig, canonical_json, load_params, params_hash, resolve_path
 from ..io import read_json, sha256_file, write_json, write_jsonl, write_manifest, write_parquet
 from .callbacks import TRAINER_STATE, SampleCheckpoints, StepTimer, finalize_staged
 from .collate import Collator
 from .data import Prepared, TrainDataset, prepare_rows
 from .encode import EncodeSettings, load_media
-from .families import Family, apply_freeze, family_of_model_path, lora_target_regex, projector_module_names
+from .families import (Family, UnknownFamilyError, apply_freeze, family_of, family_of_model_path, lora_target_regex,
+                       projector_module_names)
 from .launch import (AccelerateConfig, check_devices, format_command, global_batch, launch_command,
                      load_accelerate_config, processes_per_node, resolve_config_path)
 from .recipes import RecipeError, resolve_run_config
@@ -124,14 +125,26 @@ def on_gpu_of(params: Params) -> bool:
     return params.device != "cpu" and torch.cuda.is_available()
 
 
-def plan_run(params: Params, subset: str, check_launch: bool = True, check_data: bool = True) -> RunPlan:
-    """Resolve and check a run before any work (clear errors for the usual mistakes)."""
+def plan_run(params: Params, subset: str, check_launch: bool = True, check_data: bool = True,
+             missing_model_notes: list[str] | None = None) -> RunPlan:
+    """Resolve and check a run before any work (clear errors for the usual mistakes).
+
+    With `missing_model_notes` (a list), a base model that is not on this machine is not an error: the family is
+    read from its name and the list gets what could not be checked (for printing a launch command anywhere).
+    """
     cfg = run_config(params, subset)
     train_file = subset_file(params, subset)
     if check_data:
         check_subset_file(params, subset, train_file)
-    base = base_model_of(params, cfg)
-    family = family_of_model_path(base)
+    try:
+        base = base_model_of(params, cfg)
+        family = family_of_model_path(base)
+    except (OSError, ValueError) as exc:   # not downloaded / not cached (OSError), unfilled path (ParamsError)
+        if missing_model_notes is None:
+            raise
+        base = cfg.base_model or params.models.vlm.path
+        family, notes = _family_without_model(base, exc)
+        missing_model_notes.extend(notes)
     accel = load_accelerate_config(resolve_config_path(cfg.launch, _kit_root()))
     on_gpu = on_gpu_of(params)
     if check_launch:
@@ -479,11 +492,19 @@ def train_runs(params: Params, subsets: list[str] | None = None, *, force: bool 
 
 
 def print_launch(params: Params, subset: str, params_file: str, overrides: list[str] | None = None) -> str:
-    """A comment line (start model, recipe) + the exact `accelerate launch ...` command (no device check)."""
-    plan = plan_run(params, subset, check_launch=False, check_data=False)
-    cmd = format_command(launch_command(plan.accel, plan.cfg.launch, plan.family, params_file, subset, overrides))
-    return f"{launch_summary(plan)}\n{cmd}"
+    """A comment line (start model, recipe) + the exact `accelerate launch ...` command (no device or data check).
 
+    `overrides` are applied to the params file (the command carries them as `--set`), so a notebook can print
+    the 8-GPU command with `["train.launch.config=fsdp_8gpu"]` while running on CPU. When the base model is not
+    on this machine (a fresh clone, a hub id not in the cache) the family comes from the model's name and the
+    lines after the command (shell comments) say what could not be checked.
+    """
+    if overrides:
+        params = load_params(params_file, overrides)
+    notes: list[str] = []
+    plan = plan_run(params, subset, check_launch=False, check_data=False, missing_model_notes=notes)
+    cmd = format_command(launch_command(plan.accel, plan.cfg.launch, plan.family, params_file, subset, overrides))
+    return "\n".join([launch_summary(plan), cmd, *(f"# {n}" for n in notes)])
 
 def start_description(params: Params, base_model: str) -> str:
     """The base model, and its parts when it is the assemble-llava output (read from params, no files needed)."""
@@ -511,6 +532,21 @@ def launch_summary(plan: RunPlan) -> str:
             f"warmup {c.warmup_ratio:g}, {c.lr_scheduler}, grad clip {c.max_grad_norm:g}, {c.num_epochs} epoch(s), "
             f"max length {c.max_length}, global batch {plan.global_batch} = {c.per_device_batch_size} x {procs} "
             f"processes x {c.grad_accum} accumulation" + (", batches grouped by modality" if c.group_by_modality else ""))
+
+
+def _family_without_model(base: str, exc: Exception) -> tuple[Family, list[str]]:
+    """The family a model id names, and the notes saying what was not checked (UnknownFamilyError if none)."""
+    from ..export_recipes import family_from_name
+
+    name = family_from_name(base)
+    reason = str(exc).splitlines()[0]
+    if name is None:
+        raise UnknownFamilyError(f"{base}: not on this machine ({reason}) and its name names no known family "
+                                 f"(qwen3_vl, qwen2_5_vl, llava); download it or point train.base_model at a local copy")
+    fam = family_of(name)
+    return fam, [f"not checked: the base model {base} is not on this machine ({reason})",
+                 f"its family ({fam.name}, FSDP wraps {', '.join(fam.layer_classes)}) was read from its name, not "
+                 f"its config.json; the subset file and the devices were not checked either"]
 
 
 def load_run_logs(params: Params, subsets: list[str]) -> dict:

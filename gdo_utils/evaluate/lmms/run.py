@@ -52,5 +52,5 @@ def run_lmms_engine(params: Params, run_dirs: Sequence[str | Path] | None = None
                     out["ingested"].append(ingest_folder(params, dest, run.subset, ck.name, ck.samples_seen))
     if not available and not dry_run:
         out["note"] = (f"lmms_eval is not importable by {e.lmms_eval.python!r}: commands written, not run "
-                       "(set evaluate.lmms_eval.python to an environment with lmms-eval; README)")
+                       "(set evaluate.lmms_eval.python to an environment with lmms-eval; docs/stages.md section 6)")
     return out

@@ -32,6 +32,7 @@ from .generation import barrier, prepare_parts
 from .engine import LOG_COLUMNS, LOG_SCHEMA, EvalWorker, length_order
 from .metrics import aggregate, missing_counts
 from .types import Question
+from .contract import inputs_key, runtime_key
 from .video import contract_id
 
 log = logging.getLogger(__name__)
@@ -107,15 +108,32 @@ def checkpoint_fingerprint(ck: Checkpoint) -> str:
     return model_fingerprint(ck.path) + (f"+{model_fingerprint(ck.base_model)}" if ck.base_model else "")
 
 
-def generation_hash(cfg: EvaluateConfig, bench: str, data: dict, model: str) -> str:
+def generation_hash(cfg: EvaluateConfig, bench: str, data: dict, model: str, inputs: dict | None = None,
+                    runtime: dict | None = None) -> str:
     """What the replies depend on (not the extraction mode or the missing-video policy): the contract, the
-    benchmark files, the model's files and the code that turns questions into replies."""
+    benchmark files (paths, annotation content, media listing), the model's files, the runtime (dtype,
+    attention, batching, library versions; gdo_utils.evaluate.contract) and the code that turns questions
+    into replies."""
     keep = ("fps", "min_frames", "max_frames", "min_pixels", "max_pixels", "max_new_tokens")
     contract = {k: getattr(cfg, k) for k in keep}
     if cfg.system_prompt is not None:   # only when set, so results written before the option stay valid
         contract["system_prompt"] = cfg.system_prompt
     code = code_version(["gdo_utils.evaluate.engine", registry.get(bench).load.__module__])  # + their imports
-    return params_hash({"contract": contract, "bench": bench, "data": data, "model": model, "code": code})
+    return params_hash({"contract": contract, "bench": bench, "data": data, "model": model, "code": code,
+                        "inputs": inputs, "runtime": runtime})
+
+
+def eval_key_parts(params: Params, name: str, media: list[str]) -> tuple[dict, dict]:
+    """(inputs, runtime) of a benchmark's generation hash: annotation content + media listing; model runtime."""
+    d = params.evaluate.data[name]
+    ann = resolve_path(params, d.annotations, f"evaluate.data.{name}.annotations").resolve()
+    root = resolve_path(params, d.media_root, f"evaluate.data.{name}.media_root").resolve()
+    return inputs_key(ann, root, media), runtime_key(params.models.vlm.dtype, eval_attn(params), params.evaluate.batch_size)
+
+
+def eval_attn(params: Params) -> str | None:
+    """The attention kernel evaluated models load with: evaluate.attn_implementation, else models.vlm's."""
+    return params.evaluate.attn_implementation or params.models.vlm.attn_implementation
 
 
 # ----------------------------------------------------------------------------- questions
@@ -245,12 +263,13 @@ def evaluate_run(params: Params, run: TrainRun, progress: bool = True,
     rank, _ = dist_info()
     qs = questions or {b: load_questions(params, b) for b in cfg.benchmarks}
     out: list[dict] = []
+    keys = {name: eval_key_parts(params, name, [q.media for q in qs[name]]) for name in cfg.benchmarks}
     for ck in run.checkpoints:
         fp = checkpoint_fingerprint(ck)
         todo = []
         for name in cfg.benchmarks:
             d = params.evaluate.data[name].model_dump(mode="json")
-            gen_h = generation_hash(cfg, name, d, fp)
+            gen_h = generation_hash(cfg, name, d, fp, *keys[name])
             res, logp, _ = results_paths(run.eval_dir, run.subset, ck.name, name)
             state = "todo" if force else pair_state(res, gen_h, cfg)
             if state == "done":
@@ -263,7 +282,7 @@ def evaluate_run(params: Params, run: TrainRun, progress: bool = True,
             todo.append((name, gen_h))
         if not todo:
             continue
-        vlm = load_checkpoint_model(ck, params.models.vlm.dtype, params.device, params.models.vlm.attn_implementation)
+        vlm = load_checkpoint_model(ck, params.models.vlm.dtype, params.device, eval_attn(params))
         for name, gen_h in todo:
             r = evaluate_pair(run, ck, name, qs[name], vlm, cfg, gen_h, fp, progress)
             if r is not None:

@@ -32,6 +32,8 @@ from ..stage import (
     TrainRun,
     load_checkpoint_model,
     checkpoint_fingerprint,
+    eval_attn,
+    eval_key_parts,
     read_run,
     results_paths,
 )
@@ -198,9 +200,12 @@ def results_dict(run: TrainRun, ck: Checkpoint, bench: ImageBenchmark, logdf: pd
 
 
 # ----------------------------------------------------------------------------- one (checkpoint, benchmark)
-def generation_hash(params: Params, bench: ImageBenchmark, model_fp: str) -> str:
+def generation_hash(params: Params, bench: ImageBenchmark, model_fp: str, keys: tuple[dict, dict] | None = None) -> str:
+    """What the replies depend on: pixels, tokens, the data (paths, annotation content, image listing), the model's
+    files, the runtime (eval_key_parts) and the code."""
     c = params.evaluate.image
-    h = {"px": [c.min_pixels, c.max_pixels], "max_new": max_new_tokens(params, bench), "bench": bench.name,
+    inputs, runtime = keys if keys is not None else (None, None)
+    h = {"inputs": inputs, "runtime": runtime, "px": [c.min_pixels, c.max_pixels], "max_new": max_new_tokens(params, bench), "bench": bench.name,
          "data": params.evaluate.data[bench.name].model_dump(mode="json"), "model": model_fp,
          "code": code_version(["gdo_utils.evaluate.image.stage", bench.aggregate.__module__])}
     if params.evaluate.system_prompt is not None:   # only when set: earlier results keep their hash
@@ -242,6 +247,7 @@ def run_image_suite(params: Params, run_dirs: Sequence[str | Path] | None = None
     if not runs:
         return {"runs": [], "evaluated": [], "note": "no image benchmark or no OFA training run"}
     qs = {n: load_image_questions(params, n) for n in names}
+    keys = {n: eval_key_parts(params, n, [q.image_path for q in qs[n] if q.image_path]) for n in names}
     written: list[dict] = []
     t0 = time.time()
     for run in runs:
@@ -250,7 +256,7 @@ def run_image_suite(params: Params, run_dirs: Sequence[str | Path] | None = None
             todo = []
             for n in names:
                 bench = IMAGE_BENCHMARKS[n]
-                gen_h = generation_hash(params, bench, fp)
+                gen_h = generation_hash(params, bench, fp, keys[n])
                 res, logp, _ = results_paths(run.eval_dir, run.subset, ck.name, n)
                 if res.is_file() and logp.is_file() and read_json(res).get("generation_hash") == gen_h:
                     r = read_json(res)
@@ -263,7 +269,7 @@ def run_image_suite(params: Params, run_dirs: Sequence[str | Path] | None = None
                 todo.append((bench, gen_h))
             if not todo:
                 continue
-            vlm = load_checkpoint_model(ck, params.models.vlm.dtype, params.device, params.models.vlm.attn_implementation)
+            vlm = load_checkpoint_model(ck, params.models.vlm.dtype, params.device, eval_attn(params))
             for bench, gen_h in todo:
                 r = evaluate_pair(params, run, ck, bench, qs[bench.name], vlm, gen_h, progress)
                 if r is not None:

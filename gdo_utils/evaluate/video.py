@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..config import EvaluateConfig
+from ..imageprep import smart_resize
 from ..media import MediaError, _video_reader, list_frame_folder, read_frame_list
 from .types import Question
 
@@ -79,18 +80,6 @@ def sample_indices(total: int, video_fps: float, start: float | None, end: float
     first, last, count = frame_range(total, video_fps, start, end)
     n = n_frames(count, video_fps, cfg)
     return torch.linspace(first, last, n).round().long().tolist()
-
-
-def smart_resize(h: int, w: int, min_pixels: float, max_pixels: float, factor: int = PATCH_FACTOR) -> tuple[int, int]:
-    """qwen-vl-utils `smart_resize`: multiples of `factor`, pixel count within [min, max], aspect kept."""
-    hb, wb = max(factor, round(h / factor) * factor), max(factor, round(w / factor) * factor)
-    if hb * wb > max_pixels:
-        beta = math.sqrt(h * w / max_pixels)
-        hb, wb = math.floor(h / beta / factor) * factor, math.floor(w / beta / factor) * factor
-    elif hb * wb < min_pixels:
-        beta = math.sqrt(min_pixels / (h * w))
-        hb, wb = math.ceil(h * beta / factor) * factor, math.ceil(w * beta / factor) * factor
-    return hb, wb
 
 
 def frame_size(h: int, w: int, n: int, cfg: EvaluateConfig) -> tuple[int, int]:

@@ -6,8 +6,9 @@ subsets (`ofa_*` training runs, or `evaluate.image.runs`), by default only their
 (the OFA tables score the finished model; `evaluate.image.checkpoints: all` scores every one).
 
 Input as the release's lmms-eval chat Qwen3-VL wrapper gives an image: one user turn [image, text],
-no system prompt, the image resized the qwen-vl-utils way (multiples of 32 px, pixel count within
-[image.min_pixels, image.max_pixels], bicubic), greedy, each task's own max_new_tokens (lmms-eval
+no system prompt, the image prepared for the model's family (gdo_utils.imageprep: Qwen resized the
+qwen-vl-utils way within [image.min_pixels, image.max_pixels]; LLaVA-1.5 padded to a square with its
+image mean, then resized to 336 by its processor, LLaVA's `image_aspect_ratio: pad`), greedy, each task's own max_new_tokens (lmms-eval
 0.5.0 YAML) unless `evaluate.image.max_new_tokens` caps it. Sharded and resumable at question
 granularity through gdo_utils.shards, like the video engine; a finished pair is skipped.
 """
@@ -25,6 +26,7 @@ from PIL import Image
 
 from ...cache import code_version
 from ...config import Params, params_hash, resolve_path
+from ...imageprep import ImagePrep, image_prep
 from ...io import read_json, read_parquet, write_json, write_parquet
 from ...shards import dist_info, merge_parts, run_sharded
 from ..stage import (
@@ -38,7 +40,6 @@ from ..stage import (
     results_paths,
 )
 from ..generation import barrier, generate_replies, prompt_hash, prepare_parts, token_order
-from ..video import smart_resize
 from . import IMAGE_BENCHMARKS, ImageBenchmark
 from .base import ImageQuestion, MetricRow
 
@@ -113,18 +114,21 @@ def image_runs(params: Params, run_dirs: Sequence[str | Path] | None = None) -> 
 
 
 # ----------------------------------------------------------------------------- generation
-def eval_image(q: ImageQuestion, min_pixels: int, max_pixels: int) -> Image.Image:
-    """The image as qwen-vl-utils `fetch_image` hands it to the processor (resized, bicubic)."""
-    im = q.image()
-    h, w = smart_resize(im.height, im.width, min_pixels, max_pixels)
-    return im.resize((w, h), Image.BICUBIC)
+def eval_image(q: ImageQuestion, prep: ImagePrep) -> Image.Image:
+    """The image as the model's family hands it to the processor (gdo_utils.imageprep: Qwen resize, LLaVA pad)."""
+    return prep.prepare(q.image())
+
+
+def model_image_prep(vlm: Any, min_pixels: int, max_pixels: int) -> ImagePrep:
+    """The evaluated model's family preparation (from its config's model_type and its processor)."""
+    return image_prep(vlm.processor, vlm.model.config.model_type, min_pixels, max_pixels)
 
 
 def generate_image_replies(vlm: Any, prompts: Sequence[str], images: Sequence[Image.Image], max_new: int,
-                          system_prompt: str | None = None) -> list[str]:
-    """Greedy replies for a batch of images (already sized: do_resize=False)."""
-    return generate_replies(vlm, prompts, "image", {"images": list(images), "do_resize": False}, max_new,
-                            system_prompt)
+                          system_prompt: str | None = None, proc_kwargs: dict | None = None) -> list[str]:
+    """Greedy replies for a batch of prepared images (`proc_kwargs`: the family's, e.g. Qwen's do_resize=False)."""
+    kw = {"do_resize": False} if proc_kwargs is None else proc_kwargs
+    return generate_replies(vlm, prompts, "image", {"images": list(images), **kw}, max_new, system_prompt)
 
 
 def log_row(q: ImageQuestion, bench: ImageBenchmark, reply: str, media_error: str | None) -> dict:
@@ -143,7 +147,7 @@ class ImageWorker:
     def __init__(self, vlm: Any, bench: ImageBenchmark, questions: dict[str, ImageQuestion], params: Params) -> None:
         self.vlm, self.bench, self.q = vlm, bench, questions
         c = params.evaluate.image
-        self.min_px, self.max_px, self.max_new = c.min_pixels, c.max_pixels, max_new_tokens(params, bench)
+        self.prep, self.max_new = model_image_prep(vlm, c.min_pixels, c.max_pixels), max_new_tokens(params, bench)
         self.system_prompt = params.evaluate.system_prompt
 
     def __call__(self, batch_ids: Sequence[str]) -> list[dict]:
@@ -154,13 +158,13 @@ class ImageWorker:
         for qid in batch_ids:
             q = self.q[qid]
             try:
-                ok.append((q, eval_image(q, self.min_px, self.max_px)))
+                ok.append((q, eval_image(q, self.prep)))
             except (OSError, ValueError) as exc:
                 rows[qid] = log_row(q, self.bench, "", f"unreadable_media: {exc}")
 
         def run(pos: Sequence[int]) -> dict[int, str]:
             replies = generate_image_replies(self.vlm, [ok[j][0].prompt for j in pos], [ok[j][1] for j in pos],
-                                             self.max_new, self.system_prompt)
+                                             self.max_new, self.system_prompt, self.prep.processor_kwargs)
             return dict(zip(pos, replies))
 
         replies, errors = with_oom_retry(run, list(range(len(ok)))) if ok else ({}, {})

@@ -27,6 +27,7 @@ from ..cache import code_version, model_fingerprint
 from ..config import EvaluateConfig, Params, params_hash, resolve_path
 from ..io import read_json, read_parquet, write_json, write_manifest, write_parquet, write_text
 from ..shards import dist_info, merge_parts, run_sharded
+from ..train.families import FAMILIES, UnknownFamilyError
 from . import registry
 from .generation import barrier, prepare_parts
 from .engine import LOG_COLUMNS, LOG_SCHEMA, EvalWorker, length_order
@@ -57,6 +58,45 @@ class TrainRun:
     folder: Path | None
     eval_dir: Path
     checkpoints: list[Checkpoint]
+    family: str = ""      # model_type of the trained model (run_info.json `family`, else the base model's config)
+
+
+class NotAVideoModelError(UnknownFamilyError):
+    """A training run named for the video benchmarks whose model family cannot take video (LLaVA-1.5)."""
+
+
+def run_family(info: dict) -> str:
+    """A run's model family: run_info.json `family`, else its base model's config model_type ("" when unknown)."""
+    if info.get("family"):
+        return str(info["family"])
+    try:
+        from transformers import AutoConfig
+
+        return str(AutoConfig.from_pretrained(str(info["base_model"])).model_type)
+    except (OSError, ValueError):
+        return ""
+
+
+def takes_video(family: str) -> bool:
+    """Whether a model family accepts video input (gdo_utils.train.families; unknown families are assumed to)."""
+    return FAMILIES[family].video if family in FAMILIES else True
+
+
+def video_runs(runs: list[TrainRun], explicit: bool) -> tuple[list[TrainRun], list[dict]]:
+    """The runs the video benchmarks can score, and a note per skipped run; a run named explicitly is refused."""
+    keep, skipped = [], []
+    for r in runs:
+        if takes_video(r.family):
+            keep.append(r)
+            continue
+        why = f"model family {r.family!r} cannot take video input"
+        if explicit:
+            raise NotAVideoModelError(f"{r.folder}: {why}, so it cannot be scored on the video benchmarks "
+                                      "(evaluate.benchmarks); leave it out of --run-dir / evaluate.runs, or set "
+                                      "evaluate.benchmarks=[] to score it on the image suite only")
+        log.warning("%s: %s: skipped by the video benchmarks", r.subset, why)
+        skipped.append({"subset": r.subset, "family": r.family, "reason": why})
+    return keep, skipped
 
 
 # ----------------------------------------------------------------------------- discovering runs (C2)
@@ -78,7 +118,7 @@ def read_run(folder: str | Path, include_base: bool = True) -> TrainRun:
             log.warning("%s: checkpoint %s listed but not on disk: skipped", folder, c["name"])
             continue
         cks.append(Checkpoint(c["name"], int(c["samples_seen"]), str(p), str(info["base_model"]) if lora else None))
-    return TrainRun(str(info["subset"]), folder, folder.parent.parent / "eval", cks)
+    return TrainRun(str(info["subset"]), folder, folder.parent.parent / "eval", cks, run_family(info))
 
 
 def discover_runs(params: Params) -> list[TrainRun]:
@@ -339,8 +379,13 @@ def run_stage(params: Params, run_dirs: list[str | Path] | None = None, progress
         runs = [read_run(d, params.evaluate.base_model) for d in run_dirs]
     else:
         runs = discover_runs(params)
+    skipped: list[dict] = []
+    if params.evaluate.benchmarks:
+        runs, skipped = video_runs(runs, explicit=bool(run_dirs or params.evaluate.runs))
     note = None
-    if not runs:
+    if not runs and skipped:
+        note = "every training run found is of a model family that cannot take video: nothing to score"
+    if not runs and not skipped:
         note = (f"no training run under {params.stage_dir('train')} (run notebook 04 / `gdo-repro train`): "
                 f"evaluating the base model {params.models.vlm.path} only")
         log.warning(note)
@@ -349,7 +394,7 @@ def run_stage(params: Params, run_dirs: list[str | Path] | None = None, progress
     written = []
     for run in runs:
         written += evaluate_run(params, run, progress, qs, force)
-    report: dict = {"runs": [r.subset for r in runs], "note": note, "world_size": world}
+    report: dict = {"runs": [r.subset for r in runs], "note": note, "world_size": world, "skipped_runs": skipped}
     if rank == 0:
         eval_dirs = sorted({r.eval_dir for r in runs})
         for d in eval_dirs:

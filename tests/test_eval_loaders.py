@@ -35,15 +35,27 @@ def test_mvbench_layout_bound_frames_and_prompt(tmp_path):
     _touch(video / "star/Charades_v1_480/main.mp4")
     _touch(video / "star/Charades_segment/seg.mp4")       # lmms-eval's pre-trimmed copy: bound already applied
     write_jpg(video / "tvqa/frames_fps3_hq/s01e01_seg/00001.jpg")
+    # default input (the release): lmms-eval's pre-trimmed segments; a bound subtask is never cut again
     qs = {q.qid: q for q in registry.get("mvbench").load(root, video)}
     assert sorted(qs) == ["action_sequence/0000", "action_sequence/0001", "episodic_reasoning/0000", "moving_direction/0000"]
     md = qs["moving_direction/0000"]
     assert md.gold == "B" and md.media == str(video / "clevrer/video_validation/v1.mp4") and md.start is None
     main, seg = qs["action_sequence/0000"], qs["action_sequence/0001"]
-    assert (main.start, main.end, main.gold) == (1.5, 7.0, "C")
+    assert main.media == str(video / "star/Charades_segment/main.mp4") and main.start is None   # absent: missing
     assert (seg.start, seg.end) == (None, None) and seg.media.endswith("star/Charades_segment/seg.mp4")
     ep = qs["episodic_reasoning/0000"]
+    assert ep.media == str(video / "tvqa/video_fps3_hq_segment/s01e01_seg") and ep.frame_fps is None
+    _touch(video / "tvqa/video_fps3_hq_segment/s01e01_seg.mp4")                  # the mp4 segment of a frame folder
+    ep = {q.qid: q for q in registry.get("mvbench").load(root, video)}["episodic_reasoning/0000"]
+    assert ep.media == str(video / "tvqa/video_fps3_hq_segment/s01e01_seg.mp4") and ep.start is None
+    # option main_bound: the main-branch videos and frame folders, cut by each row's bound
+    qs = {q.qid: q for q in registry.get("mvbench").load(root, video, input="main_bound")}
+    main, seg = qs["action_sequence/0000"], qs["action_sequence/0001"]
+    assert (main.start, main.end, main.gold) == (1.5, 7.0, "C") and main.media.endswith("Charades_v1_480/main.mp4")
+    assert seg.media.endswith("star/Charades_v1_480/seg.mp4") and seg.start == 1.5   # not there: counted missing
+    ep = qs["episodic_reasoning/0000"]
     assert ep.frame_fps == 3.0 and (ep.start, ep.end) == (0.0, 3.0) and ep.gold == "D"
+    assert qs["moving_direction/0000"].media == md.media
     assert registry.get("mvbench").prompt(md) == (
         "Question:Which way does it go?\nOption:\n(A) left\n(B) right\nOnly give the best option.\n")
     (root / "json" / "moving_count.json").write_text(json.dumps(

@@ -177,6 +177,11 @@ def eval_attn(params: Params) -> str | None:
 
 
 # ----------------------------------------------------------------------------- questions
+def loader_options(params: Params, name: str) -> dict:
+    """A benchmark loader's named options from the params (MVBench: which video input)."""
+    return {"input": params.evaluate.mvbench_input} if name == "mvbench" else {}
+
+
 def load_questions(params: Params, name: str) -> list[Question]:
     """A benchmark's questions from the paths in evaluate.data (toyworld: / run: schemes allowed)."""
     bench = registry.get(name)
@@ -185,7 +190,7 @@ def load_questions(params: Params, name: str) -> list[Question]:
         raise FileNotFoundError(f"{params.source_file}: evaluate.data.{name} is not set (annotations + media_root)")
     ann = resolve_path(params, d.annotations, f"evaluate.data.{name}.annotations")
     media = resolve_path(params, d.media_root, f"evaluate.data.{name}.media_root")
-    qs = bench.load(ann.resolve(), media.resolve())
+    qs = bench.load(ann.resolve(), media.resolve(), **loader_options(params, name))
     ids = [q.qid for q in qs]
     if len(set(ids)) != len(ids):
         raise ValueError(f"{name}: {ann}: question ids are not unique")
@@ -308,7 +313,7 @@ def evaluate_run(params: Params, run: TrainRun, progress: bool = True,
         fp = checkpoint_fingerprint(ck)
         todo = []
         for name in cfg.benchmarks:
-            d = params.evaluate.data[name].model_dump(mode="json")
+            d = {**params.evaluate.data[name].model_dump(mode="json"), **loader_options(params, name)}
             gen_h = generation_hash(cfg, name, d, fp, *keys[name])
             res, logp, _ = results_paths(run.eval_dir, run.subset, ck.name, name)
             state = "todo" if force else pair_state(res, gen_h, cfg)

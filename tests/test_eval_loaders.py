@@ -133,6 +133,10 @@ def test_frames_of_a_bound_segment_from_a_video(tmp_path):
     cfg = EvaluateConfig(min_pixels=1024, max_pixels=1024)
     q = Question("mvbench", "x", "q", ("a", "b"), ("a", "b"), "A", str(v), start=1.0, end=4.0)
     ev = load_eval_video(q, cfg)
-    # frames 8..32, 25 frames = 3.125 s -> 4 frames: linspace(8, 32, 4).round() = [8, 16, 24, 32]
-    assert ev.indices == [8, 16, 24, 32] and ev.fps == pytest.approx(8.0) and tuple(ev.frames.shape) == (4, 3, 32, 32)
-    assert ev.metadata["frames_indices"] == [8, 16, 24, 32]
+    # frames 8..32, 25 frames = 3.125 s -> 4 frames: linspace(8, 32, 4).round() = [8, 16, 24, 32], whose
+    # timestamps count from the segment's start (as in a pre-trimmed segment file): indices 0, 8, 16, 24 of 25
+    assert ev.indices == [0, 8, 16, 24] and ev.fps == pytest.approx(8.0) and tuple(ev.frames.shape) == (4, 3, 32, 32)
+    assert ev.metadata == {"fps": 8.0, "frames_indices": [0, 8, 16, 24], "total_num_frames": 25}
+    yellow = (ev.frames[:, 0] > 128) & (ev.frames[:, 2] < 128)            # the square starts at x = 2 + frame
+    first_col = [int(f.any(0).nonzero().min()) for f in yellow[:3]]   # (frame 32: the square has left the picture)
+    assert all(abs(c - (2 + t)) <= 1 for c, t in zip(first_col, [8, 16, 24]))       # source frames 8, 16, 24

@@ -50,3 +50,41 @@ def test_vqav2_val_scores_locally_and_writes_no_submission():
                         {"question_id": "2", "subtask": "number", "reply": "3", "score": 0.0}])
     assert vqav2.submission(log) is None
     assert {(r.level, r.subtask): r.accuracy for r in vqav2.aggregate(log)}[("overall", "")] == 50.0
+
+
+@pytest.mark.slow
+def test_image_suite_writes_the_vqav2_test_dev_submission(tmp_path):
+    """The toy VQAv2 questions as a test-dev file (COCO_test2015 images, no annotations) through the image suite."""
+    import shutil
+
+    from gdo_utils.config import load_params, resolve_path
+    from gdo_utils.evaluate.image.stage import run_image_suite
+    from gdo_utils.io import read_json
+    from gdo_utils.models import ensure_models
+    from gdo_utils.toyworld import generate_toyworld
+
+    from .eval_helpers import make_c2_run
+
+    small = ["toyworld.n_onevision=8", "toyworld.n_llava_video=4", "toyworld.n_llava665k=16",
+             "toyworld.n_visionflan=8", "toyworld.image_bench_size=3", "toyworld.bench_questions_per_task=1"]
+    p0 = load_params("params/demo.yaml", [f"output_root={tmp_path / 'out'}", *small])
+    generate_toyworld(p0.toyworld, p0.toyworld_dir)
+    d = p0.evaluate.data["vqav2"]
+    val_q = json.loads(resolve_path(p0, d.annotations, "a").read_text())["questions"]
+    imgs = tmp_path / "test2015"
+    imgs.mkdir()
+    for q in val_q:
+        shutil.copy(resolve_path(p0, d.media_root, "m") / f"COCO_val2014_{int(q['image_id']):012d}.jpg",
+                    imgs / f"COCO_test2015_{int(q['image_id']):012d}.jpg")
+    test_file = tmp_path / "v2_OpenEnded_mscoco_test-dev2015_questions.json"
+    test_file.write_text(json.dumps({"questions": val_q}))
+    p = load_params("params/demo.yaml", [f"output_root={tmp_path / 'out'}", *small, "evaluate.image.benchmarks=[vqav2]",
+                                         f"evaluate.data.vqav2.annotations={test_file}",
+                                         f"evaluate.data.vqav2.media_root={imgs}"])
+    make_c2_run(ensure_models(p)["vlm"], p.run_dir, "ofa_llava665k", samples=(8,))
+    run_image_suite(p, progress=False)
+    ck = p.run_dir / "eval" / "ofa_llava665k" / "checkpoint-8"
+    res, sub = read_json(ck / "vqav2.json"), json.loads((ck / "vqav2.submission.json").read_text())
+    assert res["split"] == "test-dev" and res["accuracy"] is None and res["submission_file"].endswith(".json")
+    assert sorted(x["question_id"] for x in sub) == sorted(int(q["question_id"]) for q in val_q)
+    assert all(set(x) == {"question_id", "answer"} and isinstance(x["answer"], str) for x in sub)

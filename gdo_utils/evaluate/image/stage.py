@@ -237,6 +237,8 @@ def evaluate_pair(params: Params, run: TrainRun, ck: Checkpoint, bench: ImageBen
     out = results_dict(run, ck, bench, merged, params.evaluate.extraction, contract_id(params),
                        extra={"generation_hash": gen_h, "seconds": round(time.time() - t0, 2)})
     sub = bench.submission(merged) if bench.submission else None
+    if bench.submission:
+        out["split"] = "val" if sub is None else "test-dev"
     if sub is not None:   # VQAv2 test-dev: the file to upload to the EvalAI server
         out["submission_file"] = str(res.with_name(f"{bench.name}.submission.json"))
         write_json(res.with_name(f"{bench.name}.submission.json"), sub)

@@ -33,18 +33,8 @@ from gdo_utils.models import VLM, ensure_models, load_vlm_from_params  # noqa: E
 from gdo_utils.pool import load_pool, run_pool_stage  # noqa: E402
 from gdo_utils.vlm_batch import VLMSample, answer_losses, generate, to_pil  # noqa: E402
 
-# Qwen3-VL-8B-Instruct architecture (config.json of the release), for random-weight GPU timing.
-QWEN3VL_8B = dict(
-    text_config=dict(vocab_size=151936, hidden_size=4096, intermediate_size=12288, num_hidden_layers=36,
-                     num_attention_heads=32, num_key_value_heads=8, head_dim=128, max_position_embeddings=262144,
-                     rms_norm_eps=1e-6, tie_word_embeddings=False,
-                     rope_parameters=dict(rope_type="default", rope_theta=5_000_000.0, mrope_section=[24, 20, 20],
-                                          mrope_interleaved=True)),
-    vision_config=dict(depth=27, hidden_size=1152, intermediate_size=4304, num_heads=16, patch_size=16,
-                       spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=4096, num_position_embeddings=2304,
-                       deepstack_visual_indexes=[8, 16, 24]),
-    tie_word_embeddings=False,
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from qwen3vl_configs import QWEN3VL_8B  # noqa: E402
 
 
 def big_random_vlm(tiny: VLM, device: str) -> VLM:

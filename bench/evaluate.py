@@ -28,17 +28,8 @@ from gdo_utils.evaluate.stage import load_questions  # noqa: E402
 from gdo_utils.models import VLM, ensure_models, load_vlm_from_params  # noqa: E402
 from gdo_utils.toyworld import generate_toyworld  # noqa: E402
 
-# Qwen3-VL-2B-Instruct architecture (its config.json), for random-weight GPU timing.
-QWEN3VL_2B = dict(
-    text_config=dict(vocab_size=151936, hidden_size=2048, intermediate_size=6144, num_hidden_layers=28,
-                     num_attention_heads=16, num_key_value_heads=8, head_dim=128, max_position_embeddings=262144,
-                     rms_norm_eps=1e-6, tie_word_embeddings=True,
-                     rope_parameters=dict(rope_type="default", rope_theta=5000000.0, mrope_section=[24, 20, 20],
-                                          mrope_interleaved=True)),
-    vision_config=dict(depth=24, hidden_size=1024, intermediate_size=4096, num_heads=16, patch_size=16,
-                       spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=2048, num_position_embeddings=2304,
-                       deepstack_visual_indexes=[5, 11, 17]),
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from qwen3vl_configs import QWEN3VL_2B  # noqa: E402
 
 
 def random_2b(tiny: VLM, device: str) -> VLM:
@@ -77,6 +68,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--n", type=int, default=24, help="questions per benchmark")
     ap.add_argument("--paper-pixels", action="store_true", help="200704..602112 px per frame (the paper's contract)")
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "evaluate.json"))
     args = ap.parse_args()
     overrides = list(args.set) + [f"device={args.device}"]
     if args.paper_pixels:
@@ -106,8 +98,8 @@ def main() -> None:
     for r in rows:
         print(f"| {r['benchmark']} | {r['questions']} | {r['q_per_s_one']} | {r['q_per_s_batched']} | "
               f"x{r['speedup']} | {r['same_replies']} |")
-    out = Path(__file__).resolve().parent / "results" / "evaluate.json"
-    out.parent.mkdir(exist_ok=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
 
 

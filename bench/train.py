@@ -12,28 +12,30 @@ itself is tested without a GPU; its MFU is not meaningful (CPU peak is not known
 
     python bench/train.py --tiny                          # CPU smoke run
     python bench/train.py --attn sdpa flash_attention_2 --liger off on   # on one GPU
+    python bench/train.py --model 8b --text-layers 18 --fsdp   # one FSDP2 step of the 8B shapes (half its LLM layers)
+
+`--fsdp` wraps the model as the trainer's FSDP config does (fully_shard per Qwen3VLTextDecoderLayer and
+Qwen3VLVisionBlock, then the root; one process unless run under torchrun). `--model 8b` with all 36 LLM
+layers does not fit one 80 GB GPU with AdamW states; `--text-layers` keeps the layer shapes and cuts the
+count, and MFU counts the parameters that ran.
 """
 from __future__ import annotations
 
 import argparse
 import itertools
 import json
+import os
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-QWEN3_VL_2B = dict(  # Qwen/Qwen3-VL-2B-Instruct config.json
-    text_config=dict(vocab_size=151936, hidden_size=2048, intermediate_size=6144, num_hidden_layers=28,
-                     num_attention_heads=16, num_key_value_heads=8, head_dim=128, max_position_embeddings=262144,
-                     rms_norm_eps=1e-6, tie_word_embeddings=True,
-                     rope_parameters=dict(rope_type="default", rope_theta=5000000.0, mrope_section=[24, 20, 20],
-                                          mrope_interleaved=True)),
-    vision_config=dict(depth=24, hidden_size=1024, intermediate_size=4096, num_heads=16, patch_size=16,
-                       spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=2048,
-                       num_position_embeddings=2304, deepstack_visual_indexes=[5, 11, 17],
-                       hidden_act="gelu_pytorch_tanh"),
-    image_token_id=151655, video_token_id=151656, vision_start_token_id=151652, vision_end_token_id=151653,
-    tie_word_embeddings=True)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from qwen3vl_configs import CONFIGS, with_text_layers  # noqa: E402
+
+TOKEN_IDS = dict(image_token_id=151655, video_token_id=151656, vision_start_token_id=151652,
+                 vision_end_token_id=151653)
 TINY = dict(
     text_config=dict(vocab_size=1024, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                      num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=8192,
@@ -65,8 +67,27 @@ def batch(cfg, frames: int, side: int, text_tokens: int, answer_tokens: int, dev
             "image_grid_thw": torch.tensor([[1, g, g]] * frames).to(device)}
 
 
+def fsdp_wrap(model, device: str):
+    """FSDP2 as the trainer wraps Qwen3-VL: each decoder layer and vision block, then the root (world size from torchrun)."""
+    import torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    if not dist.is_initialized():
+        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+        os.environ.setdefault("MASTER_PORT", "29531")
+        dist.init_process_group("nccl" if device == "cuda" else "gloo", rank=int(os.environ.get("RANK", 0)),
+                                world_size=int(os.environ.get("WORLD_SIZE", 1)))
+    mesh = init_device_mesh(device, (dist.get_world_size(),))
+    for m in model.modules():
+        if type(m).__name__ in ("Qwen3VLTextDecoderLayer", "Qwen3VLVisionBlock"):
+            fully_shard(m, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+    return model
+
+
 def run(cfg_dict: dict, attn: str, liger: bool, steps: int, warmup: int, frames: int, side: int, device: str,
-        peak_tflops: float | None) -> dict:
+        peak_tflops: float | None, fsdp: bool = False, name: str = "") -> dict:
     from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
 
     dev = torch.device(device)
@@ -80,10 +101,12 @@ def run(cfg_dict: dict, attn: str, liger: bool, steps: int, warmup: int, frames:
     model.gradient_checkpointing_enable({"use_reentrant": False})
     model.config.use_cache = False
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-5, betas=(0.9, 0.95), foreach=dev.type == "cuda")
-    b = batch(cfg, frames, side, text_tokens=64, answer_tokens=32, device=dev)
     n_vis = sum(p.numel() for n, p in model.named_parameters() if ".visual." in f".{n}")
     n_llm = sum(p.numel() for p in model.parameters()) - n_vis
+    if fsdp:
+        model = fsdp_wrap(model, dev.type)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5, betas=(0.9, 0.95), foreach=dev.type == "cuda")
+    b = batch(cfg, frames, side, text_tokens=64, answer_tokens=32, device=dev)
     tokens, patches = b["input_ids"].numel(), b["pixel_values"].shape[0]
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -102,7 +125,8 @@ def run(cfg_dict: dict, attn: str, liger: bool, steps: int, warmup: int, frames:
             times.append(time.perf_counter() - t0)
     step = sum(times) / len(times)
     flops = 6 * (n_llm * tokens + n_vis * patches)
-    return {"attn": attn, "liger": liger, "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+    return {"model": name, "fsdp": fsdp, "layers": cfg.text_config.num_hidden_layers, "attn": attn, "liger": liger,
+            "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
             "params_llm": n_llm, "params_vision": n_vis, "tokens_per_sample": tokens, "patches_per_sample": patches,
             "step_s": round(step, 4), "samples_per_s": round(1 / step, 3), "tokens_per_s": round(tokens / step, 1),
             "peak_mem_gib": round(torch.cuda.max_memory_allocated(dev) / 2**30, 2) if dev.type == "cuda" else None,
@@ -119,12 +143,16 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=32)
     ap.add_argument("--side", type=int, default=224, help="frame side in px (224*224 = 50176)")
     ap.add_argument("--peak-tflops", type=float, default=989.0, help="peak dense bf16 TFLOP/s of the GPU")
+    ap.add_argument("--model", choices=sorted(CONFIGS), default="2b", help="Qwen3-VL-Instruct architecture")
+    ap.add_argument("--text-layers", type=int, help="cut the LLM to this many decoder layers (same shapes)")
+    ap.add_argument("--fsdp", action="store_true", help="wrap with FSDP2 as the trainer does (one process or torchrun)")
     ap.add_argument("--out", help="write the results as JSON lines here")
     a = ap.parse_args()
     device = "cpu" if a.tiny or not torch.cuda.is_available() else "cuda"
-    cfg = TINY if a.tiny else QWEN3_VL_2B
+    cfg = TINY if a.tiny else {**with_text_layers(CONFIGS[a.model], a.text_layers), **TOKEN_IDS}
+    name = "tiny" if a.tiny else f"qwen3vl-{a.model}"
     peak = None if device == "cpu" else a.peak_tflops
-    rows = [run(cfg, attn, lg == "on", a.steps, a.warmup, a.frames, a.side, device, peak)
+    rows = [run(cfg, attn, lg == "on", a.steps, a.warmup, a.frames, a.side, device, peak, a.fsdp, name)
             for attn, lg in itertools.product(a.attn, a.liger)]
     for r in rows:
         print(json.dumps(r))

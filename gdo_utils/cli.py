@@ -201,7 +201,7 @@ def cmd_evaluate(args):
     if args.ingest:
         from .evaluate.lmms.ingest import ingest_folder
 
-        _print(ingest_folder(p, args.ingest, args.subset or "base_model", args.checkpoint))
+        _print(ingest_folder(p, args.ingest, args.subset, args.checkpoint, global_batch=args.global_batch))
         return
     if args.engine == "lmms-eval":
         from .evaluate.lmms.run import run_lmms_engine
@@ -323,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--ingest", metavar="LMMS_OUTPUT_DIR", help="ingest an lmms-eval output folder into eval/ (C3)")
     sp.add_argument("--subset", help="--ingest: the subset (training run) the folder belongs to")
     sp.add_argument("--checkpoint", help="--ingest: checkpoint name (default: from the model name, else base)")
+    sp.add_argument("--global-batch", type=int, help="--ingest: the run's global batch (checkpoint-N is an optimizer "
+                    "step: samples seen = N x this), when no args.json of the run is found")
     sp = add("report", cmd_report, "paper tables and figures (reference: published numbers; run: this run beside them)")
     sp.add_argument("--mode", choices=["auto", "reference", "run"], default=None,
                     help="default: params report.mode (auto: run when the trajectory exists, else reference)")
@@ -343,6 +345,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from .chain import NotebookFailed
     from .descriptors.release_metrics import MetricsImportError
     from .evaluate.types import BenchmarkFormatError, UnknownBenchmarkError
+    from .evaluate.lmms.folder import LmmsFolderError
     from .pool import PoolFormatError
     from .report.trajectory import TrajectoryError
     from .score import ScoreInputError
@@ -358,7 +361,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
     return (NotebookFailed, PoolFormatError, FileNotFoundError, MetricsImportError, ScoreInputError,
             SubsetInputError, ContractError, ExportError, TrajectoryError, UnknownFamilyError, LaunchError,
             TrainFileError, EmptySubsetError, BenchmarkFormatError, UnknownBenchmarkError, BadRowError,
-            RecipeError, AssemblyError)
+            RecipeError, AssemblyError, LmmsFolderError)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -430,7 +430,13 @@ class EvaluateConfig(Strict):
     system_prompt: str | None = Field(
         None, description="None: no system turn (the release's lmms-eval 0.5.0 chat wrapper); a text: a system turn "
                           "with it, e.g. 'You are a helpful assistant.' (what lmms-eval 0.7.x's qwen3_vl always sends).")
+    mvbench_input: Literal["segments", "main_bound"] = Field(
+        "segments", description="MVBench bound subtasks: segments = lmms-eval's pre-trimmed `video` revision "
+                                "(the release); main_bound = main-branch videos cut by each row's start/end.")
     batch_size: int = Field(8, ge=1)
+    attn_implementation: Literal["sdpa", "flash_attention_2", "eager"] | None = Field(
+        None, description="Attention kernel of the evaluated models (None: models.vlm.attn_implementation); "
+                          "the release evaluates with flash_attention_2.")
     part_rows: int = Field(64, ge=1, description="Logged questions per resumable Parquet part.")
     runs: list[str] = Field(default_factory=list, description="Training runs (subset names under outputs/<run>/train/) "
                             "to evaluate; empty: every run folder found.")

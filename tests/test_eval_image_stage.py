@@ -45,6 +45,9 @@ def test_image_stage_cli_writes_c3_and_rel(demo, tmp_path):
     assert len(log) == 12 and log["prompt"].str.contains("There are several options:").all()
     traj = read_parquet(ev / "trajectory.parquet")
     assert {"mmbench_en", "pope", "vqav2"} <= set(traj["benchmark"])
+    vq = read_json(ev / "ofa_full_llava665k/checkpoint-16/vqav2.json")   # toy VQAv2 is val: local accuracy, labelled
+    assert vq["split"] == "val" and "val" in vq["headline"] and vq["accuracy"] is not None
+    assert not (ev / "ofa_full_llava665k/checkpoint-16/vqav2.submission.json").exists()
     rel = (ev / "rel.csv").read_text()
     assert "ofa_llava665k" in rel and "ofa_random_llava665k" in rel
     again = subprocess.run(args, capture_output=True, text=True, timeout=600)

@@ -91,9 +91,10 @@ def test_ingest_output_folder(tmp_path, layout):
     assert len(runs) == 1 and runs[0].layout == layout
     assert [r["doc_id"] for r in runs[0].samples["mvbench_object_shuffle"]] == [0, 1]   # sorted by doc_id
     p = load_params("params/demo.yaml", [f"output_root={tmp_path / 'out'}"])
-    rep = ingest_folder(p, folder, subset="ofa_full_llava665k")
+    rep = ingest_folder(p, folder, subset="ofa_full_llava665k", global_batch=8)
     res = {r["benchmark"]: r for r in rep["written"]}
     assert res["mvbench"]["checkpoint"] == "checkpoint-16"
+    assert res["mvbench"]["samples_seen"] == 16 * 8                      # optimizer step x global batch
     assert res["mvbench"]["accuracy"] == pytest.approx(75.0)            # mean of 50 and 100 (empty reply not counted)
     assert res["videomme"]["accuracy"] == pytest.approx(200 / 3)
     assert res["mlvu"]["accuracy"] == pytest.approx((100 + 100 / 3) / 2)  # mean of tasks, not pooled 50
@@ -185,7 +186,7 @@ def test_write_lmms_tasks_cli(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     rep = json.loads(r.stdout)
     assert rep["groups"] == ["kit_mvbench"] and "kit_pope" in rep["tasks"]
-    assert set(rep["skipped"]["mvbench"]) == {"action_sequence", "episodic_reasoning"}
+    assert rep["skipped"]["mvbench"] == {}          # segments (the default input): every toy subtask exports
     assert {"videomme", "mlvu", "lvbench", "mmbench_en", "vqav2"} == set(rep["not_exported"])
 
     class Loader(yaml.SafeLoader):
@@ -205,3 +206,59 @@ def test_write_lmms_tasks_cli(tmp_path):
     assert doc["answer"] in doc["candidates"] and Path(doc["video"]).is_file() and doc["kit_qid"] == "action_count/0000"
     utils = (tmp_path / "tasks/kit_mvbench/utils.py").read_text()
     assert "from lmms_eval.tasks.mvbench.utils import" in utils and "gdo_utils" not in utils.split('"""')[2]
+
+
+def _release_folder(root: Path, task_root: Path, run: str, step: int, pretrained: Path, acc: int) -> None:
+    """scripts/eval_lmms.sh's layout: OUTPUT_ROOT/<task>/<run>__checkpoint-N/<model_name_sanitized>/..."""
+    d = task_root / f"{run}__checkpoint-{step}" / f"v0-20260101-000000__checkpoint-{step}"
+    d.mkdir(parents=True)
+    rows = [_sample(i, "A", "0.5", mvbench_accuracy={"pred_answer": "A", "gt_answer": "A" if i < acc else "B",
+                                                      "score": int(i < acc)}) for i in range(4)]
+    (d / f"{TS}_samples_mvbench_action_count.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (d / f"{TS}_results.json").write_text(json.dumps({"results": {}, "config": {
+        "model": "qwen3_vl", "model_args": f"pretrained={pretrained},max_pixels=602112,fps=1"}}))
+
+
+def test_ingest_release_outputs_steps_to_samples_and_one_subset_per_run(tmp_path):
+    """ms-swift checkpoint-N is a step: x the run's saved global batch; two runs at checkpoint-100 stay apart."""
+    from gdo_utils.evaluate.lmms.ingest import IngestError
+
+    ck_a = tmp_path / "train" / "minloss" / "v0-20260101-000000" / "checkpoint-100"
+    ck_a.mkdir(parents=True)
+    (ck_a.parent / "args.json").write_text(json.dumps({"per_device_train_batch_size": 1,
+                                                       "gradient_accumulation_steps": 1, "global_world_size": 8}))
+    ck_b = tmp_path / "train" / "temp_plus" / "v0-20260101-000000" / "checkpoint-100"   # no args.json
+    out = tmp_path / "lmms" / "mvbench"
+    _release_folder(tmp_path, out, "minloss", 100, ck_a, acc=1)
+    _release_folder(tmp_path, out, "temp_plus", 100, ck_b, acc=3)
+    p = load_params("params/demo.yaml", [f"output_root={tmp_path / 'out'}"])
+    with pytest.raises(IngestError, match="optimizer step.*--global-batch"):
+        ingest_folder(p, out)                        # temp_plus has no saved args and no --global-batch
+    with pytest.raises(IngestError, match="two models"):
+        ingest_folder(p, out, subset="merged", global_batch=8)   # both runs onto one subset/checkpoint-100
+    with pytest.raises(IngestError, match="differs from the run's saved args"):
+        ingest_folder(p, out, global_batch=32)       # minloss saved 8 x 1 x 1
+    rep = ingest_folder(p, out, global_batch=8)
+    got = {(r["subset"], r["checkpoint"], r["samples_seen"], r["accuracy"]) for r in rep["written"]}
+    assert got == {("minloss", "checkpoint-100", 800, 25.0), ("temp_plus", "checkpoint-100", 800, 75.0)}
+    ingest_folder(p, out, global_batch=8)            # the same folder again: same models, no conflict
+    other = tmp_path / "lmms2" / "mvbench"
+    _release_folder(tmp_path, other, "minloss", 100, tmp_path / "elsewhere" / "checkpoint-100", acc=2)
+    with pytest.raises(IngestError, match="would overwrite"):
+        ingest_folder(p, other, global_batch=8)      # another model onto minloss/checkpoint-100 on disk
+
+
+def test_ingest_cli_needs_the_global_batch(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "lmms" / "mvbench"
+    _release_folder(tmp_path, out, "minloss", 100, tmp_path / "nowhere" / "checkpoint-100", acc=1)
+    args = [sys.executable, "-m", "gdo_utils.cli", "evaluate", "--params", "params/demo.yaml", "--set",
+            f"output_root={tmp_path / 'out'}", "--ingest", str(out)]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1])
+    assert r.returncode == 1 and "--global-batch" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run(args + ["--global-batch", "32"], capture_output=True, text=True, timeout=300,
+                       cwd=Path(__file__).resolve().parents[1])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(r.stdout)["written"][0]["samples_seen"] == 3200

@@ -35,15 +35,27 @@ def test_mvbench_layout_bound_frames_and_prompt(tmp_path):
     _touch(video / "star/Charades_v1_480/main.mp4")
     _touch(video / "star/Charades_segment/seg.mp4")       # lmms-eval's pre-trimmed copy: bound already applied
     write_jpg(video / "tvqa/frames_fps3_hq/s01e01_seg/00001.jpg")
+    # default input (the release): lmms-eval's pre-trimmed segments; a bound subtask is never cut again
     qs = {q.qid: q for q in registry.get("mvbench").load(root, video)}
     assert sorted(qs) == ["action_sequence/0000", "action_sequence/0001", "episodic_reasoning/0000", "moving_direction/0000"]
     md = qs["moving_direction/0000"]
     assert md.gold == "B" and md.media == str(video / "clevrer/video_validation/v1.mp4") and md.start is None
     main, seg = qs["action_sequence/0000"], qs["action_sequence/0001"]
-    assert (main.start, main.end, main.gold) == (1.5, 7.0, "C")
+    assert main.media == str(video / "star/Charades_segment/main.mp4") and main.start is None   # absent: missing
     assert (seg.start, seg.end) == (None, None) and seg.media.endswith("star/Charades_segment/seg.mp4")
     ep = qs["episodic_reasoning/0000"]
+    assert ep.media == str(video / "tvqa/video_fps3_hq_segment/s01e01_seg") and ep.frame_fps is None
+    _touch(video / "tvqa/video_fps3_hq_segment/s01e01_seg.mp4")                  # the mp4 segment of a frame folder
+    ep = {q.qid: q for q in registry.get("mvbench").load(root, video)}["episodic_reasoning/0000"]
+    assert ep.media == str(video / "tvqa/video_fps3_hq_segment/s01e01_seg.mp4") and ep.start is None
+    # option main_bound: the main-branch videos and frame folders, cut by each row's bound
+    qs = {q.qid: q for q in registry.get("mvbench").load(root, video, input="main_bound")}
+    main, seg = qs["action_sequence/0000"], qs["action_sequence/0001"]
+    assert (main.start, main.end, main.gold) == (1.5, 7.0, "C") and main.media.endswith("Charades_v1_480/main.mp4")
+    assert seg.media.endswith("star/Charades_v1_480/seg.mp4") and seg.start == 1.5   # not there: counted missing
+    ep = qs["episodic_reasoning/0000"]
     assert ep.frame_fps == 3.0 and (ep.start, ep.end) == (0.0, 3.0) and ep.gold == "D"
+    assert qs["moving_direction/0000"].media == md.media
     assert registry.get("mvbench").prompt(md) == (
         "Question:Which way does it go?\nOption:\n(A) left\n(B) right\nOnly give the best option.\n")
     (root / "json" / "moving_count.json").write_text(json.dumps(
@@ -121,6 +133,10 @@ def test_frames_of_a_bound_segment_from_a_video(tmp_path):
     cfg = EvaluateConfig(min_pixels=1024, max_pixels=1024)
     q = Question("mvbench", "x", "q", ("a", "b"), ("a", "b"), "A", str(v), start=1.0, end=4.0)
     ev = load_eval_video(q, cfg)
-    # frames 8..32, 25 frames = 3.125 s -> 4 frames: linspace(8, 32, 4).round() = [8, 16, 24, 32]
-    assert ev.indices == [8, 16, 24, 32] and ev.fps == pytest.approx(8.0) and tuple(ev.frames.shape) == (4, 3, 32, 32)
-    assert ev.metadata["frames_indices"] == [8, 16, 24, 32]
+    # frames 8..32, 25 frames = 3.125 s -> 4 frames: linspace(8, 32, 4).round() = [8, 16, 24, 32], whose
+    # timestamps count from the segment's start (as in a pre-trimmed segment file): indices 0, 8, 16, 24 of 25
+    assert ev.indices == [0, 8, 16, 24] and ev.fps == pytest.approx(8.0) and tuple(ev.frames.shape) == (4, 3, 32, 32)
+    assert ev.metadata == {"fps": 8.0, "frames_indices": [0, 8, 16, 24], "total_num_frames": 25}
+    yellow = (ev.frames[:, 0] > 128) & (ev.frames[:, 2] < 128)            # the square starts at x = 2 + frame
+    first_col = [int(f.any(0).nonzero().min()) for f in yellow[:3]]   # (frame 32: the square has left the picture)
+    assert all(abs(c - (2 + t)) <= 1 for c, t in zip(first_col, [8, 16, 24]))       # source frames 8, 16, 24

@@ -87,8 +87,11 @@ def test_toy_benchmarks_load_with_the_official_loaders(world):
     mv = load_questions(p, "mvbench")
     assert {q.subtask for q in mv} == set(rep["mvbench"]["questions"]) and len(mv) == 7 * n
     bound = [q for q in mv if q.subtask == "action_sequence"]
-    assert all((q.start, q.end) == (2.0, 8.0) for q in bound)
-    assert all(q.frame_fps == 3.0 for q in mv if q.subtask == "episodic_reasoning")
+    assert all(q.start is None and "Charades_segment/" in q.media and Path(q.media).is_file() for q in bound)
+    assert all(q.media.endswith(".mp4") and Path(q.media).is_file() for q in mv if q.subtask == "episodic_reasoning")
+    main = load_questions(load_params(world["params_file"], ["evaluate.mvbench_input=main_bound"]), "mvbench")
+    assert all((q.start, q.end) == (2.0, 8.0) for q in main if q.subtask == "action_sequence")
+    assert all(q.frame_fps == 3.0 for q in main if q.subtask == "episodic_reasoning")
     vm = load_questions(p, "videomme")
     assert {q.duration for q in vm} == {"short", "medium", "long"} and len(vm) == rep["videomme"]["questions"]
     assert max(len(q.option_texts) for q in load_questions(p, "mlvu")) == 6
@@ -201,3 +204,19 @@ def test_no_training_run_evaluates_the_base_model(world, tmp_path):
     r = read_json(tmp_path / "outputs" / "demo" / "eval" / "base_model" / "base" / "lvbench.json")
     assert r["samples_seen"] == 0 and r["n_questions"] == rep["questions"]["lvbench"]
     assert tree["evaluate"]["benchmarks"] == ["lvbench"]
+
+
+def test_mvbench_segments_and_main_bound_give_the_same_frames_and_timestamps(world):
+    """The release's pre-trimmed segment and the main-branch video cut by its bound: same indices/fps (timestamps
+    from the segment's start), same pictures up to re-encoding."""
+    from gdo_utils.evaluate.video import load_eval_video
+
+    p = world["params"]
+    seg = {q.qid: q for q in load_questions(p, "mvbench")}
+    main = {q.qid: q for q in load_questions(load_params(world["params_file"], ["evaluate.mvbench_input=main_bound"]),
+                                             "mvbench")}
+    for sub in ("action_sequence", "episodic_reasoning"):
+        qid = next(k for k in seg if k.startswith(sub))
+        a, b = load_eval_video(seg[qid], p.evaluate), load_eval_video(main[qid], p.evaluate)
+        assert a.metadata == b.metadata and a.indices[0] == 0, (sub, a.metadata, b.metadata)
+        assert (a.frames - b.frames).abs().mean() < 12.0, sub      # 0-255 scale: lossy x264 vs the source frames

@@ -27,7 +27,7 @@ def test_score_loads_no_descriptors_subsets_or_toyworld_module():
     assert "gdo_utils.stats" in mods
 
 
-@pytest.mark.parametrize("module", ["gdo_utils.stats", "gdo_utils.words", "gdo_utils.binomial"])
+@pytest.mark.parametrize("module", ["gdo_utils.stats", "gdo_utils.words", "gdo_utils.binomial", "gdo_utils.imageprep"])
 def test_shared_helpers_are_bottom_level(module):
     assert loaded_modules(module) == ["gdo_utils", module]
 

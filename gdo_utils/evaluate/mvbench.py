@@ -2,10 +2,15 @@
 
 Rows: {video, question, candidates: [texts], answer: <candidate text>, start?, end?}; the gold
 letter is the answer's position in `candidates`. Video folder, data type and bound are per-subtask
-constants (the table below, from the official list / VLMEvalKit and lmms-eval's DATA_LIST). A video
-is looked up in the main-branch folder first (then `bound` start/end select the segment and frame
-folders are read at 3 fps), then in lmms-eval's pre-trimmed `video` revision folder (bound already
-applied by trimming, so ignored), then under `data0613/` (clevrer, star). NTU RGB+D
+constants (the table below, from the official list / VLMEvalKit and lmms-eval's DATA_LIST). Two inputs:
+- `segments` (default, what the release fed): lmms-eval's `video` revision folders, where the bound
+  subtasks are pre-trimmed segments (timestamps start at 0; episodic_reasoning an mp4 segment, also
+  found as `<video>.mp4` when the row names a frame folder); `start`/`end` are not applied again;
+- `main_bound` (option `evaluate.mvbench_input`): the main-branch videos and frame folders (read at
+  3 fps) with the row's `bound` start/end selecting the segment; the model's timestamps count from the
+  segment's start (gdo_utils.evaluate.video), as in a pre-trimmed segment.
+Each input falls back to `data0613/`, and for subtasks without a bound to the other branch's folder
+(the same clips). NTU RGB+D
 (fine_grained_pose) is no longer distributed: a missing subtask file is reported, not an error.
 Prompt and extractor: lmms-eval 0.5.0 `mvbench_doc_to_text` / `mcq_acc`; an empty reply is left out
 of its subtask's denominator in release mode (`mvbench_aggregate_results`), and a subtask with no
@@ -56,17 +61,30 @@ def json_dir(annotations: Path) -> Path:
     return annotations / "json" if (annotations / "json").is_dir() else annotations
 
 
-def resolve_media(media_root: Path, subtask: str, name: str) -> tuple[Path, bool]:
-    """(path, is_main_branch) for a row's video; the main-branch path when nothing exists (counted missing)."""
-    main, _, _, lmms = SUBTASKS[subtask]
-    for folder, is_main in ((main, True), (lmms, False), (f"data0613/{main}", True)):
-        p = media_root / folder / name
-        if p.exists():
-            return p, is_main
-    return media_root / main / name, True
+INPUTS = ("segments", "main_bound")
 
 
-def _row_question(path: Path, i: int, row: dict, subtask: str, media_root: Path) -> Question:
+def resolve_media(media_root: Path, subtask: str, name: str, input: str = "segments") -> tuple[Path, bool]:
+    """(path, is_main_branch) for a row's video under `input`; its first candidate when none exists (counted missing)."""
+    main, frames, bound, lmms = SUBTASKS[subtask]
+    seg = [(lmms, name, False), (f"data0613/{lmms}", name, False)]
+    if frames and not Path(name).suffix:
+        seg.append((lmms, f"{name}.mp4", False))
+    primary = [(main, name, True), (f"data0613/{main}", name, True)]
+    if input == "segments":
+        order = seg + ([] if bound else primary)
+    elif input == "main_bound":
+        order = primary + ([] if bound else seg)
+    else:
+        raise ValueError(f"mvbench input must be one of {INPUTS}, got {input!r}")
+    for folder, file, is_main in order:
+        if (media_root / folder / file).exists():
+            return media_root / folder / file, is_main
+    folder, file, is_main = order[0]
+    return media_root / folder / file, is_main
+
+
+def _row_question(path: Path, i: int, row: dict, subtask: str, media_root: Path, input: str = "segments") -> Question:
     where = f"{path} row {i}"
     require_object(row, where)
     for field in ("video", "question", "candidates", "answer"):
@@ -77,7 +95,7 @@ def _row_question(path: Path, i: int, row: dict, subtask: str, media_root: Path)
         raise BenchmarkFormatError(f"{where}: field 'candidates' must be a list of 2-10 option texts")
     if row["answer"] not in cands:
         raise BenchmarkFormatError(f"{where}: field 'answer' {row['answer']!r} is not one of the candidates")
-    media, is_main = resolve_media(media_root, subtask, str(row["video"]))
+    media, is_main = resolve_media(media_root, subtask, str(row["video"]), input)
     _, frames, bound, _ = SUBTASKS[subtask]
     start = end = None
     if bound and is_main and "start" in row and "end" in row:
@@ -104,8 +122,8 @@ def refuse_repeated_rows(path: Path, rows: list) -> None:
         first[key] = i
 
 
-def load(annotations: Path, media_root: Path) -> list[Question]:
-    """Every `<subtask>.json` present (files for unknown subtask names are an error)."""
+def load(annotations: Path, media_root: Path, input: str = "segments") -> list[Question]:
+    """Every `<subtask>.json` present (files for unknown subtask names are an error); `input`: see the module doc."""
     d = json_dir(Path(annotations))
     files = sorted(d.glob("*.json"))
     if not files:
@@ -116,7 +134,7 @@ def load(annotations: Path, media_root: Path) -> list[Question]:
             raise BenchmarkFormatError(f"{f}: {f.stem!r} is not an MVBench subtask ({sorted(SUBTASKS)})")
         rows = read_json_list(f)
         refuse_repeated_rows(f, rows)
-        out += [_row_question(f, i, r, f.stem, Path(media_root)) for i, r in enumerate(rows)]
+        out += [_row_question(f, i, r, f.stem, Path(media_root), input) for i, r in enumerate(rows)]
     missing = sorted(set(SUBTASKS) - {f.stem for f in files})
     if missing:
         log.info("mvbench: %d of 20 subtasks present; absent: %s", 20 - len(missing), missing)

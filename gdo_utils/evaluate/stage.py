@@ -28,11 +28,13 @@ from ..config import EvaluateConfig, Params, params_hash, resolve_path
 from ..io import read_json, read_parquet, write_json, write_manifest, write_parquet, write_text
 from ..media import leaves_root
 from ..shards import dist_info, merge_parts, run_sharded
+from ..train.families import FAMILIES, UnknownFamilyError
 from . import registry
 from .generation import barrier, prepare_parts
 from .engine import LOG_COLUMNS, LOG_SCHEMA, EvalWorker, length_order
 from .metrics import aggregate, missing_counts
 from .types import Question, refuse_duplicate_ids
+from .contract import inputs_key, runtime_key
 from .video import contract_id
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,45 @@ class TrainRun:
     folder: Path | None
     eval_dir: Path
     checkpoints: list[Checkpoint]
+    family: str = ""      # model_type of the trained model (run_info.json `family`, else the base model's config)
+
+
+class NotAVideoModelError(UnknownFamilyError):
+    """A training run named for the video benchmarks whose model family cannot take video (LLaVA-1.5)."""
+
+
+def run_family(info: dict) -> str:
+    """A run's model family: run_info.json `family`, else its base model's config model_type ("" when unknown)."""
+    if info.get("family"):
+        return str(info["family"])
+    try:
+        from transformers import AutoConfig
+
+        return str(AutoConfig.from_pretrained(str(info["base_model"])).model_type)
+    except (OSError, ValueError):
+        return ""
+
+
+def takes_video(family: str) -> bool:
+    """Whether a model family accepts video input (gdo_utils.train.families; unknown families are assumed to)."""
+    return FAMILIES[family].video if family in FAMILIES else True
+
+
+def video_runs(runs: list[TrainRun], explicit: bool) -> tuple[list[TrainRun], list[dict]]:
+    """The runs the video benchmarks can score, and a note per skipped run; a run named explicitly is refused."""
+    keep, skipped = [], []
+    for r in runs:
+        if takes_video(r.family):
+            keep.append(r)
+            continue
+        why = f"model family {r.family!r} cannot take video input"
+        if explicit:
+            raise NotAVideoModelError(f"{r.folder}: {why}, so it cannot be scored on the video benchmarks "
+                                      "(evaluate.benchmarks); leave it out of --run-dir / evaluate.runs, or set "
+                                      "evaluate.benchmarks=[] to score it on the image suite only")
+        log.warning("%s: %s: skipped by the video benchmarks", r.subset, why)
+        skipped.append({"subset": r.subset, "family": r.family, "reason": why})
+    return keep, skipped
 
 
 # ----------------------------------------------------------------------------- discovering runs (C2)
@@ -78,7 +119,7 @@ def read_run(folder: str | Path, include_base: bool = True) -> TrainRun:
             log.warning("%s: checkpoint %s listed but not on disk: skipped", folder, c["name"])
             continue
         cks.append(Checkpoint(c["name"], int(c["samples_seen"]), str(p), str(info["base_model"]) if lora else None))
-    return TrainRun(str(info["subset"]), folder, folder.parent.parent / "eval", cks)
+    return TrainRun(str(info["subset"]), folder, folder.parent.parent / "eval", cks, run_family(info))
 
 
 def discover_runs(params: Params) -> list[TrainRun]:
@@ -108,18 +149,40 @@ def checkpoint_fingerprint(ck: Checkpoint) -> str:
     return model_fingerprint(ck.path) + (f"+{model_fingerprint(ck.base_model)}" if ck.base_model else "")
 
 
-def generation_hash(cfg: EvaluateConfig, bench: str, data: dict, model: str) -> str:
+def generation_hash(cfg: EvaluateConfig, bench: str, data: dict, model: str, inputs: dict | None = None,
+                    runtime: dict | None = None) -> str:
     """What the replies depend on (not the extraction mode or the missing-video policy): the contract, the
-    benchmark files, the model's files and the code that turns questions into replies."""
+    benchmark files (paths, annotation content, media listing), the model's files, the runtime (dtype,
+    attention, batching, library versions; gdo_utils.evaluate.contract) and the code that turns questions
+    into replies."""
     keep = ("fps", "min_frames", "max_frames", "min_pixels", "max_pixels", "max_new_tokens")
     contract = {k: getattr(cfg, k) for k in keep}
     if cfg.system_prompt is not None:   # only when set, so results written before the option stay valid
         contract["system_prompt"] = cfg.system_prompt
     code = code_version(["gdo_utils.evaluate.engine", registry.get(bench).load.__module__])  # + their imports
-    return params_hash({"contract": contract, "bench": bench, "data": data, "model": model, "code": code})
+    return params_hash({"contract": contract, "bench": bench, "data": data, "model": model, "code": code,
+                        "inputs": inputs, "runtime": runtime})
+
+
+def eval_key_parts(params: Params, name: str, media: list[str]) -> tuple[dict, dict]:
+    """(inputs, runtime) of a benchmark's generation hash: annotation content + media listing; model runtime."""
+    d = params.evaluate.data[name]
+    ann = resolve_path(params, d.annotations, f"evaluate.data.{name}.annotations").resolve()
+    root = resolve_path(params, d.media_root, f"evaluate.data.{name}.media_root").resolve()
+    return inputs_key(ann, root, media), runtime_key(params.models.vlm.dtype, eval_attn(params), params.evaluate.batch_size)
+
+
+def eval_attn(params: Params) -> str | None:
+    """The attention kernel evaluated models load with: evaluate.attn_implementation, else models.vlm's."""
+    return params.evaluate.attn_implementation or params.models.vlm.attn_implementation
 
 
 # ----------------------------------------------------------------------------- questions
+def loader_options(params: Params, name: str) -> dict:
+    """A benchmark loader's named options from the params (MVBench: which video input)."""
+    return {"input": params.evaluate.mvbench_input} if name == "mvbench" else {}
+
+
 def load_questions(params: Params, name: str) -> list[Question]:
     """A benchmark's questions from the paths in evaluate.data (toyworld: / run: schemes allowed)."""
     bench = registry.get(name)
@@ -128,7 +191,7 @@ def load_questions(params: Params, name: str) -> list[Question]:
         raise FileNotFoundError(f"{params.source_file}: evaluate.data.{name} is not set (annotations + media_root)")
     ann = resolve_path(params, d.annotations, f"evaluate.data.{name}.annotations")
     media = resolve_path(params, d.media_root, f"evaluate.data.{name}.media_root")
-    qs = refuse_outside_media(bench.load(ann.resolve(), media.resolve()), media.resolve())
+    qs = refuse_outside_media(bench.load(ann.resolve(), media.resolve(), **loader_options(params, name)), media.resolve())
     refuse_duplicate_ids(name, ann, [q.qid for q in qs])
     return qs[: d.limit] if d.limit else qs
 
@@ -251,12 +314,13 @@ def evaluate_run(params: Params, run: TrainRun, progress: bool = True,
     rank, _ = dist_info()
     qs = questions or {b: load_questions(params, b) for b in cfg.benchmarks}
     out: list[dict] = []
+    keys = {name: eval_key_parts(params, name, [q.media for q in qs[name]]) for name in cfg.benchmarks}
     for ck in run.checkpoints:
         fp = checkpoint_fingerprint(ck)
         todo = []
         for name in cfg.benchmarks:
-            d = params.evaluate.data[name].model_dump(mode="json")
-            gen_h = generation_hash(cfg, name, d, fp)
+            d = {**params.evaluate.data[name].model_dump(mode="json"), **loader_options(params, name)}
+            gen_h = generation_hash(cfg, name, d, fp, *keys[name])
             res, logp, _ = results_paths(run.eval_dir, run.subset, ck.name, name)
             state = "todo" if force else pair_state(res, gen_h, cfg)
             if state == "done":
@@ -269,7 +333,7 @@ def evaluate_run(params: Params, run: TrainRun, progress: bool = True,
             todo.append((name, gen_h))
         if not todo:
             continue
-        vlm = load_checkpoint_model(ck, params.models.vlm.dtype, params.device, params.models.vlm.attn_implementation)
+        vlm = load_checkpoint_model(ck, params.models.vlm.dtype, params.device, eval_attn(params))
         for name, gen_h in todo:
             r = evaluate_pair(run, ck, name, qs[name], vlm, cfg, gen_h, fp, progress)
             if r is not None:
@@ -327,8 +391,13 @@ def run_stage(params: Params, run_dirs: list[str | Path] | None = None, progress
         runs = [read_run(d, params.evaluate.base_model) for d in run_dirs]
     else:
         runs = discover_runs(params)
+    skipped: list[dict] = []
+    if params.evaluate.benchmarks:
+        runs, skipped = video_runs(runs, explicit=bool(run_dirs or params.evaluate.runs))
     note = None
-    if not runs:
+    if not runs and skipped:
+        note = "every training run found is of a model family that cannot take video: nothing to score"
+    if not runs and not skipped:
         note = (f"no training run under {params.stage_dir('train')} (run notebook 04 / `gdo-repro train`): "
                 f"evaluating the base model {params.models.vlm.path} only")
         log.warning(note)
@@ -336,7 +405,7 @@ def run_stage(params: Params, run_dirs: list[str | Path] | None = None, progress
     written = []
     for run in runs:
         written += evaluate_run(params, run, progress, qs, force)
-    report: dict = {"runs": [r.subset for r in runs], "note": note, "world_size": world}
+    report: dict = {"runs": [r.subset for r in runs], "note": note, "world_size": world, "skipped_runs": skipped}
     if rank == 0:
         eval_dirs = sorted({r.eval_dir for r in runs})
         for d in eval_dirs:

@@ -2,7 +2,8 @@
 
 Re-implements what lmms-eval 0.5.0's chat Qwen3-VL wrapper gets from qwen-vl-utils 0.0.14
 `fetch_video` (EVAL_TRAIN_FORMATS.md sections 0.1, 3.2): the clip (or its `bound` segment: start
-frame ceil(start*fps), end frame floor(end*fps)) is sampled at `fps` frames per second, clamped to
+frame ceil(start*fps), end frame floor(end*fps); its timestamps then count from the segment's start,
+as in the pre-trimmed segment files the release read) is sampled at `fps` frames per second, clamped to
 [min_frames, max_frames] and to the frame count, floored to an even count; indices are
 `linspace(start, end, n).round()` (torch, half to even); frames are resized (bicubic, antialiased)
 to multiples of 32 px holding min_pixels..max_pixels pixels; the model gets the frames with their
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from ..config import EvaluateConfig
+from ..imageprep import smart_resize
 from ..media import MediaError, _video_reader, list_frame_folder, read_frame_list
 from .types import Question
 
@@ -81,16 +83,14 @@ def sample_indices(total: int, video_fps: float, start: float | None, end: float
     return torch.linspace(first, last, n).round().long().tolist()
 
 
-def smart_resize(h: int, w: int, min_pixels: float, max_pixels: float, factor: int = PATCH_FACTOR) -> tuple[int, int]:
-    """qwen-vl-utils `smart_resize`: multiples of `factor`, pixel count within [min, max], aspect kept."""
-    hb, wb = max(factor, round(h / factor) * factor), max(factor, round(w / factor) * factor)
-    if hb * wb > max_pixels:
-        beta = math.sqrt(h * w / max_pixels)
-        hb, wb = math.floor(h / beta / factor) * factor, math.floor(w / beta / factor) * factor
-    elif hb * wb < min_pixels:
-        beta = math.sqrt(min_pixels / (h * w))
-        hb, wb = math.ceil(h * beta / factor) * factor, math.ceil(w * beta / factor) * factor
-    return hb, wb
+def segment_metadata(total: int, video_fps: float, start: float | None, end: float | None,
+                     idx: list[int]) -> tuple[list[int], int]:
+    """(indices, frame count) as the model's timestamps see them: a `bound` segment counts from its own start,
+    as a pre-trimmed segment file does (MVBench `main_bound` input); a whole video is unchanged."""
+    if start is None and end is None:
+        return idx, total
+    first, _, count = frame_range(total, video_fps, start, end)
+    return [i - first for i in idx], count
 
 
 def frame_size(h: int, w: int, n: int, cfg: EvaluateConfig) -> tuple[int, int]:
@@ -120,7 +120,7 @@ def load_eval_video(q: Question, cfg: EvaluateConfig) -> EvalVideo:
         except ValueError as exc:
             raise MediaError("unreadable_media", path, str(exc)) from exc
         frames = read_frame_list([files[i] for i in idx])
-        return EvalVideo(_resize(frames, cfg), fps, idx, len(files))
+        return EvalVideo(_resize(frames, cfg), fps, *segment_metadata(len(files), fps, q.start, q.end, idx))
     vr = _video_reader(path)
     fps = float(vr.get_avg_fps() or 0.0)
     if fps <= 0:
@@ -132,4 +132,4 @@ def load_eval_video(q: Question, cfg: EvaluateConfig) -> EvalVideo:
         raise MediaError("unreadable_media", path, str(exc)) from exc
     except Exception as exc:  # decord raises its own error types on broken streams
         raise MediaError("unreadable_media", path, f"decode failed: {type(exc).__name__}") from exc
-    return EvalVideo(_resize(frames, cfg), fps, idx, len(vr))
+    return EvalVideo(_resize(frames, cfg), fps, *segment_metadata(len(vr), fps, q.start, q.end, idx))

@@ -146,8 +146,23 @@ MVBENCH_TOY: dict[str, tuple[str, str, int, Callable, tuple[float, float] | None
 }
 
 
+# bound subtask -> lmms-eval's `video` revision folder of pre-trimmed segments (lmms-eval 0.5.0 DATA_LIST)
+MVBENCH_SEGMENT_FOLDERS = {"action_sequence": "star/Charades_segment", "episodic_reasoning": "tvqa/video_fps3_hq_segment"}
+FRAME_FOLDER_FPS = 3.0   # MVBench's tvqa frames_fps3_hq
+
+
+def _segment(frames: np.ndarray, fps: float, bound: tuple[float, float]) -> np.ndarray:
+    """The frames a pre-trimmed segment holds: ceil(start*fps) .. floor(end*fps) (qwen-vl-utils' bound rule)."""
+    first = int(np.ceil(bound[0] * fps))
+    last = min(int(np.floor(bound[1] * fps)), len(frames) - 1)
+    return frames[first:last + 1]
+
+
 def write_mvbench(cfg: ToyWorldConfig, root: Path, pool: set[str], n: int) -> dict:
-    """json/<subtask>.json + video/<main-branch folder>/...; action_sequence's bound skips the first shape."""
+    """json/<subtask>.json + video/<main-branch folder>/...; action_sequence's bound skips the first shape.
+
+    Both inputs the kit reads exist: the main-branch files (bound applied by the reader) and, for the bound
+    subtasks, lmms-eval's pre-trimmed segments (`video` revision folders; episodic_reasoning as `<name>.mp4`)."""
     src = SceneSource(cfg, "mvbench", pool)
     counts = {}
     for t, (sub, (folder, kind, n_frames, maker, bound, frame_folder)) in enumerate(MVBENCH_TOY.items()):
@@ -173,6 +188,12 @@ def write_mvbench(cfg: ToyWorldConfig, root: Path, pool: set[str], n: int) -> di
             row = {"video": name, "question": q.question, "candidates": q.options, "answer": q.answer}
             if bound:
                 row.update(start=bound[0], end=bound[1])
+                fps = FRAME_FOLDER_FPS if frame_folder else MP4_FPS
+                seg_name = f"{name}.mp4" if frame_folder else name
+                from .generate import _save_mp4
+
+                _save_mp4(root / "video" / MVBENCH_SEGMENT_FOLDERS[sub] / seg_name, _segment(frames, fps, bound),
+                          fps=fps)
             rows.append(row)
         write_json(root / "json" / f"{sub}.json", rows)
         counts[sub] = len(rows)

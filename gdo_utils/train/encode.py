@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..imageprep import training_images
 from ..media import load_image, read_video_frames
 from .families import Family
 from .records import PLACEHOLDER, TrainRecord
@@ -194,7 +195,8 @@ def encode_row(processor: Any, family: Family, rec: TrainRecord, media: Media, s
     msgs = chat_messages(rec, as_video=media.video is not None, image_newline=family.image_newline)
     text, spans = close_answers(*render_with_spans(processor, msgs), processor.tokenizer.eos_token)
     kw = processor_kwargs(family, settings, media)
-    enc = processor(text=[text], images=media.images or None, return_tensors="pt", return_offsets_mapping=True,
+    images = training_images(processor, family.name, media.images)   # LLaVA: padded to a square (imageprep)
+    enc = processor(text=[text], images=images or None, return_tensors="pt", return_offsets_mapping=True,
                     return_text_replacement_offsets=True, **kw)
     repl = enc.pop("text_replacement_offsets")[0] if "text_replacement_offsets" in enc else []
     offsets = enc.pop("offset_mapping")[0]

@@ -30,6 +30,7 @@ class ImageBenchmark:
     max_new_tokens: int                        # the lmms-eval 0.5.0 task YAML's
     needs_judge: bool = False
     headline: str = "accuracy"
+    submission: Callable[[pd.DataFrame], list[dict] | None] | None = None   # a server submission file (VQAv2 test-dev)
 
 
 def _ignore_mode(fn: Callable[[ImageQuestion, str], tuple[str, float]]) -> Callable[..., tuple[str, float]]:
@@ -51,7 +52,10 @@ IMAGE_BENCHMARKS: dict[str, ImageBenchmark] = {
     "pope": _entry("pope", pope, lambda a, m: pope.load(a, m), 128, "F1", scorer=pope.score_reply),
     "mme": _entry("mme", mme, lambda a, m: mme.load(a), 16, "perception score (0-2000)"),
     "gqa": _entry("gqa", gqa, lambda a, m: gqa.load(a, m), 16, "exact match"),
-    "vqav2": _entry("vqav2", vqav2, lambda a, m: vqav2.load(a, m), 16, "VQA soft accuracy"),
+    "vqav2": ImageBenchmark("vqav2", vqav2.LMMS_TASK, lambda a, m: vqav2.load(a, m),
+                            _ignore_mode(vqav2.score_reply), vqav2.aggregate, 16,
+                            headline="VQA soft accuracy on val (local; the papers: test-dev via the EvalAI submission)",
+                            submission=vqav2.submission),
     "textvqa": _entry("textvqa", textvqa, lambda a, m: textvqa.load(a, m), 16, "VQA soft accuracy"),
     "llava_wild": _entry("llava_wild", judged, lambda a, m: judged.load_llava_wild(a, m), 4096,
                          "GPT-judged relative score", needs_judge=True),

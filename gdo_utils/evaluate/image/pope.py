@@ -11,7 +11,9 @@ Parsing, two named modes:
   hold "No", "no" or "not", else "yes".
 Metrics per split and over all splits; "yes" is the positive class. yes-ratio is the share of
 replies parsed as "yes" (POPE's definition; lmms-eval's `pope_yes_ratio` counts gold "yes" instead,
-which is 50% by construction). The overall number (OFA / LLaVA-1.5 tables) is F1 over all questions.
+which is 50% by construction). The overall number is what the LLaVA-1.5 / OFA tables print: the mean
+of the per-split F1 (adversarial, popular, random); F1 pooled over all questions is the extra metric
+row `pooled_f1` (and the overall when the log names no split, e.g. an lmms-eval POPE log).
 """
 from __future__ import annotations
 
@@ -96,11 +98,13 @@ def binary_metrics(parsed: pd.Series, gold: pd.Series) -> dict[str, float]:
 
 
 def aggregate(log: pd.DataFrame) -> list[MetricRow]:
-    """F1 overall; per split F1; every metric per split and overall at level "metric"."""
+    """Overall: mean of the per-split F1; per split F1; pooled F1 and every metric per split and pooled ("metric")."""
     allm = binary_metrics(log["parsed"], log["gold"])
-    rows = [MetricRow("overall", "", pct(allm["f1"]), len(log))]
-    per = {s: (binary_metrics(p["parsed"], p["gold"]), len(p)) for s, p in log.groupby("subtask", sort=True)}
+    per = {s: (binary_metrics(p["parsed"], p["gold"]), len(p)) for s, p in log.groupby("subtask", sort=True) if s}
+    mean_f1 = sum(m["f1"] for m, _ in per.values()) / len(per) if per else allm["f1"]
+    rows = [MetricRow("overall", "", pct(mean_f1), len(log))]
     rows += [MetricRow("split", s, pct(m["f1"]), n) for s, (m, n) in per.items()]
+    rows += [MetricRow("metric", "pooled_f1", pct(allm["f1"]), len(log))]
     rows += [MetricRow("metric", k, pct(v), len(log)) for k, v in allm.items()]
     rows += [MetricRow("metric", f"{s}:{k}", pct(v), n) for s, (m, n) in per.items() for k, v in m.items()]
     return rows

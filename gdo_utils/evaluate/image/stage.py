@@ -6,8 +6,9 @@ subsets (`ofa_*` training runs, or `evaluate.image.runs`), by default only their
 (the OFA tables score the finished model; `evaluate.image.checkpoints: all` scores every one).
 
 Input as the release's lmms-eval chat Qwen3-VL wrapper gives an image: one user turn [image, text],
-no system prompt, the image resized the qwen-vl-utils way (multiples of 32 px, pixel count within
-[image.min_pixels, image.max_pixels], bicubic), greedy, each task's own max_new_tokens (lmms-eval
+no system prompt, the image prepared for the model's family (gdo_utils.imageprep: Qwen resized the
+qwen-vl-utils way within [image.min_pixels, image.max_pixels]; LLaVA-1.5 padded to a square with its
+image mean, then resized to 336 by its processor, LLaVA's `image_aspect_ratio: pad`), greedy, each task's own max_new_tokens (lmms-eval
 0.5.0 YAML) unless `evaluate.image.max_new_tokens` caps it. Sharded and resumable at question
 granularity through gdo_utils.shards, like the video engine; a finished pair is skipped.
 """
@@ -25,6 +26,7 @@ from PIL import Image
 
 from ...cache import code_version
 from ...config import Params, params_hash, resolve_path
+from ...imageprep import ImagePrep, image_prep
 from ...io import read_json, read_parquet, write_json, write_parquet
 from ...shards import dist_info, merge_parts, run_sharded
 from ..stage import (
@@ -32,12 +34,13 @@ from ..stage import (
     TrainRun,
     load_checkpoint_model,
     checkpoint_fingerprint,
+    eval_attn,
+    eval_key_parts,
     read_run,
     results_paths,
 )
 from ..generation import barrier, batch_replies, generate_replies, prompt_hash, prepare_parts, token_order
 from ..types import UnknownBenchmarkError, refuse_duplicate_ids
-from ..video import smart_resize
 from . import IMAGE_BENCHMARKS, ImageBenchmark
 from .base import ImageQuestion, MetricRow
 
@@ -110,18 +113,21 @@ def image_runs(params: Params, run_dirs: Sequence[str | Path] | None = None) -> 
 
 
 # ----------------------------------------------------------------------------- generation
-def eval_image(q: ImageQuestion, min_pixels: int, max_pixels: int) -> Image.Image:
-    """The image as qwen-vl-utils `fetch_image` hands it to the processor (resized, bicubic)."""
-    im = q.image()
-    h, w = smart_resize(im.height, im.width, min_pixels, max_pixels)
-    return im.resize((w, h), Image.BICUBIC)
+def eval_image(q: ImageQuestion, prep: ImagePrep) -> Image.Image:
+    """The image as the model's family hands it to the processor (gdo_utils.imageprep: Qwen resize, LLaVA pad)."""
+    return prep.prepare(q.image())
+
+
+def model_image_prep(vlm: Any, min_pixels: int, max_pixels: int) -> ImagePrep:
+    """The evaluated model's family preparation (from its config's model_type and its processor)."""
+    return image_prep(vlm.processor, vlm.model.config.model_type, min_pixels, max_pixels)
 
 
 def generate_image_replies(vlm: Any, prompts: Sequence[str], images: Sequence[Image.Image], max_new: int,
-                          system_prompt: str | None = None) -> list[str]:
-    """Greedy replies for a batch of images (already sized: do_resize=False)."""
-    return generate_replies(vlm, prompts, "image", {"images": list(images), "do_resize": False}, max_new,
-                            system_prompt)
+                          system_prompt: str | None = None, proc_kwargs: dict | None = None) -> list[str]:
+    """Greedy replies for a batch of prepared images (`proc_kwargs`: the family's, e.g. Qwen's do_resize=False)."""
+    kw = {"do_resize": False} if proc_kwargs is None else proc_kwargs
+    return generate_replies(vlm, prompts, "image", {"images": list(images), **kw}, max_new, system_prompt)
 
 
 def log_row(q: ImageQuestion, bench: ImageBenchmark, reply: str, media_error: str | None) -> dict:
@@ -140,7 +146,7 @@ class ImageWorker:
     def __init__(self, vlm: Any, bench: ImageBenchmark, questions: dict[str, ImageQuestion], params: Params) -> None:
         self.vlm, self.bench, self.q = vlm, bench, questions
         c = params.evaluate.image
-        self.min_px, self.max_px, self.max_new = c.min_pixels, c.max_pixels, max_new_tokens(params, bench)
+        self.prep, self.max_new = model_image_prep(vlm, c.min_pixels, c.max_pixels), max_new_tokens(params, bench)
         self.system_prompt = params.evaluate.system_prompt
 
     def __call__(self, batch_ids: Sequence[str]) -> list[dict]:
@@ -149,13 +155,13 @@ class ImageWorker:
         for qid in batch_ids:
             q = self.q[qid]
             try:
-                ok.append((q, eval_image(q, self.min_px, self.max_px)))
+                ok.append((q, eval_image(q, self.prep)))
             except (OSError, ValueError) as exc:
                 rows[qid] = log_row(q, self.bench, "", f"unreadable_media: {exc}")
 
         def run(pos: Sequence[int]) -> dict[int, str]:
             replies = generate_image_replies(self.vlm, [ok[j][0].prompt for j in pos], [ok[j][1] for j in pos],
-                                             self.max_new, self.system_prompt)
+                                             self.max_new, self.system_prompt, self.prep.processor_kwargs)
             return dict(zip(pos, replies))
 
         replies, errors = batch_replies(run, range(len(ok)))
@@ -195,9 +201,12 @@ def results_dict(run: TrainRun, ck: Checkpoint, bench: ImageBenchmark, logdf: pd
 
 
 # ----------------------------------------------------------------------------- one (checkpoint, benchmark)
-def generation_hash(params: Params, bench: ImageBenchmark, model_fp: str) -> str:
+def generation_hash(params: Params, bench: ImageBenchmark, model_fp: str, keys: tuple[dict, dict] | None = None) -> str:
+    """What the replies depend on: pixels, tokens, the data (paths, annotation content, image listing), the model's
+    files, the runtime (eval_key_parts) and the code."""
     c = params.evaluate.image
-    h = {"px": [c.min_pixels, c.max_pixels], "max_new": max_new_tokens(params, bench), "bench": bench.name,
+    inputs, runtime = keys if keys is not None else (None, None)
+    h = {"inputs": inputs, "runtime": runtime, "px": [c.min_pixels, c.max_pixels], "max_new": max_new_tokens(params, bench), "bench": bench.name,
          "data": params.evaluate.data[bench.name].model_dump(mode="json"), "model": model_fp,
          "code": code_version(["gdo_utils.evaluate.image.stage", bench.aggregate.__module__])}
     if params.evaluate.system_prompt is not None:   # only when set: earlier results keep their hash
@@ -224,6 +233,12 @@ def evaluate_pair(params: Params, run: TrainRun, ck: Checkpoint, bench: ImageBen
     merged = merge_parts(parts, qmap, "question_id")[LOG_COLUMNS]
     out = results_dict(run, ck, bench, merged, params.evaluate.extraction, contract_id(params),
                        extra={"generation_hash": gen_h, "seconds": round(time.time() - t0, 2)})
+    sub = bench.submission(merged) if bench.submission else None
+    if bench.submission:
+        out["split"] = "val" if sub is None else "test-dev"
+    if sub is not None:   # VQAv2 test-dev: the file to upload to the EvalAI server
+        out["submission_file"] = str(res.with_name(f"{bench.name}.submission.json"))
+        write_json(res.with_name(f"{bench.name}.submission.json"), sub)
     write_parquet(logp, merged)
     write_json(res, out)
     shutil.rmtree(parts)
@@ -239,6 +254,7 @@ def run_image_suite(params: Params, run_dirs: Sequence[str | Path] | None = None
     if not runs:
         return {"runs": [], "evaluated": [], "note": "no image benchmark or no OFA training run"}
     qs = {n: load_image_questions(params, n) for n in names}
+    keys = {n: eval_key_parts(params, n, [q.image_path for q in qs[n] if q.image_path]) for n in names}
     written: list[dict] = []
     t0 = time.time()
     for run in runs:
@@ -247,7 +263,7 @@ def run_image_suite(params: Params, run_dirs: Sequence[str | Path] | None = None
             todo = []
             for n in names:
                 bench = IMAGE_BENCHMARKS[n]
-                gen_h = generation_hash(params, bench, fp)
+                gen_h = generation_hash(params, bench, fp, keys[n])
                 res, logp, _ = results_paths(run.eval_dir, run.subset, ck.name, n)
                 if res.is_file() and logp.is_file() and read_json(res).get("generation_hash") == gen_h:
                     r = read_json(res)
@@ -260,7 +276,7 @@ def run_image_suite(params: Params, run_dirs: Sequence[str | Path] | None = None
                 todo.append((bench, gen_h))
             if not todo:
                 continue
-            vlm = load_checkpoint_model(ck, params.models.vlm.dtype, params.device, params.models.vlm.attn_implementation)
+            vlm = load_checkpoint_model(ck, params.models.vlm.dtype, params.device, eval_attn(params))
             for bench, gen_h in todo:
                 r = evaluate_pair(params, run, ck, bench, qs[bench.name], vlm, gen_h, progress)
                 if r is not None:

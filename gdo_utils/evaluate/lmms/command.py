@@ -41,8 +41,9 @@ def model_args(params: Params, checkpoint: str | Path, image: bool) -> str:
         args.append(f"system_prompt={e.system_prompt}")
     if params.device == "cpu":     # lmms-eval's qwen3_vl defaults to cuda
         args += ["device=cpu", "device_map=cpu"]
-    if params.models.vlm.attn_implementation:
-        args.append(f"attn_implementation={params.models.vlm.attn_implementation}")
+    attn = params.evaluate.attn_implementation or params.models.vlm.attn_implementation
+    if attn:
+        args.append(f"attn_implementation={attn}")
     return ",".join(args)
 
 

@@ -66,8 +66,9 @@ def image_log(task: str, samples: list[dict], reply_of) -> pd.DataFrame:
         elif task == "pope":
             m = _metric(rec, "pope_accuracy", task)
             pred = str(m["prediction"])
-            rows.append(_row(bench, str(m["question_id"]), rec, reply, str(m["ground_truth"]),
-                             pred if pred in ("yes", "no") else "", float(m["score"])))
+            qid = str(m["question_id"])   # kit-exported tasks: "<split>/<id>"; lmms-eval's own: no split logged
+            rows.append(_row(bench, qid, rec, reply, str(m["ground_truth"]), pred if pred in ("yes", "no") else "",
+                             float(m["score"]), qid.split("/")[0] if "/" in qid else ""))
         elif task == "mme":
             m = rec.get("mme_perception_score") or _metric(rec, "mme_cognition_score", task)
             rows.append(_row(bench, f"{m['question_id']}#{doc}", rec, reply, str(rec.get("target", "")), "",

@@ -8,7 +8,7 @@ from typing import Sequence
 
 from ...config import Params
 from ...io import write_text
-from ..stage import discover_runs, read_run
+from ..stage import discover_runs, read_run, takes_video
 from .command import command_text, launch_command
 from .ingest import ingest_folder
 
@@ -40,7 +40,7 @@ def run_lmms_engine(params: Params, run_dirs: Sequence[str | Path] | None = None
     for run in runs:
         for ck in run.checkpoints:
             for names, image in groups:
-                if not names:
+                if not names or (not image and not takes_video(run.family)):   # LLaVA-1.5: image suite only
                     continue
                 kind = "image" if image else "video"
                 dest = params.stage_dir("eval", "lmms", run.subset, ck.name, kind)

@@ -26,26 +26,22 @@ def _band_image() -> Image.Image:
 
 @pytest.fixture(scope="module")
 def tiny_llava():
-    from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
-                              LlavaForConditionalGeneration, LlavaProcessor)
+    """A tiny LLaVA whose processor has llava-1.5-hf's real settings (fixture llava_1_5_hf) at the real 336 px."""
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaForConditionalGeneration
 
     from gdo_utils.models import VLM
-    from gdo_utils.train.tiny import LLAVA_TEMPLATE, _llama_style_tokenizer
+    from gdo_utils.train.llava import llava_config, llava_processor
+    from gdo_utils.train.tiny import CORPUS, llama_style_tokenizer
 
     torch.manual_seed(0)
-    tok = _llama_style_tokenizer()
-    ip = CLIPImageProcessor(size={"shortest_edge": 336}, crop_size={"height": 336, "width": 336}, do_center_crop=True,
-                            resample=3, image_mean=CLIP_MEAN, image_std=CLIP_STD)
-    proc = LlavaProcessor(image_processor=ip, tokenizer=tok, patch_size=14, vision_feature_select_strategy="default",
-                          chat_template=LLAVA_TEMPLATE, num_additional_image_tokens=1, image_token="<image>")
+    tok = llama_style_tokenizer(CORPUS)
+    proc = llava_processor(tok, 336)
     vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
                               image_size=336, patch_size=14, projection_dim=32)
     text = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
                        pad_token_id=tok.pad_token_id)
-    cfg = LlavaConfig(vision_config=vision, text_config=text, image_token_id=tok.convert_tokens_to_ids("<image>"),
-                      vision_feature_select_strategy="default", vision_feature_layer=-2, image_seq_length=576)
-    model = LlavaForConditionalGeneration(cfg).eval()
+    model = LlavaForConditionalGeneration(llava_config(vision, text, tok)).eval()
     return VLM(model, proc, torch.device("cpu"))
 
 

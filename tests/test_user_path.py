@@ -77,7 +77,7 @@ def _repo_text_files() -> list[Path]:
 
 
 # Markdown files the kit writes into outputs/ (named in code and prose, not files of the repository).
-GENERATED_MD = {"REPORT.md", "card.md", "rel.md"}
+GENERATED_MD = {"REPORT.md", "REPORT_run.md", "card.md", "rel.md", "table.md"}   # files the kit writes
 # Pages other parts of the docs are written in (docs/README.md lists them); allowed only while absent from
 # this branch, so after the merge their links are checked like every other.
 DOCS_WRITTEN_ELSEWHERE = {"reliability.md", "bad_input.md", "ofa_protocol.md", "evaluation.md"}
@@ -215,7 +215,8 @@ def test_paper_params_validate_and_print_the_launch_without_the_model(tmp_path, 
     assert json.loads(capsys.readouterr().out)["params"]["run_name"] == "paper"
     assert cli_main(shlex.split(lines[1])[1:]) == 0
     out = capsys.readouterr().out
-    cmd, *notes = out.strip().splitlines()
+    summary, cmd, *notes = out.strip().splitlines()   # the run's start + recipe, the command, what was not checked
+    assert summary.startswith("# temp_plus: start Qwen/Qwen3-VL-8B-Instruct; recipe gdo_msswift")
     assert cmd.startswith("accelerate launch --config_file") and "fsdp_8gpu.yaml" in cmd
     assert "--num_processes 8" in cmd and "--fsdp_transformer_layer_cls_to_wrap Qwen3VLTextDecoderLayer,Qwen3VLVisionBlock" in cmd
     assert notes and all(n.startswith("# ") for n in notes) and "not checked" in notes[0]
@@ -236,7 +237,7 @@ def test_notebook_04_prints_the_fsdp_command_it_announces(tmp_path, capsys, monk
           "params": load_params(params_file, [f"output_root={tmp_path / 'out'}"])}
     ns["overrides"] = [f"output_root={tmp_path / 'out'}"]   # a fresh run: the tiny model is not built yet
     exec(nb.cells[idx].source, ns)
-    cmd = capsys.readouterr().out.strip().splitlines()[0]
+    cmd = next(ln for ln in capsys.readouterr().out.strip().splitlines() if not ln.startswith("#"))
     assert "fsdp_8gpu.yaml" in cmd and "--num_processes 8" in cmd and "cpu_1proc" not in cmd
     assert "--fsdp_transformer_layer_cls_to_wrap Qwen3VLTextDecoderLayer,Qwen3VLVisionBlock" in cmd
     assert "--set train.launch.config=fsdp_8gpu" in cmd
@@ -430,7 +431,7 @@ def test_make_lab_starts_and_serves_lab(tmp_path):
 @pytest.mark.slow
 def test_wheel_ships_the_published_numbers_without_setuptools_warnings(tmp_path):
     src = tmp_path / "src"
-    for rel in ("pyproject.toml", "setup.py", "README.md", "gdo_utils", "params/profiles", "notebooks"):
+    for rel in ("pyproject.toml", "setup.py", "README.md", "gdo_utils", "params/profiles", "params/recipes", "notebooks"):
         a, b = REPO / rel, src / rel
         if a.is_dir():
             shutil.copytree(a, b, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))

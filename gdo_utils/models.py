@@ -233,12 +233,17 @@ def load_vlm(path_or_id: str | Path, dtype: str = "bfloat16", device: str = "aut
     return VLM(model, processor, dev)
 
 
+def vlm_path(params: Params) -> str:
+    """models.vlm.path as loaded: a `run:` path or local folder resolved (absolute), a hub id as is."""
+    path = params.models.vlm.path
+    if path.startswith(("run:", "toyworld:", "<FILL")) or Path(path).expanduser().exists():
+        return str(resolve_path(params, path, "models.vlm.path"))
+    return path
+
+
 def load_vlm_from_params(params: Params) -> VLM:
     cfg: VLMConfig = params.models.vlm
-    path = cfg.path
-    if path.startswith(("run:", "toyworld:", "<FILL")) or Path(path).expanduser().exists():
-        path = str(resolve_path(params, path, "models.vlm.path"))
-    return load_vlm(path, cfg.dtype, params.device, cfg.attn_implementation)
+    return load_vlm(vlm_path(params), cfg.dtype, params.device, cfg.attn_implementation)
 
 
 @dataclass

@@ -23,11 +23,11 @@ import pyarrow as pa
 import torch
 
 from ..cache import StageCache, code_version, model_fingerprint, portable_text
-from ..config import Params, params_hash, resolve_path
+from ..config import Params, params_hash
 from ..embed import embed_dir, ensure_embeddings, load_embeddings
 from ..io import read_json, read_parquet, write_json, write_manifest, write_parquet
 from ..media import MediaError, load_frames, subsample
-from ..models import ensure_models, load_vlm_from_params
+from ..models import ensure_models, load_vlm_from_params, vlm_path
 from ..pool import GDO_POOL_NAME, load_pool, pool_dir
 from ..score import level1_quality
 from ..shards import dist_info, list_parts, merge_parts, prepare_parts, run_sharded, wait_for_ranks
@@ -77,17 +77,9 @@ def pool_file(params: Params) -> Path:
     return pool_dir(params) / "qa.parquet"
 
 
-def vlm_location(params: Params) -> str:
-    """The backbone's folder (absolute) or hub id, as `load_vlm_from_params` loads it."""
-    path = params.models.vlm.path
-    if path.startswith(("run:", "toyworld:", "<FILL")) or Path(path).expanduser().exists():
-        return str(resolve_path(params, path, "models.vlm.path"))
-    return path
-
-
 def extraction_models(params: Params) -> list[str]:
     """The models the per-row values depend on (none when the model step is skipped)."""
-    return [] if params.descriptors.skip_model else [vlm_location(params)]
+    return [] if params.descriptors.skip_model else [vlm_path(params)]
 
 
 def parts_key(params: Params) -> str:
@@ -254,8 +246,9 @@ def run_descriptors(params: Params, force: bool = False, progress: bool = True) 
 
     Parts made with other extraction settings, extraction code or backbone files are discarded by rank 0,
     and rows whose pool record changed are dropped from their parts (only they are recomputed); rank 0
-    then stamps the folder (gdo_utils.shards.prepare_parts); other ranks wait for that stamp before writing. Under torchrun, `force` is honoured by rank 0 only (clear the parts yourself if
-    several ranks must restart at once).
+    then stamps the folder (gdo_utils.shards.prepare_parts); other ranks wait for that stamp before
+    writing. Under torchrun, `force` is honoured by rank 0 only (clear the parts yourself if several
+    ranks must restart at once).
     """
     parts = descriptors_dir(params) / "parts"
     if not params.descriptors.skip_model:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import nbformat as nbf
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
 from gdo_utils.chain import manifest_digest, own_stale, run_chain
+from tests.test_chain import _notebook
 
 pytestmark = pytest.mark.slow
 
@@ -25,15 +25,6 @@ POOL = ("from gdo_utils import nb\nfrom gdo_utils.toyworld import generate_toywo
         "ensure_models(params)\nrun_pool_stage(params, force=force)\n")
 DESC = ("from gdo_utils import nb\nfrom gdo_utils.descriptors.runner import run_stage\n"
         "params = nb.start(params_file, overrides)\nrun_stage(params, force=force, progress=False)\n")
-
-
-def _notebook(path: Path, body: str) -> None:
-    nb = nbf.v4.new_notebook(cells=[
-        nbf.v4.new_code_cell('params_file = "params/demo.yaml"\noverrides = []\nforce = False', metadata={"tags": ["parameters"]}),
-        nbf.v4.new_code_cell(body),
-    ])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbf.write(nb, path)
 
 
 def test_run_sees_toy_world_edits_and_swapped_weights_and_skips_when_nothing_changed(repo_root, tmp_path, caplog):

@@ -193,7 +193,9 @@ def ensure_models(params: Params) -> dict:
                                 "generate the toy world first (gdo-repro toyworld / pool)")
     root = params.stage_dir("models")
     h = params_hash({"models": models_hash(params), "corpus": sha256_file(corpus_file)})
-    if not manifest_matches(root, h, [vlm_dir / "config.json", clip_file]):
+    # absolute: under a relative output_root, root / "outputs/<run>/models/..." named a file that never exists,
+    # so every stage that ensures the models (descriptors, evaluate) rebuilt them
+    if not manifest_matches(root, h, [(vlm_dir / "config.json").absolute(), clip_file.absolute()]):
         t0 = time.time()
         build_tiny_vlm(vlm_dir, read_corpus(corpus_file), seed=params.seed)
         build_tiny_clip(clip_dir, seed=params.seed)

@@ -73,3 +73,21 @@ def test_a_stage_rewriting_the_same_outputs_does_not_retrigger_later_notebooks(t
     assert manifest_digest(write_manifest(out, stage="s", params_hash="h", outputs=[out / "r.json"])) != a
     assert own_stale(tmp_path, ["s/manifest.json"]) is None
     assert own_stale(tmp_path, ["gone/manifest.json"]) == "a stage output is gone: gone/manifest.json"
+
+
+def test_tiny_models_are_built_once_under_a_relative_output_root(repo_root, tmp_path, monkeypatch):
+    """The demo's `output_root: outputs` is relative: the models' manifest check must still find the built files
+    (it looked for outputs/demo/models/outputs/demo/models/..., so notebook 01 rebuilt what 00 built)."""
+    from gdo_utils.config import load_params
+    from gdo_utils.models import ensure_models
+
+    monkeypatch.chdir(tmp_path)
+    p = load_params(repo_root / "params/demo.yaml", ["output_root=outputs", "models.tiny_corpus=run:corpus.json"])
+    p.run_dir.mkdir(parents=True)
+    (p.run_dir / "corpus.json").write_text(json.dumps(["What colour is the square?", "The square is red."] * 20))
+    ensure_models(p)
+    mf = p.stage_dir("models") / "manifest.json"
+    first, w = mf.read_bytes(), p.run_dir / "models" / "tiny-qwen3vl" / "model.safetensors"
+    t = w.stat().st_mtime_ns
+    ensure_models(p)
+    assert mf.read_bytes() == first and w.stat().st_mtime_ns == t

@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .io import MANIFEST_NAME, read_json, sha256_file
+from .io import MANIFEST_NAME, read_json, sha256_file, write_json
 
 log = logging.getLogger(__name__)
 CACHE_KEY = "cache"
@@ -106,10 +106,34 @@ def code_version(modules: Sequence[str]) -> str:
 MODEL_FILE_SUFFIXES = (".safetensors", ".json", ".bin", ".model", ".txt", ".jinja", ".pt", ".pth", ".tiktoken")
 
 
+MEMO_NAME = ".gdo_sha256.json"
+
+
 @lru_cache(maxsize=None)
 def _content_sha(path: str, size: int, mtime_ns: int) -> str:
-    """sha256 of a file's bytes, remembered per process for an unchanged (path, size, mtime)."""
-    return sha256_file(path)
+    """sha256 of a model file's bytes, remembered for an unchanged (path, size, mtime).
+
+    Remembered per process, and across processes in a small memo beside the files (`.gdo_sha256.json`,
+    written when the folder is writable): a multi-GB checkpoint is read once, not by every stage that
+    keys on it. The memo is trusted only while the file's size and mtime are the recorded ones, the same
+    rule `same_file` applies to every input file.
+    """
+    f = Path(path)
+    memo_file = f.parent / MEMO_NAME
+    try:
+        memo = json.loads(memo_file.read_text()) if memo_file.is_file() else {}
+    except (ValueError, OSError):
+        memo = {}
+    hit = memo.get(f.name)
+    if isinstance(hit, list) and hit[:2] == [size, mtime_ns]:
+        return hit[2]
+    sha = sha256_file(f)
+    memo[f.name] = [size, mtime_ns, sha]
+    try:
+        write_json(memo_file, memo)
+    except OSError:  # a read-only model folder (a shared hub cache): hash again next time
+        pass
+    return sha
 
 
 def _hub_revision(repo_id: str) -> str | None:
@@ -130,15 +154,16 @@ def model_fingerprint(path: str) -> str:
 
     A local folder: every model file's name and content hash (not its absolute path or mtime), so weights
     swapped at the same path are a new model, while the same model moved or copied to another output root
-    is the same one. Content hashing reads the files once per process (at disk speed; a memo keyed on path,
-    size and mtime serves later calls). A hub id: the id plus the commit of its snapshot in the local
+    is the same one. Content hashing reads each file once (at disk speed); a memo keyed on size and mtime
+    serves later calls and later processes (`_content_sha`). A hub id: the id plus the commit of its snapshot in the local
     Hugging Face cache, so a revision update in the cache is a new model.
     """
     p = Path(path)
     if not p.is_dir():
         rev = _hub_revision(path) if not p.exists() else None
         return f"{path}@{rev}" if rev else path
-    files = sorted(x for x in p.iterdir() if x.is_file() and x.suffix in MODEL_FILE_SUFFIXES)
+    files = sorted(x for x in p.iterdir() if x.is_file() and x.suffix in MODEL_FILE_SUFFIXES
+                   and not x.name.startswith("."))
     listing = []
     for f in files:
         st = f.stat()

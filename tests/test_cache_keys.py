@@ -146,3 +146,20 @@ def test_stage_records_name_files_relative_to_the_run_and_models_by_content(tmp_
     assert cb.why_stale() is None
     (b / "m" / "config.json").write_text('{"hidden": 2}')
     assert cb.why_stale().startswith("model files changed")
+
+
+def test_model_fingerprint_is_the_content_wherever_and_whenever_the_files_were_written(tmp_path):
+    """A model copied elsewhere with new mtimes is the same model; one byte changed at the same size is not.
+    The content hashes are remembered beside the files (size + mtime), so a later process does not re-read them."""
+    a = tmp_path / "a" / "m"
+    a.mkdir(parents=True)
+    (a / "config.json").write_text('{"hidden": 4}')
+    (a / "model.safetensors").write_bytes(b"w" * 4096)
+    fp = model_fingerprint(str(a))
+    memo = json.loads((a / ".gdo_sha256.json").read_text())
+    assert sorted(memo) == ["config.json", "model.safetensors"]
+    b = tmp_path / "b" / "m"
+    shutil.copytree(a, b, copy_function=shutil.copy)  # new mtimes, the memo copied along but not trusted
+    assert model_fingerprint(str(b)) == fp
+    (b / "model.safetensors").write_bytes(b"w" * 4095 + b"x")
+    assert model_fingerprint(str(b)) != fp

@@ -155,8 +155,8 @@ def model_fingerprint(path: str) -> str:
     A local folder: every model file's name and content hash (not its absolute path or mtime), so weights
     swapped at the same path are a new model, while the same model moved or copied to another output root
     is the same one. Content hashing reads each file once (at disk speed); a memo keyed on size and mtime
-    serves later calls and later processes (`_content_sha`). A hub id: the id plus the commit of its snapshot in the local
-    Hugging Face cache, so a revision update in the cache is a new model.
+    serves later calls and later processes (`_content_sha`). A hub id: the id plus the commit of its
+    snapshot in the local Hugging Face cache, so a revision update in the cache is a new model.
     """
     p = Path(path)
     if not p.is_dir():

@@ -163,3 +163,21 @@ def test_model_fingerprint_is_the_content_wherever_and_whenever_the_files_were_w
     assert model_fingerprint(str(b)) == fp
     (b / "model.safetensors").write_bytes(b"w" * 4095 + b"x")
     assert model_fingerprint(str(b)) != fp
+
+
+def test_a_hub_model_is_keyed_on_the_revision_in_the_local_cache(tmp_path, monkeypatch):
+    """A hub id in the params: a revision update in the Hugging Face cache (refs/main moves) is a new model."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    repo = tmp_path / "models--org--tiny-vlm"
+    assert model_fingerprint("org/tiny-vlm") == "org/tiny-vlm"  # not cached: the id alone
+    for rev in ("a" * 40, "b" * 40):
+        (repo / "snapshots" / rev).mkdir(parents=True)
+        (repo / "snapshots" / rev / "config.json").write_text("{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    first = model_fingerprint("org/tiny-vlm")
+    assert first == "org/tiny-vlm@" + "a" * 40
+    (repo / "refs" / "main").write_text("b" * 40)
+    assert model_fingerprint("org/tiny-vlm") == "org/tiny-vlm@" + "b" * 40

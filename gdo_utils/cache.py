@@ -103,7 +103,9 @@ def code_version(modules: Sequence[str]) -> str:
     return h.hexdigest()[:16]
 
 
-MODEL_FILE_SUFFIXES = (".safetensors", ".json", ".bin", ".model", ".txt", ".jinja", ".pt", ".pth", ".tiktoken")
+MODEL_FILE_SUFFIXES = (".safetensors", ".json", ".bin", ".model", ".txt", ".jinja", ".tiktoken")
+# what the Trainer saves beside a checkpoint's model to resume training (timings, optimizer moments): not the model
+TRAINING_STATE_FILES = ("trainer_state.json", "training_args.bin", "optimizer.bin", "scheduler.pt", "scaler.pt")
 
 
 MEMO_NAME = ".gdo_sha256.json"
@@ -152,9 +154,10 @@ def _hub_revision(repo_id: str) -> str | None:
 def model_fingerprint(path: str) -> str:
     """What a model is, wherever it lives: sha256 of its weight, config and tokenizer files' bytes.
 
-    A local folder: every model file's name and content hash (not its absolute path or mtime), so weights
-    swapped at the same path are a new model, while the same model moved or copied to another output root
-    is the same one. Content hashing reads each file once (at disk speed); a memo keyed on size and mtime
+    A local folder: every model file's name and content hash (weights, configs, tokenizer and processor
+    files; not the Trainer's resume state, whose timings differ between two runs that end with the same
+    weights; not the absolute path or mtime), so weights swapped at the same path are a new model, while
+    the same model moved or copied to another output root is the same one. Content hashing reads each file once (at disk speed); a memo keyed on size and mtime
     serves later calls and later processes (`_content_sha`). A hub id: the id plus the commit of its
     snapshot in the local Hugging Face cache, so a revision update in the cache is a new model.
     """
@@ -163,7 +166,7 @@ def model_fingerprint(path: str) -> str:
         rev = _hub_revision(path) if not p.exists() else None
         return f"{path}@{rev}" if rev else path
     files = sorted(x for x in p.iterdir() if x.is_file() and x.suffix in MODEL_FILE_SUFFIXES
-                   and not x.name.startswith("."))
+                   and not x.name.startswith(".") and x.name not in TRAINING_STATE_FILES)
     listing = []
     for f in files:
         st = f.stat()

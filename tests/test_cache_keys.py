@@ -181,3 +181,19 @@ def test_a_hub_model_is_keyed_on_the_revision_in_the_local_cache(tmp_path, monke
     assert first == "org/tiny-vlm@" + "a" * 40
     (repo / "refs" / "main").write_text("b" * 40)
     assert model_fingerprint("org/tiny-vlm") == "org/tiny-vlm@" + "b" * 40
+
+
+def test_model_fingerprint_leaves_out_the_trainers_resume_state(tmp_path):
+    """Two training runs ending with the same weights are the same model (their trainer_state.json timings
+    differ); other weights are another model."""
+    d = tmp_path / "checkpoint-8"
+    d.mkdir()
+    (d / "config.json").write_text("{}")
+    (d / "model.safetensors").write_bytes(b"w" * 64)
+    (d / "trainer_state.json").write_text('{"global_step": 2, "log_history": [{"step_seconds": 0.5}]}')
+    fp = model_fingerprint(str(d))
+    (d / "trainer_state.json").write_text('{"global_step": 2, "log_history": [{"step_seconds": 0.7}]}')
+    (d / "training_args.bin").write_bytes(b"args")
+    assert model_fingerprint(str(d)) == fp
+    (d / "model.safetensors").write_bytes(b"v" * 64)
+    assert model_fingerprint(str(d)) != fp

@@ -113,15 +113,35 @@ def edit_inputs(run_dir: Path) -> dict:
             "weights": str(w.relative_to(run_dir))}
 
 
+TIME_KEYS = {"seconds", "wall_time_s", "created_utc", "merge_seconds", "candidates_per_s", "samples_per_s"}
+
+
+def _drop_times(x):
+    if isinstance(x, dict):
+        return {k: _drop_times(v) for k, v in x.items() if k not in TIME_KEYS}
+    if isinstance(x, list):
+        return [_drop_times(v) for v in x]
+    return x
+
+
 def digest(path: Path) -> str:
+    """Content digest: tensors for safetensors, JSON without timing keys, bytes otherwise."""
     if path.suffix == ".safetensors":  # tensors, not the header's byte layout
+        import torch
         from safetensors.torch import load_file
 
         h = hashlib.sha256()
         for k, v in sorted(load_file(str(path)).items()):
             h.update(k.encode())
-            h.update(v.contiguous().view(-1).view(__import__("torch").uint8).numpy().tobytes())
+            h.update(v.contiguous().view(-1).view(torch.uint8).numpy().tobytes())
         return h.hexdigest()
+    if path.suffix == ".json":
+        try:
+            data = json.loads(path.read_text())
+        except ValueError:
+            pass
+        else:
+            return hashlib.sha256(json.dumps(_drop_times(data), sort_keys=True).encode()).hexdigest()
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -129,24 +149,59 @@ def content(run_dir: Path) -> dict[str, str]:
     out = {}
     for p in sorted(run_dir.rglob("*")):
         rel = p.relative_to(run_dir)
-        if not p.is_file() or p.name in VOLATILE_NAMES or p.suffix in VOLATILE_SUFFIXES \
+        if not p.is_file() or p.name in VOLATILE_NAMES or p.suffix in VOLATILE_SUFFIXES or p.name.startswith(".") \
                 or VOLATILE_PARTS & set(rel.parts) or p.name.endswith(".run.json") or p.name.startswith("rng_state"):
             continue
         out[str(rel)] = digest(p)
     return out
 
 
+def explain(a: Path, b: Path) -> str:
+    """What differs in one file: JSON keys, Parquet columns, or the largest difference of an array."""
+    import numpy as np
+    import pandas as pd
+
+    if not (a.is_file() and b.is_file()):
+        return "only in one run"
+    if a.suffix == ".npy":
+        x, y = np.load(a).astype(np.float64), np.load(b).astype(np.float64)
+        rows = int((np.abs(x - y).max(axis=-1) > 0).sum()) if x.shape == y.shape and x.ndim > 1 else -1
+        return f"max |diff| {np.abs(x - y).max():.3g} in {rows} row(s)" if x.shape == y.shape else "shapes differ"
+    if a.suffix == ".parquet":
+        x, y = pd.read_parquet(a), pd.read_parquet(b)
+        cols = [c for c in x.columns if c not in y.columns or not x[c].equals(y[c])]
+        return f"columns {cols}"
+    if a.suffix == ".json":
+        x, y = _drop_times(json.loads(a.read_text())), _drop_times(json.loads(b.read_text()))
+        keys = sorted(k for k in set(x) | set(y) if x.get(k) != y.get(k)) if isinstance(x, dict) else ["(list)"]
+        return f"keys {keys}"
+    return "bytes"
+
+
+def compare(faulted: Path, clean: Path) -> dict:
+    fa, cl = content(faulted), content(clean)
+    differ = sorted(k for k in set(fa) | set(cl) if fa.get(k) != cl.get(k))
+    return {"files_compared": len(set(fa) | set(cl)), "equal": not differ,
+            "files_differing": {k: explain(faulted / k, clean / k) for k in differ}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", default="/tmp/gdo_faults", help="scratch folder (emptied first)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "faults.json"))
+    ap.add_argument("--compare-only", action="store_true", help="only compare the two run folders left in --work")
     args = ap.parse_args()
     base = Path(args.work)
-    shutil.rmtree(base, ignore_errors=True)
     work, log = base / "work", base / "log.txt"
-    prepare_workdir(work)
     run_dir = work / "outputs" / "demo"
     res: dict = {"faults": [], "seconds": {}}
+    if args.compare_only:
+        res = {**json.loads(Path(args.out).read_text()), **compare(base / "faulted_outputs" / "demo", run_dir)}
+        write_results(args.out, res)
+        print(json.dumps({k: res[k] for k in ("files_compared", "equal", "files_differing")}, indent=1))
+        return
+    shutil.rmtree(base, ignore_errors=True)
+    prepare_workdir(work)
     t0 = time.time()
     for watch in ("descriptors/parts/*.parquet", "train/*/checkpoint-*", "eval/*/*/*.parts/*.parquet"):
         res["faults"].append(run_and_kill(work, watch, log))
@@ -154,15 +209,12 @@ def main() -> None:
     res["edits"] = edit_inputs(run_dir)
     res["seconds"]["after_edits"] = round(run(work, log=log), 1)
     res["seconds"]["faulted_total"] = round(time.time() - t0, 1)
-    faulted = content(run_dir)
     shutil.move(str(work / "outputs"), str(base / "faulted_outputs"))
     t0 = time.time()
     run(work, "--only", "00", log=log)
     edit_inputs(run_dir)
     res["seconds"]["clean"] = round(run(work, log=log) + time.time() - t0, 1)
-    clean = content(run_dir)
-    differ = sorted(k for k in set(faulted) | set(clean) if faulted.get(k) != clean.get(k))
-    res.update(files_compared=len(set(faulted) | set(clean)), files_differing=differ, equal=not differ)
+    res.update(compare(base / "faulted_outputs" / "demo", run_dir))
     write_results(args.out, res)
     print(json.dumps({k: res[k] for k in ("files_compared", "equal", "files_differing")}, indent=1))
 

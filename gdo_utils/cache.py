@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .io import MANIFEST_NAME, read_json, sha256_file
+from .io import MANIFEST_NAME, read_json, sha256_file, write_json
 
 log = logging.getLogger(__name__)
 CACHE_KEY = "cache"
@@ -103,19 +103,108 @@ def code_version(modules: Sequence[str]) -> str:
     return h.hexdigest()[:16]
 
 
-def model_fingerprint(path: str) -> str:
-    """A model folder: its path + name, size and mtime of its weight and config files (a hub id: the id).
+MODEL_FILE_SUFFIXES = (".safetensors", ".json", ".bin", ".model", ".txt", ".jinja", ".tiktoken")
+# what the Trainer saves beside a checkpoint's model to resume training (timings, optimizer moments): not the model
+TRAINING_STATE_FILES = ("trainer_state.json", "training_args.bin", "optimizer.bin", "scheduler.pt", "scaler.pt")
 
-    Size + mtime, not a content hash: weights are gigabytes, and a retrained checkpoint at the same path
-    is a rewritten file.
+
+MEMO_NAME = ".gdo_sha256.json"
+
+
+@lru_cache(maxsize=None)
+def _content_sha(path: str, size: int, mtime_ns: int) -> str:
+    """sha256 of a model file's bytes, remembered for an unchanged (path, size, mtime).
+
+    Remembered per process, and across processes in a small memo beside the files (`.gdo_sha256.json`,
+    written when the folder is writable): a multi-GB checkpoint is read once, not by every stage that
+    keys on it. The memo is trusted only while the file's size and mtime are the recorded ones, the same
+    rule `same_file` applies to every input file.
+    """
+    f = Path(path)
+    memo_file = f.parent / MEMO_NAME
+    try:
+        memo = json.loads(memo_file.read_text()) if memo_file.is_file() else {}
+    except (ValueError, OSError):
+        memo = {}
+    hit = memo.get(f.name)
+    if isinstance(hit, list) and hit[:2] == [size, mtime_ns]:
+        return hit[2]
+    sha = sha256_file(f)
+    memo[f.name] = [size, mtime_ns, sha]
+    try:
+        write_json(memo_file, memo)
+    except OSError:  # a read-only model folder (a shared hub cache): hash again next time
+        pass
+    return sha
+
+
+def _hub_revision(repo_id: str) -> str | None:
+    """The commit of a hub model's snapshot in the local Hugging Face cache (None when not cached)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - a transformers dependency
+        return None
+    try:
+        hit = try_to_load_from_cache(repo_id, "config.json")
+    except Exception:  # noqa: BLE001 - not a valid repo id (e.g. a missing local path): no revision
+        return None
+    return Path(hit).parent.name if isinstance(hit, str) else None
+
+
+def model_fingerprint(path: str) -> str:
+    """What a model is, wherever it lives: sha256 of its weight, config and tokenizer files' bytes.
+
+    A local folder: every model file's name and content hash (weights, configs, tokenizer and processor
+    files; not the Trainer's resume state, whose timings differ between two runs that end with the same
+    weights; not the absolute path or mtime), so weights swapped at the same path are a new model, while
+    the same model moved or copied to another output root is the same one. Content hashing reads each file once (at disk speed); a memo keyed on size and mtime
+    serves later calls and later processes (`_content_sha`). A hub id: the id plus the commit of its
+    snapshot in the local Hugging Face cache, so a revision update in the cache is a new model.
     """
     p = Path(path)
     if not p.is_dir():
-        return path
-    files = sorted(x for x in p.iterdir() if x.suffix in (".safetensors", ".json", ".bin"))
-    blob = json.dumps({"path": str(p.resolve()), "files": [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]},
-                      sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        rev = _hub_revision(path) if not p.exists() else None
+        return f"{path}@{rev}" if rev else path
+    files = sorted(x for x in p.iterdir() if x.is_file() and x.suffix in MODEL_FILE_SUFFIXES
+                   and not x.name.startswith(".") and x.name not in TRAINING_STATE_FILES)
+    listing = []
+    for f in files:
+        st = f.stat()
+        listing.append([f.name, st.st_size, _content_sha(str(f.resolve()), st.st_size, st.st_mtime_ns)])
+    return hashlib.sha256(json.dumps(listing).encode()).hexdigest()[:16]
+
+
+def portable_name(path: str | Path, root: str | Path | None) -> str:
+    """A file's name in a cache record: relative to the run folder when inside it, else absolute.
+
+    Keys then do not depend on where the run lives: the same run under another output_root matches.
+    """
+    p = Path(path).absolute()
+    if root is not None:
+        r = Path(root).absolute()
+        if p.is_relative_to(r):
+            return p.relative_to(r).as_posix()
+    return str(p)
+
+
+def portable_text(value: str, root: str | Path | None) -> str:
+    """A path string as `portable_name` writes it (for row keys holding media paths)."""
+    if root is None or not value:
+        return value
+    r = str(Path(root).absolute()).rstrip("/") + "/"
+    return value[len(r):] if value.startswith(r) else value
+
+
+def portable_sha256(path: str | Path, root: str | Path | None) -> str:
+    """sha256 of a text file's bytes with the run folder's absolute prefix taken out of every path in it.
+
+    For files that name media inside the run (a subset's train.jsonl naming toy-world frames): the same
+    content under another output_root has the same digest.
+    """
+    data = Path(path).read_bytes()
+    if root is not None:
+        data = data.replace((str(Path(root).absolute()).rstrip("/") + "/").encode(), b"")
+    return hashlib.sha256(data).hexdigest()
 
 
 def fingerprint(path: str | Path) -> dict:
@@ -146,22 +235,35 @@ def same_file(path: str | Path, recorded: dict | None) -> bool:
 
 @dataclass
 class StageCache:
-    """The cache key of one stage's outputs in `out_dir` (see the module docstring)."""
+    """The cache key of one stage's outputs in `out_dir` (see the module docstring).
+
+    `root` (the run folder) makes the record portable: inputs inside it are named relative to it.
+    `models` are model folders or hub ids whose `model_fingerprint` enters the key.
+    """
 
     stage: str
     out_dir: Path
     params_hash: str
     modules: Sequence[str]
     inputs: Iterable[str | Path] = ()
+    root: Path | None = None
+    models: Sequence[str] = ()
     _fps: dict = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
         self.inputs = [str(Path(p).absolute()) for p in self.inputs]
+        self.models = [str(m) for m in self.models]
 
     @property
     def code(self) -> str:
         return code_version(self.modules)
+
+    def name(self, path: str) -> str:
+        return portable_name(path, self.root)
+
+    def model_fps(self) -> dict[str, str]:
+        return {portable_text(m, self.root): model_fingerprint(m) for m in self.models}
 
     def why_stale(self, required: Iterable[str | Path] = ()) -> str | None:
         """None when the outputs are up to date, else the first reason they are not."""
@@ -182,10 +284,13 @@ class StageCache:
             return f"code changed ({', '.join(self.modules)})"
         rec_inputs = rec.get("inputs") or {}
         for p in self.inputs:
-            if p not in rec_inputs:
+            n = self.name(p)
+            if n not in rec_inputs:
                 return f"new input file {p}"
-            if not same_file(p, rec_inputs[p]):
+            if not same_file(p, rec_inputs[n]):
                 return f"input file changed: {p}"
+        if self.models and (rec.get("models") or {}) != self.model_fps():
+            return f"model files changed ({', '.join(self.models)})"
         return None
 
     def fresh(self, required: Iterable[str | Path] = (), force: bool = False) -> bool:
@@ -201,17 +306,40 @@ class StageCache:
         return False
 
     def record(self) -> dict:
-        """The manifest block (code version + input fingerprints) to write with the outputs."""
+        """The manifest block (code version, input fingerprints, model fingerprints) to write with the outputs."""
         for p in self.inputs:
             if p not in self._fps:
                 self._fps[p] = fingerprint(p)
-        return {CACHE_KEY: {"code": self.code, "modules": sorted(set(self.modules)),
-                            "inputs": {p: self._fps[p] for p in self.inputs}}}
+        if self.models and "models" not in self._fps:
+            self._fps["models"] = self.model_fps()
+        block = {"code": self.code, "modules": sorted(set(self.modules)),
+                 "inputs": {self.name(p): self._fps[p] for p in self.inputs}}
+        if self.models:
+            block["models"] = self._fps["models"]
+        return {CACHE_KEY: block}
 
     def snapshot(self) -> "StageCache":
         """Fingerprint the inputs now (call before reading them, so later edits are noticed)."""
         self.record()
         return self
+
+
+def record_stale(manifest: dict, run_dir: Path) -> str | None:
+    """Why a stage manifest's own cache record no longer holds for the files and models it names (or None).
+
+    What `gdo-repro run` asks of every stage a notebook wrote: the same recorded input fingerprints and
+    model fingerprints the stage itself checks, resolved against the run folder (names are portable).
+    """
+    rec = manifest.get(CACHE_KEY) or {}
+    for name, fp in (rec.get("inputs") or {}).items():
+        path = Path(name) if Path(name).is_absolute() else run_dir / name
+        if not same_file(path, fp):
+            return f"input file changed: {path}"
+    for name, fp in (rec.get("models") or {}).items():
+        path = name if Path(name).is_absolute() or not (run_dir / name).is_dir() else str(run_dir / name)
+        if model_fingerprint(path) != fp:
+            return f"model files changed: {path}"
+    return None
 
 
 def upstream_digest(stage_dirs: Iterable[str | Path]) -> str:

@@ -9,9 +9,17 @@ says why a notebook runs again. Each stage inside a notebook also skips work who
 (gdo_utils.cache).
 
 "Outputs of the notebooks before it": every record lists the stage manifests (`manifest.json`) its
-notebook wrote (`own`); a notebook's record keeps the sha256 of the manifests owned by the notebooks
-before it, so when an earlier stage is recomputed — by the chain or by a `gdo-repro <stage>` command run
-on its own, e.g. a new evaluation — every later notebook runs again instead of showing stale results.
+notebook wrote (`own`); a notebook's record keeps a digest of what the manifests owned by the notebooks
+before it say (params hash, code, output checksums: not their time stamps), taken after the notebook ran,
+so when an earlier stage is recomputed with other results — by the chain or by a `gdo-repro <stage>`
+command run on its own, e.g. a new evaluation — every later notebook runs again, while a stage that
+rewrote the same outputs re-triggers nothing.
+
+"The same keys the stages use": a notebook also runs again when a stage manifest it owns is gone, or
+when the input files or model files that manifest's cache record names (gdo_utils.cache) changed — an
+in-place edit of a toy-world pool file, weights swapped at the same path — exactly what makes the stage
+itself recompute. Names in those records are relative to the run folder, and the params hash here leaves
+out `output_root`, so a run moved to another output root is not re-executed for the move alone.
 """
 from __future__ import annotations
 
@@ -21,7 +29,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cache import code_version, fingerprint, same_file
+from .cache import CACHE_KEY, code_version, fingerprint, same_file
+from .cache import record_stale as stage_record_stale
 from .config import TOYWORLD_SCHEME, Params, ParamsError, load_params, params_hash, resolve_path
 from .io import read_json, sha256_file, write_json
 
@@ -74,13 +83,49 @@ def manifests_written_since(run_dir: Path, t0: float) -> set[str]:
     return {str(m.relative_to(run_dir)) for m in run_dir.rglob("manifest.json") if m.stat().st_mtime >= t0}
 
 
+def manifest_digest(path: Path) -> str | None:
+    """What a stage manifest says it wrote (params hash, code, output checksums, cache record), not when.
+
+    None when the manifest is gone; an unreadable one gets the file's sha256.
+    """
+    import hashlib
+    import json
+
+    if not path.is_file():
+        return None
+    try:
+        m = read_json(path)
+    except (json.JSONDecodeError, OSError, UnicodeDecodeError):
+        return sha256_file(path)
+    cache = m.get(CACHE_KEY) or {}
+    keep = {k: m.get(k) for k in ("stage", "params_hash", "outputs_sha256")}
+    keep[CACHE_KEY] = {"code": cache.get("code"), "models": cache.get("models"),  # contents, not mtimes
+                       "inputs": {n: (fp or {}).get("sha256") for n, fp in (cache.get("inputs") or {}).items()}}
+    return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def manifest_digests(run_dir: Path, paths: set[str]) -> dict[str, str | None]:
-    """sha256 of each manifest (None where it is gone)."""
-    return {p: (sha256_file(run_dir / p) if (run_dir / p).is_file() else None) for p in sorted(paths)}
+    """`manifest_digest` of each manifest (None where it is gone)."""
+    return {p: manifest_digest(run_dir / p) for p in sorted(paths)}
+
+
+def own_stale(run_dir: Path, own: list[str]) -> str | None:
+    """Why the stages a notebook wrote would recompute (a manifest gone, or its recorded inputs/models changed)."""
+    for rel in own:
+        mf = run_dir / rel
+        if not mf.is_file():
+            return f"a stage output is gone: {rel}"
+        try:
+            why = stage_record_stale(read_json(mf), run_dir)
+        except (ValueError, OSError):
+            return f"a stage manifest is unreadable: {rel}"
+        if why:
+            return f"{Path(rel).parent}: {why}"
+    return None
 
 
 def record_stale(rec: dict, p_hash: str, nb_sha: str, code: str, files: list[Path],
-                 upstream: dict[str, str | None] | None = None) -> str | None:
+                 upstream: dict[str, str | None] | None = None, run_dir: Path | None = None) -> str | None:
     """Why a notebook's last run record no longer holds (None when it does)."""
     if rec.get("status") != "ok":
         return "last run did not finish"
@@ -98,7 +143,26 @@ def record_stale(rec: dict, p_hash: str, nb_sha: str, code: str, files: list[Pat
     for path, digest in (upstream or {}).items():
         if recorded.get(path) != digest:
             return f"an earlier stage's output changed: {path}"
+    if run_dir is not None:
+        return own_stale(run_dir, rec.get("own") or [])
     return None
+
+
+def chain_params_hash(params: Params) -> str:
+    """The params hash of a chain record: every setting but `output_root` (where the run lives)."""
+    data = params.model_dump(mode="json")
+    data.pop("output_root", None)
+    return params_hash(data)
+
+
+def earlier_own(out_dir: Path, steps: list[NotebookStep], step: NotebookStep) -> set[str]:
+    """Stage manifests owned by the notebooks numbered before `step`."""
+    own: set[str] = set()
+    for prev in steps:
+        prev_rec = out_dir / f"{prev.name}.run.json"
+        if prev.number < step.number and prev_rec.is_file():
+            own |= set(read_json(prev_rec).get("own") or [])
+    return own
 
 
 def run_chain(params_file: str | Path, *, overrides: list[str] | None = None, only: list[str] | None = None,
@@ -109,7 +173,7 @@ def run_chain(params_file: str | Path, *, overrides: list[str] | None = None, on
 
     overrides = list(overrides or [])
     params: Params = load_params(params_file, overrides)
-    p_hash = params_hash(params)
+    p_hash = chain_params_hash(params)
     root = Path(cwd or Path.cwd()).resolve()
     out_dir = (root / params.run_dir / "notebooks") if not Path(params.output_root).is_absolute() else params.run_dir / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -130,15 +194,10 @@ def run_chain(params_file: str | Path, *, overrides: list[str] | None = None, on
         executed = out_dir / step.path.name
         record_file = out_dir / f"{step.name}.run.json"
         nb_sha = sha256_file(step.path)[:16]
-        earlier_own: set[str] = set()
-        for prev in all_steps:
-            prev_rec = out_dir / f"{prev.name}.run.json"
-            if prev.number < step.number and prev_rec.is_file():
-                earlier_own |= set(read_json(prev_rec).get("own") or [])
-        upstream = manifest_digests(run_dir, earlier_own)
+        upstream = manifest_digests(run_dir, earlier_own(out_dir, all_steps, step))
         rec = read_json(record_file) if record_file.is_file() else {}
         if not force and rec and executed.is_file():
-            why = record_stale(rec, p_hash, nb_sha, code, files, upstream)
+            why = record_stale(rec, p_hash, nb_sha, code, files, upstream, run_dir)
             if why is None:
                 log.info("%s: up to date, skipped", step.name)
                 records.append({**rec, "skipped": True})
@@ -160,6 +219,7 @@ def run_chain(params_file: str | Path, *, overrides: list[str] | None = None, on
             raise NotebookFailed(f"{step.path.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}\n"
                                  f"executed copy with the traceback: {executed}") from None
         own = sorted(manifests_written_since(run_dir, t0) | set(rec.get("own") or []))
+        upstream = manifest_digests(run_dir, earlier_own(out_dir, all_steps, step))  # as this notebook left them
         rec = {"notebook": step.name, "status": "ok", "params_hash": p_hash, "notebook_sha": nb_sha,
                "code": code, "inputs": inputs, "upstream": upstream, "own": own,
                "seconds": round(time.time() - t0, 2), "executed": str(executed)}

@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import torch
 
-from .cache import StageCache
+from .cache import StageCache, code_version, fingerprint, portable_text
 from .config import Params, params_hash, resolve_path
 from .io import read_json, read_parquet, write_bytes, write_json, write_manifest, write_parquet
 from .media import MediaError, load_frames, subsample
@@ -172,15 +172,29 @@ def embed_hash(params: Params, pool_name: str, level: Level) -> str:
                         "name": pool_name, "level": level})
 
 
-def items_digest(items: dict[str, EmbedItem]) -> str:
-    """sha256 (16 hex) of what is embedded: every id with its media paths, frame indices and texts."""
+def item_key(it: EmbedItem, root: Path | None = None) -> str:
+    """sha256 (16 hex) of one item: id, media paths (relative to the run folder when inside it), frames, texts."""
+    return hashlib.sha256("\x1f".join([it.id, "\x1e".join(portable_text(m, root) for m in it.media),
+                                        ",".join(map(str, it.frame_indices)), "\x1e".join(it.texts)])
+                          .encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def items_digest(items: dict[str, EmbedItem], root: Path | None = None) -> str:
+    """sha256 (16 hex) of what is embedded: every item's `item_key`, in id order."""
     h = hashlib.sha256()
     for i in sorted(items):
-        it = items[i]
-        h.update("\x1f".join([it.id, "\x1e".join(it.media), ",".join(map(str, it.frame_indices)),
-                               "\x1e".join(it.texts)]).encode("utf-8", "surrogatepass"))
+        h.update(item_key(items[i], root).encode())
         h.update(b"\n")
     return h.hexdigest()[:16]
+
+
+def parts_key(params: Params, name: str, level: Level) -> str:
+    """What every embedding part's rows depend on: settings, code and the CLIP files' content (no paths).
+
+    The items are not in it: each row carries its own `item_key`, so an edited record re-embeds its rows only.
+    """
+    fps = [fingerprint(f).get("sha256") for f in clip_files(params)]
+    return params_hash({"settings": embed_hash(params, name, level), "code": code_version(CODE_MODULES), "clip": fps})
 
 
 def clip_files(params: Params) -> list[Path]:
@@ -212,20 +226,23 @@ def run_embed(params: Params, table: pd.DataFrame, out_dir: str | Path, level: L
     """Embed every id of `table` at `level` into out_dir (sharded by media, resumable, merged on rank 0).
 
     The cache key is the embedding settings + the items (ids, media, texts) + this stage's code + the
-    CLIP checkpoint files (+ `inputs`, e.g. the pool file): parts made under another key are discarded,
-    so switching the CLIP checkpoint, architecture, frames per video or the media recomputes everything.
+    CLIP checkpoint files (+ `inputs`, e.g. the pool file). Parts made under other settings, code or CLIP
+    files are discarded (switching the checkpoint, architecture or frames per video recomputes
+    everything); parts are also keyed on their rows, so an edited item re-embeds that item only.
     Every rank embeds its share; rank 0 waits for the others and merges.
     """
     out = Path(out_dir)
     name = pool_name or out.name
     items = items_for(table, level)
-    key = params_hash({"settings": embed_hash(params, name, level), "items": items_digest(items)})
-    cache = StageCache(f"embed {name}", out, key, CODE_MODULES, [*clip_files(params), *inputs])
+    root = params.run_dir
+    key = params_hash({"settings": embed_hash(params, name, level), "items": items_digest(items, root)})
+    cache = StageCache(f"embed {name}", out, key, CODE_MODULES, [*clip_files(params), *inputs], root=root)
     if cache.fresh(OUTPUT_FILES, force=force):
         return read_json(out / "report.json")
     parts = out / "parts"
     record = cache.record()
-    prepare_parts(parts, params_hash(record), force=force)
+    keys = {i: item_key(it, root) for i, it in items.items()}
+    prepare_parts(parts, parts_key(params, name, level), force=force, row_keys=keys, id_col="id")
     t0 = time.time()
     clip = load_clip(params.models.clip, params, device="cpu" if params.device == "cpu" else "auto")
     embedder = ClipEmbedder(clip, params.embed.frames_per_video)
@@ -233,7 +250,8 @@ def run_embed(params: Params, table: pd.DataFrame, out_dir: str | Path, level: L
     rank, world = dist_info()
     counts = run_sharded(ids, lambda batch: embedder([items[i] for i in batch]), parts, id_col="id",
                          batch_size=params.embed.batch_size, part_rows=params.embed.part_rows, schema=PART_SCHEMA,
-                         desc=f"embed {name}", progress=progress, shard_key=lambda i: media_key(items[i]))
+                         desc=f"embed {name}", progress=progress, shard_key=lambda i: media_key(items[i]),
+                         row_keys=keys)
     counts["media_decoded"] = embedder.decoded
     if rank != 0:
         return counts

@@ -191,7 +191,9 @@ def ensure_models(params: Params) -> dict:
                                 "generate the toy world first (gdo-repro toyworld / pool)")
     root = params.stage_dir("models")
     h = params_hash({"models": models_hash(params), "corpus": sha256_file(corpus_file)})
-    if not manifest_matches(root, h, [vlm_dir / "config.json", clip_file]):
+    # absolute: under a relative output_root, root / "outputs/<run>/models/..." named a file that never exists,
+    # so every stage that ensures the models (descriptors, evaluate) rebuilt them
+    if not manifest_matches(root, h, [(vlm_dir / "config.json").absolute(), clip_file.absolute()]):
         t0 = time.time()
         build_tiny_vlm(vlm_dir, read_corpus(corpus_file), seed=params.seed)
         build_tiny_clip(clip_dir, seed=params.seed)
@@ -231,12 +233,17 @@ def load_vlm(path_or_id: str | Path, dtype: str = "bfloat16", device: str = "aut
     return VLM(model, processor, dev)
 
 
+def vlm_path(params: Params) -> str:
+    """models.vlm.path as loaded: a `run:` path or local folder resolved (absolute), a hub id as is."""
+    path = params.models.vlm.path
+    if path.startswith(("run:", "toyworld:", "<FILL")) or Path(path).expanduser().exists():
+        return str(resolve_path(params, path, "models.vlm.path"))
+    return path
+
+
 def load_vlm_from_params(params: Params) -> VLM:
     cfg: VLMConfig = params.models.vlm
-    path = cfg.path
-    if path.startswith(("run:", "toyworld:", "<FILL")) or Path(path).expanduser().exists():
-        path = str(resolve_path(params, path, "models.vlm.path"))
-    return load_vlm(path, cfg.dtype, params.device, cfg.attn_implementation)
+    return load_vlm(vlm_path(params), cfg.dtype, params.device, cfg.attn_implementation)
 
 
 @dataclass

@@ -7,6 +7,10 @@ rows. On restart, every id already present in any part (written by any rank, und
 is skipped, so a killed run resumes without duplicates or losses and the world size may change.
 `merge_parts` concatenates, checks every expected id exactly once and sorts by id.
 
+With `row_keys` (id -> a digest of the input that row's result depends on), parts are also keyed on the
+rows they hold: each row stores its key (column `row_key`), and `prepare_parts` drops only the rows whose
+input changed (or whose id left the table), so one edited record re-computes one row, not every part.
+
 This fixes the release's `index % world_size` split with row-count resume (GDO_METHOD.md section 3).
 """
 from __future__ import annotations
@@ -28,6 +32,7 @@ from .io import write_json, write_parquet
 
 log = logging.getLogger(__name__)
 PART_RE = re.compile(r"^rank(\d{5})-part(\d{6})\.parquet$")
+ROW_KEY = "row_key"
 
 
 def stable_hash(key: str) -> int:
@@ -121,12 +126,14 @@ def batched(items: Sequence, size: int) -> Iterator[Sequence]:
 def run_sharded(ids: Sequence[str], work: Callable[[Sequence[str]], list[dict]], parts_dir: str | Path, *,
                 id_col: str, batch_size: int, part_rows: int, rank: int | None = None,
                 world_size: int | None = None, schema: pa.Schema | None = None, desc: str = "rows",
-                progress: bool = True, shard_key: Callable[[str], str] | None = None) -> dict:
+                progress: bool = True, shard_key: Callable[[str], str] | None = None,
+                row_keys: dict[str, str] | None = None) -> dict:
     """Process this rank's not-yet-done ids in batches with `work(batch_ids) -> result rows`.
 
     `work` must return exactly one row (a dict with `id_col`) per input id; failures belong in the
     row (an error column), not as exceptions. `shard_key` (default: the id) decides the rank and the
     order: ids sharing a key (e.g. the QAs of one video) land on the same rank, next to each other.
+    `row_keys` (id -> input digest) are stored with each row (see `prepare_parts`).
     Returns counts for the stage report.
     """
     from tqdm.auto import tqdm
@@ -142,6 +149,8 @@ def run_sharded(ids: Sequence[str], work: Callable[[Sequence[str]], list[dict]],
     done = done_ids(parts_dir, id_col)
     todo = [i for i in mine if i not in done]
     log.info("rank %d/%d: %d ids owned, %d already done, %d to do", rank, world_size, len(mine), len(mine) - len(todo), len(todo))
+    if row_keys is not None and schema is not None:
+        schema = schema.append(pa.field(ROW_KEY, pa.string()))
     with PartWriter(parts_dir, rank, part_rows, schema) as writer:
         bar = tqdm(total=len(todo), desc=f"{desc} (rank {rank})", disable=not progress)
         for chunk in batched(todo, batch_size):
@@ -149,6 +158,8 @@ def run_sharded(ids: Sequence[str], work: Callable[[Sequence[str]], list[dict]],
             got = [r[id_col] for r in rows]
             if sorted(got) != sorted(chunk):
                 raise RuntimeError(f"work() returned ids {got[:3]}... for batch {list(chunk)[:3]}...: must be one row per id")
+            if row_keys is not None:
+                rows = [{**r, ROW_KEY: row_keys[r[id_col]]} for r in rows]
             writer.add(rows)
             bar.update(len(chunk))
         bar.close()
@@ -206,36 +217,79 @@ def wait_for_ranks(parts_dir: str | Path, expected_ids: Iterable[str], id_col: s
         poll_s = min(poll_s * 1.5, 30.0)
 
 
-def _stamp_matches(stamp: Path, key: str) -> bool:
+def rows_digest(row_keys: dict[str, str]) -> str:
+    """sha256 (16 hex) of every (id, row key) pair: what the rows of a parts folder should hold."""
+    h = hashlib.sha256()
+    for i in sorted(row_keys):
+        h.update(f"{i}\x1f{row_keys[i]}\n".encode("utf-8", "surrogatepass"))
+    return h.hexdigest()[:16]
+
+
+def _stamp_matches(stamp: Path, key: str, rows: str | None = None) -> bool:
     try:
-        return stamp.is_file() and json.loads(stamp.read_text()).get("key") == key
+        data = json.loads(stamp.read_text()) if stamp.is_file() else None
     except (ValueError, OSError):
         return False
+    return bool(data) and data.get("key") == key and (rows is None or data.get("rows") == rows)
 
 
-def prepare_parts(parts_dir: str | Path, key: str, force: bool = False, timeout_s: float = 3600) -> None:
+def drop_stale_rows(parts_dir: Path, id_col: str, row_keys: dict[str, str]) -> int:
+    """Remove rows whose stored row key is not the current one (or whose id is gone); returns rows dropped.
+
+    A part with stale rows is rewritten atomically without them (removed when none is left); a part
+    written without row keys counts as stale as a whole.
+    """
+    dropped = 0
+    for part in list_parts(parts_dir):
+        names = pq.read_schema(part).names
+        if ROW_KEY not in names:
+            dropped += pq.read_metadata(part).num_rows
+            part.unlink()
+            continue
+        keys = pq.read_table(part, columns=[id_col, ROW_KEY])
+        ok = [row_keys.get(i) == k for i, k in zip(keys.column(id_col).to_pylist(), keys.column(ROW_KEY).to_pylist())]
+        if all(ok):
+            continue
+        dropped += len(ok) - sum(ok)
+        if any(ok):
+            write_parquet(part, pq.read_table(part).filter(pa.array(ok)))
+        else:
+            part.unlink()
+    return dropped
+
+
+def prepare_parts(parts_dir: str | Path, key: str, force: bool = False, timeout_s: float = 3600,
+                  row_keys: dict[str, str] | None = None, id_col: str = "id") -> None:
     """Make `parts_dir` hold only parts computed under `key` (a digest of everything the rows depend on).
 
     Rank 0 discards parts stamped with another key (or all of them with `force`) and stamps the folder
     (`<parts_dir>.json`); other ranks wait for that stamp before they write. Resume by id is therefore
-    only ever a resume of the same computation.
+    only ever a resume of the same computation. With `row_keys`, `key` holds the settings, code and models
+    only, and each row's own input is checked instead: rows whose input changed are dropped
+    (`drop_stale_rows`), the others are kept, before the stamp (with the rows' digest) is written.
     """
     import shutil
     import time
 
     parts_dir = Path(parts_dir)
     stamp = parts_dir.with_name(parts_dir.name + ".json")
+    rows = rows_digest(row_keys) if row_keys is not None else None
     rank, _ = dist_info()
     if rank == 0:
         if parts_dir.exists() and (force or not _stamp_matches(stamp, key)):
-            log.info("%s: parts were made with other settings, code or inputs (or forced): starting over", parts_dir)
+            log.info("%s: parts were made with other settings, code or models (or forced): starting over", parts_dir)
             shutil.rmtree(parts_dir)
         parts_dir.parent.mkdir(parents=True, exist_ok=True)
-        if not _stamp_matches(stamp, key):
-            write_json(stamp, {"key": key})
+        if row_keys is not None and parts_dir.exists() and not _stamp_matches(stamp, key, rows):
+            n = drop_stale_rows(parts_dir, id_col, row_keys)
+            if n:
+                log.info("%s: %d row(s) whose input changed (or left the table) are recomputed; the rest are kept",
+                         parts_dir, n)
+        if not _stamp_matches(stamp, key, rows):
+            write_json(stamp, {"key": key, "rows": rows})
         return
     waited = 0.0
-    while not _stamp_matches(stamp, key):
+    while not _stamp_matches(stamp, key, rows):
         if waited > timeout_s:
             raise TimeoutError(f"{stamp}: rank 0 did not prepare the parts folder within {timeout_s:.0f}s")
         time.sleep(0.5)

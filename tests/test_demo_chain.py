@@ -46,6 +46,23 @@ def test_every_numbered_notebook_ran(demo_run, repo_root):
         assert (run_dir / "notebooks" / f"{r['notebook']}.ipynb").is_file()
 
 
+def test_a_second_run_with_nothing_changed_executes_nothing(demo_run, repo_root):
+    """`make demo` twice: the second `gdo-repro run` finds every notebook up to date by the stages' own keys
+    (no notebook rebuilds what an earlier one built; no-op stage rewrites re-trigger nothing)."""
+    from pathlib import Path
+
+    run_dir, records = demo_run
+    work = run_dir.parents[1]
+    before = {f.name: f.read_bytes() for f in (run_dir / "notebooks").glob("*.run.json")}
+    cli = Path(sys.executable).parent / "gdo-repro"
+    out = subprocess.run([str(cli), "run", "--params", "params/demo.yaml"], cwd=work,
+                         env={**os.environ}, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-4000:]
+    after = {f.name: f.read_bytes() for f in (run_dir / "notebooks").glob("*.run.json")}
+    rerun = [line for line in out.stderr.splitlines() if "running again" in line]
+    assert not rerun and after == before, rerun
+
+
 def test_demo_pool_outputs(demo_run):
     run_dir, _ = demo_run
     qa = pd.read_parquet(run_dir / "pool" / "qa.parquet")

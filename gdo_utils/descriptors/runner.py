@@ -22,12 +22,12 @@ import pandas as pd
 import pyarrow as pa
 import torch
 
-from ..cache import StageCache, code_version, fingerprint
+from ..cache import StageCache, code_version, model_fingerprint, portable_text
 from ..config import Params, params_hash
 from ..embed import embed_dir, ensure_embeddings, load_embeddings
 from ..io import read_json, read_parquet, write_json, write_manifest, write_parquet
 from ..media import MediaError, load_frames, subsample
-from ..models import ensure_models, load_vlm_from_params
+from ..models import ensure_models, load_vlm_from_params, vlm_path
 from ..pool import GDO_POOL_NAME, load_pool, pool_dir
 from ..score import level1_quality
 from ..shards import dist_info, list_parts, merge_parts, prepare_parts, run_sharded, wait_for_ranks
@@ -53,12 +53,14 @@ def descriptors_dir(params: Params) -> Path:
     return params.stage_dir("descriptors")
 
 
+NOT_PER_ROW = ("coverage_features", "coverage_k", "coverage_niter", "coverage_init", "coverage_points_per_centroid",
+               "coverage_pca", "batch_size", "part_rows")
+
+
 def extraction_hash(params: Params) -> str:
     """What the per-row values depend on (not the merge-time coverage settings)."""
     d = params.model_dump(mode="json")
-    desc = {k: v for k, v in d["descriptors"].items() if k not in ("coverage_features", "coverage_k", "coverage_niter",
-                                                                    "coverage_init", "coverage_points_per_centroid", "coverage_pca",
-                                                                    "batch_size", "part_rows")}
+    desc = {k: v for k, v in d["descriptors"].items() if k not in NOT_PER_ROW}
     return params_hash({"vlm": d["models"]["vlm"], "build_tiny": d["models"]["build_tiny"], "desc": desc,
                         "pools": d["pools"]["gdo"], "pool": d["pool"], "toyworld": d["toyworld"], "seed": d["seed"]})
 
@@ -75,19 +77,48 @@ def pool_file(params: Params) -> Path:
     return pool_dir(params) / "qa.parquet"
 
 
+def extraction_models(params: Params) -> list[str]:
+    """The models the per-row values depend on (none when the model step is skipped)."""
+    return [] if params.descriptors.skip_model else [vlm_path(params)]
+
+
 def parts_key(params: Params) -> str:
-    """What the parts' rows depend on: extraction settings, extraction code, the pool's content."""
-    fp = fingerprint(pool_file(params))
-    return params_hash({"extraction": extraction_hash(params), "code": code_version(EXTRACTION_MODULES),
-                        "pool": fp.get("sha256")})
+    """What every part's rows depend on: extraction settings, extraction code, the backbone's files.
+
+    The pool's content is not in it: each row carries its own input digest (`row_keys`), so an edited
+    record recomputes that record's rows only. Model files enter by content, not path (portable).
+    """
+    d = params.model_dump(mode="json")
+    desc = {k: v for k, v in d["descriptors"].items() if k not in NOT_PER_ROW}
+    return params_hash({"vlm": {k: v for k, v in d["models"]["vlm"].items() if k != "path"}, "desc": desc,
+                        "seed": d["seed"], "code": code_version(EXTRACTION_MODULES),
+                        "models": [model_fingerprint(m) for m in extraction_models(params)]})
+
+
+ROW_COLUMNS = ("media", "frame_indices", "media_kind", "question", "answer")
+
+
+def row_keys(params: Params, table: pd.DataFrame) -> dict[str, str]:
+    """qa_uid -> digest of what DescriptorWorker reads of that row (media named relative to the run folder)."""
+    import hashlib
+    import json
+
+    root = params.run_dir
+    out = {}
+    for rec in table[["qa_uid", *ROW_COLUMNS]].itertuples(index=False):
+        blob = json.dumps([[portable_text(str(m), root) for m in rec.media], [int(i) for i in rec.frame_indices],
+                           rec.media_kind, rec.question, rec.answer], ensure_ascii=False)
+        out[rec.qa_uid] = hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return out
 
 
 def stage_cache(params: Params) -> StageCache:
-    """Cache key of descriptors.parquet: params, extraction + merge code, the pool and (clip) embeddings."""
+    """Cache key of descriptors.parquet: params, extraction + merge code, the pool, (clip) embeddings, backbone."""
     inputs = [pool_file(params)]
     if params.descriptors.coverage_features == "clip":
         inputs += [embed_dir(params, GDO_POOL_NAME) / f for f in ("ids.parquet", "image.npy", "text.npy")]
-    return StageCache("descriptors", descriptors_dir(params), stage_hash(params), MERGE_MODULES, inputs)
+    return StageCache("descriptors", descriptors_dir(params), stage_hash(params), MERGE_MODULES, inputs,
+                      root=params.run_dir, models=extraction_models(params))
 
 
 def stage_hash(params: Params) -> str:
@@ -220,24 +251,27 @@ class DescriptorWorker:
 def run_descriptors(params: Params, force: bool = False, progress: bool = True) -> dict:
     """This rank's extraction into descriptors/parts (skips qa_uids already written).
 
-    Parts made with other extraction settings, extraction code or another pool are discarded by rank 0,
-    which then stamps the folder (gdo_utils.shards.prepare_parts); other ranks wait for that stamp
-    before writing. Under torchrun, `force` is honoured by rank 0 only (clear the parts yourself if
-    several ranks must restart at once).
+    Parts made with other extraction settings, extraction code or backbone files are discarded by rank 0,
+    and rows whose pool record changed are dropped from their parts (only they are recomputed); rank 0
+    then stamps the folder (gdo_utils.shards.prepare_parts); other ranks wait for that stamp before
+    writing. Under torchrun, `force` is honoured by rank 0 only (clear the parts yourself if several
+    ranks must restart at once).
     """
     parts = descriptors_dir(params) / "parts"
-    prepare_parts(parts, parts_key(params), force=force)
-    table = load_pool(params)
-    vlm = None
     if not params.descriptors.skip_model:
         ensure_models(params)
+    table = load_pool(params)
+    keys = row_keys(params, table)
+    prepare_parts(parts, parts_key(params), force=force, row_keys=keys, id_col="qa_uid")
+    vlm = None
+    if not params.descriptors.skip_model:
         vlm = load_vlm_from_params(params)
         torch.manual_seed(params.seed)
     worker = DescriptorWorker(params, table, vlm)
     t0 = time.time()
     counts = run_sharded(sorted(table["qa_uid"]), worker, parts, id_col="qa_uid",
                          batch_size=params.descriptors.batch_size, part_rows=params.descriptors.part_rows,
-                         schema=PART_SCHEMA, desc="descriptors", progress=progress)
+                         schema=PART_SCHEMA, desc="descriptors", progress=progress, row_keys=keys)
     counts["seconds"] = round(time.time() - t0, 2)
     counts["candidates_per_s"] = round(counts["processed"] / max(counts["seconds"], 1e-9), 3)
     return counts

@@ -5,9 +5,16 @@ staging folder (its `output_dir`, `<run>/.trainer/`), and `on_save` moves the fi
 `<run>/checkpoint-<samples seen>` (an atomic rename on one filesystem) after every rank has written
 its part. A run killed between the two leaves a staging folder that `finalize_staged` completes (or
 removes when the Trainer had not finished writing it) before the next start.
+
+The Trainer writes `trainer_state.json` last, so a staged checkpoint is complete when that file parses
+(`state_step`); a cut or missing file means the save was interrupted and the folder is never promoted.
+A checkpoint is resumable to the weights an uninterrupted run ends with only when it also holds the
+optimizer, scheduler and RNG states (`has_full_state`; `train.save_only_model: true` leaves them out).
 """
 from __future__ import annotations
 
+import json
+import logging
 import os
 import shutil
 import time
@@ -19,6 +26,38 @@ from transformers import TrainerCallback
 from .schedule import samples_seen
 
 TRAINER_STATE = "trainer_state.json"
+log = logging.getLogger(__name__)
+
+
+class BrokenCheckpointError(RuntimeError):
+    """A checkpoint folder whose trainer_state.json is missing, cut or not a Trainer state."""
+
+
+def state_step(ckpt: Path) -> int:
+    """global_step from a checkpoint's trainer_state.json; BrokenCheckpointError naming the file otherwise."""
+    f = Path(ckpt) / TRAINER_STATE
+    try:
+        step = json.loads(f.read_text(encoding="utf-8"))["global_step"]
+    except FileNotFoundError:
+        raise BrokenCheckpointError(f"{f}: missing (the save was interrupted)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BrokenCheckpointError(f"{f}: not valid JSON ({exc}); the save was interrupted") from None
+    except (KeyError, TypeError):
+        raise BrokenCheckpointError(f"{f}: no global_step (not a Trainer state)") from None
+    if not isinstance(step, int):
+        raise BrokenCheckpointError(f"{f}: global_step {step!r} is not an integer")
+    return step
+
+
+def has_full_state(ckpt: Path) -> bool:
+    """True when a checkpoint holds optimizer, scheduler and RNG states (a resume continues the same run).
+
+    Plain / DDP saves write optimizer.pt + scheduler.pt + rng_state*.pth; FSDP an optimizer* file or folder;
+    DeepSpeed a global_step* folder holding the optimizer shards (with scheduler.pt and the RNG files).
+    """
+    names = [p.name for p in Path(ckpt).iterdir()]
+    optim = any(n.startswith("optimizer") or n.startswith("global_step") for n in names)
+    return optim and "scheduler.pt" in names and any(n.startswith("rng_state") for n in names)
 
 
 def _barrier() -> None:
@@ -35,14 +74,17 @@ def finalize_staged(staging: Path, run_dir: Path, name_of: Callable[[int], str])
         return moved
     for d in sorted(staging.glob("checkpoint-*")):
         step = int(d.name.split("-")[1])
-        if (d / TRAINER_STATE).is_file():
-            dest = run_dir / name_of(step)
-            if dest.exists():
-                shutil.rmtree(dest)
-            os.replace(d, dest)
-            moved.append(dest.name)
-        else:
+        try:
+            state_step(d)
+        except BrokenCheckpointError as exc:
+            log.warning("staged checkpoint not promoted, removed: %s", exc)
             shutil.rmtree(d)
+            continue
+        dest = run_dir / name_of(step)
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(d, dest)
+        moved.append(dest.name)
     return moved
 
 
@@ -72,6 +114,7 @@ class SampleCheckpoints(TrainerCallback):
         _barrier()
         if state.is_world_process_zero:
             src = self.staging / f"checkpoint-{state.global_step}"
+            state_step(src)  # written and readable before the checkpoint becomes visible
             name = f"checkpoint-{samples_seen(state.global_step, self.n_train, self.global_batch)}"
             dest = self.run_dir / name
             if dest.exists():

@@ -29,10 +29,11 @@ from typing import Any, Callable
 
 import torch
 
-from ..cache import code_version, model_fingerprint
+from ..cache import code_version, model_fingerprint, portable_sha256, portable_text
 from ..config import Params, ParamsError, TrainConfig, canonical_json, load_params, params_hash, resolve_path
-from ..io import read_json, sha256_file, write_json, write_jsonl, write_manifest, write_parquet
-from .callbacks import TRAINER_STATE, SampleCheckpoints, StepTimer, finalize_staged
+from ..io import read_json, write_json, write_jsonl, write_manifest, write_parquet
+from .callbacks import (BrokenCheckpointError, SampleCheckpoints, StepTimer, finalize_staged,
+                        has_full_state, state_step)
 from .collate import Collator
 from .data import Prepared, TrainDataset, prepare_rows
 from .encode import EncodeSettings, load_media
@@ -79,8 +80,10 @@ class RunPlan:
         for k in ("runs", "run_overrides", "dataloader_workers"):
             cfg.pop(k, None)
         cfg["launch"] = {"procs": processes_per_node(self.accel) * self.cfg.launch.nnodes}
-        data = {"train": cfg, "subset": self.subset, "file": sha256_file(self.train_file),
-                "base_model": self.base_model, "base_model_files": model_fingerprint(str(self.base_model)),
+        root = self.params.run_dir  # paths inside the run are named relative to it: the key is portable
+        data = {"train": cfg, "subset": self.subset, "file": portable_sha256(self.train_file, root),
+                "base_model": portable_text(self.base_model, root),
+                "base_model_files": model_fingerprint(str(self.base_model)),
                 "code": code_version(["gdo_utils.train"]), "seed": self.params.seed}
         return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:16]
 
@@ -203,7 +206,8 @@ def prepare(plan: RunPlan, processor: Any | None = None) -> dict:
     ddir = plan.run_dir / "data"
     h = plan.run_hash()
     info_file = ddir / "prepare.json"
-    if info_file.is_file() and read_json(info_file).get("run_hash") == h:
+    if info_file.is_file() and read_json(info_file).get("run_hash") == h \
+            and read_json(info_file).get("train_file") == str(plan.train_file):  # rows name media by absolute path
         return read_json(info_file)
     t0 = time.time()
     rows = read_c1(plan.train_file)
@@ -222,7 +226,7 @@ def prepare(plan: RunPlan, processor: Any | None = None) -> dict:
     for name, part in (("train", prep.train), ("eval", prep.eval)):
         write_jsonl(ddir / f"{name}.jsonl", ({**r.to_json(), "n_tokens": prep.lengths[r.id]} for r in part))
     write_jsonl(ddir / "skipped.jsonl", prep.skipped)
-    info = {"run_hash": h, "rows": len(rows), "n_train": len(prep.train), "n_eval": len(prep.eval),
+    info = {"run_hash": h, "train_file": str(plan.train_file), "rows": len(rows), "n_train": len(prep.train), "n_eval": len(prep.eval),
             "skipped": len(prep.skipped), "skipped_by_reason": _reasons(prep.skipped),
             "tokens_train": int(sum(prep.lengths[r.id] for r in prep.train)),
             "max_tokens": int(max(prep.lengths.values())), "seconds": round(time.time() - t0, 2)}
@@ -252,14 +256,41 @@ def read_prepared(path: Path) -> tuple[list[TrainRecord], dict[str, int]]:
 
 # ----------------------------------------------------------------------------- run info
 def checkpoints_of(run_dir: Path) -> list[dict]:
-    """Complete checkpoints (Trainer state written) with samples seen and step, by step."""
+    """Complete checkpoints (Trainer state readable) with samples seen and step, by step.
+
+    A checkpoint folder whose trainer_state.json is missing or cut is left out with a warning naming the
+    file: it is never listed, evaluated or resumed from (a resumed run saves that checkpoint again).
+    """
     out = []
     for d in run_dir.glob("checkpoint-*"):
-        st = d / TRAINER_STATE
-        if d.is_dir() and st.is_file():
-            out.append({"name": d.name, "samples_seen": int(d.name.split("-")[1]),
-                        "step": int(read_json(st)["global_step"])})
+        if not d.is_dir():
+            continue
+        try:
+            step = state_step(d)
+        except BrokenCheckpointError as exc:
+            log.warning("checkpoint left out: %s", exc)
+            continue
+        out.append({"name": d.name, "samples_seen": int(d.name.split("-")[1]), "step": step})
     return sorted(out, key=lambda c: c["step"])
+
+
+def resume_point(run_dir: Path) -> str | None:
+    """The checkpoint to resume from: the last one, if it holds the full training state; else None.
+
+    A checkpoint saved with `train.save_only_model: true` has no optimizer, scheduler or RNG state: resuming
+    from it would restart the LR schedule and the optimizer moments and end with other weights, so the run
+    starts over from scratch instead (with a warning) and ends where an uninterrupted run ends.
+    """
+    done = checkpoints_of(run_dir)
+    if not done:
+        return None
+    last = run_dir / done[-1]["name"]
+    if not has_full_state(last):
+        log.warning("%s holds the model only (train.save_only_model: true: no optimizer, scheduler or RNG state); "
+                    "resuming from it would not end with the weights of an uninterrupted run: training again "
+                    "from scratch", last)
+        return None
+    return str(last)
 
 
 def write_run_info(plan: RunPlan, n_train: int, finished: bool, extra: dict | None = None) -> dict:
@@ -335,8 +366,7 @@ def run_worker(params: Params, subset: str, extra_callbacks: list | None = None)
         callbacks=[SampleCheckpoints(plan.run_dir, save_steps, eval_steps, n, B, steps, on_saved), StepTimer(n, B),
                    *(extra_callbacks or [])],
     )
-    done = checkpoints_of(plan.run_dir)
-    resume = str(plan.run_dir / done[-1]["name"]) if done else None
+    resume = resume_point(plan.run_dir)
     if resume:
         log.info("%s: resuming from %s", subset, resume)
     t0 = time.time()
@@ -405,7 +435,13 @@ def train_subset(params: Params, subset: str, *, force: bool = False, overrides:
     status = run_status(plan)
     if status == "done" and not force:
         log.info("%s: up to date, skipped", subset)
-        return read_json(plan.run_dir / "run_info.json")
+        info = read_json(plan.run_dir / "run_info.json")
+        where = {"train_file": str(plan.train_file), "base_model": plan.base_model}
+        if any(info.get(k) != v for k, v in where.items()):  # the run folder moved (another output_root)
+            info.update(where)
+            if plan.cfg.launch.node_rank == 0:   # only node 0 writes in the run folder
+                write_json(plan.run_dir / "run_info.json", info)
+        return info
     info = prepare_shared(plan, status, force=force)
     log.info("%s: %d train / %d held-out rows, %d skipped %s; global batch %d -> %d steps", subset, info["n_train"],
              info["n_eval"], info["skipped"], info["skipped_by_reason"], plan.global_batch,

@@ -186,8 +186,8 @@ def kit_run(data: Path, out: Path) -> dict:
     sm = json.loads((run / "subsets" / "temp_plus" / "manifest.json").read_text())
     rep = json.loads((run / "subsets" / "temp_plus" / "report.json").read_text())
     return {"import_metrics": imp, "subsets": subs, "pool_stage_s": pm.get("wall_time_s"),
-            "import_stage_s": im.get("wall_time_s"), "import_phases_s": im.get("timings_s", {}),
-            "subset_stage_s": sm.get("wall_time_s"), "subset_phases_s": sm.get("timings_s", {}),
+            "import_stage_s": im.get("wall_time_s"), "import_phases_s": im.get("timings_s", {}), "import_phases_cpu_s": im.get("cpu_s", {}),
+            "subset_stage_s": sm.get("wall_time_s"), "subset_phases_s": sm.get("timings_s", {}), "subset_phases_cpu_s": sm.get("cpu_s", {}),
             "selected": rep["size"], "uniform": rep["uniform"]["size"],
             "pool_qa": json.loads((run / "pool" / "report.json").read_text())["qa_rows"],
             "ids": sorted((run / "subsets" / "temp_plus" / "selected_ids.txt").read_text().split()),
@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
             print(_row(f"release build_pair.py{tag}; same ids: {r['same_ids']}", rel))
             print(f"| ratio release / kit | {rel['cpu_s'] / kit['cpu_s']:.1f}x | {rel['wall_s'] / kit['wall_s']:.1f}x "
                   f"| {rel['peak_rss_mb'] / kit['peak_rss_mb']:.2f}x | | |")
-        print(f"kit phases: import {kit['import_phases_s']}; subsets {kit['subset_phases_s']}")
+        print(f"kit phases, CPU s: import {kit['import_phases_cpu_s']}; subsets {kit['subset_phases_cpu_s']}")
     for r in runs:
         for side in ("kit", "release"):
             if r[side]:

@@ -122,12 +122,12 @@ def import_metrics(params: Params, path: str | Path) -> dict:
     """Import a release metrics.jsonl into the run's descriptors.parquet; returns the import report."""
     from ..pool import load_pool
 
-    t0 = time.time()
+    t0, c0 = time.time(), time.process_time()
     path = Path(path)
     table, counts = parse_metrics(path)
     if not len(table):
         raise MetricsImportError(f"{path}: no usable metrics row ({counts['bad_rows']} bad of {counts['lines']} lines)")
-    t1 = time.time()
+    t1, c1 = time.time(), time.process_time()
     pool_ids = pd.Index(load_pool(params, columns=["qa_uid"])["qa_uid"].astype(str))   # one column, not the table
     in_pool = table["qa_uid"].isin(pool_ids).to_numpy()
     has = pool_ids.isin(table["qa_uid"])
@@ -136,14 +136,15 @@ def import_metrics(params: Params, path: str | Path) -> dict:
               "ids_not_in_pool_listed": table.loc[~in_pool, "qa_uid"].head(MAX_LISTED).tolist(),
               "pool_rows": int(len(pool_ids)), "pool_rows_without_metrics": int((~has).sum()),
               "pool_rows_without_metrics_listed": pool_ids[~has][:MAX_LISTED].tolist()}
-    t2 = time.time()
+    t2, c2 = time.time(), time.process_time()
     out = params.stage_dir("descriptors")
     files = [write_parquet(out / "descriptors.parquet", table)]
     files.append(write_json(out / "import_report.json", report))
     timings = {"parse": round(t1 - t0, 4), "join_pool": round(t2 - t1, 4), "write": round(time.time() - t2, 4)}
+    cpu = {"parse": round(c1 - c0, 4), "join_pool": round(c2 - c1, 4), "write": round(time.process_time() - c2, 4)}
     write_manifest(out, stage="descriptors:import-metrics", params_hash=f"import:{report['sha256'][:16]}",
                    params_file=params.source_file, wall_time_s=time.time() - t0, outputs=files,
-                   extra={"metrics_file": str(path), "timings_s": timings})
+                   extra={"metrics_file": str(path), "timings_s": timings, "cpu_s": cpu})
     for key, n in (("bad_rows", report["bad_rows"]), ("duplicated_ids", report["duplicated_ids"]),
                    ("ids_not_in_pool", report["ids_not_in_pool"]),
                    ("pool_rows_without_metrics", report["pool_rows_without_metrics"])):

@@ -18,7 +18,7 @@ import hashlib
 import logging
 import os
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable, Iterator, Literal
 
 import numpy as np
 import pandas as pd
@@ -109,6 +109,12 @@ def training_rows(table: pa.Table | pd.DataFrame, prompt_text: str = "question_r
         row.update({c: df[c][i] for c in extras})
         out.append(row)
     return out
+
+
+def iter_training_rows(table: pa.Table, prompt_text: str = "question_raw", batch: int = 8192) -> Iterator[dict[str, Any]]:
+    """training_rows of an Arrow table, `batch` rows at a time (only one batch is ever held as Python objects)."""
+    for start in range(0, table.num_rows, batch):
+        yield from training_rows(table.slice(start, batch), prompt_text)
 
 
 def write_rows(path: str | Path, rows: Iterable[dict]) -> Path:

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from ..io import sha256_file, write_parquet, write_text
 from .context import PoolContext, pool_file
-from .export import read_rows, training_rows, write_rows
+from .export import iter_training_rows, read_rows, write_rows
 from .text import as_arrow
 
 REQUIRED = ("train.jsonl", "selected_ids.txt", "report.json", "card.md")
@@ -54,7 +54,7 @@ def write_subset_files(ctx: PoolContext, out_dir: Path, rows: np.ndarray, stages
     out_dir.mkdir(parents=True, exist_ok=True)
     ordered = sorted_by_uid(ctx, rows)
     table = source.table_of(ordered)
-    write_rows(out_dir / "train.jsonl", training_rows(table, ctx.params.subsets.prompt_text))
+    write_rows(out_dir / "train.jsonl", iter_training_rows(table, ctx.params.subsets.prompt_text))
     write_text(out_dir / "selected_ids.txt", "".join(f"{u}\n" for u in table.column("qa_uid").to_pylist()))
     sel = pa.table({"qa_uid": as_arrow(ctx.table["qa_uid"]).take(pa.array(rows)).cast(pa.string()),
                     "stage": pa.array(stages if stages is not None else ["uniform"] * len(rows), type=pa.string()),

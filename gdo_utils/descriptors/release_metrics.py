@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..config import Params
 from ..io import sha256_file, write_json, write_manifest, write_parquet
@@ -120,7 +122,7 @@ def parse_metrics(path: Path, *, arrow: bool = True) -> tuple[pd.DataFrame, dict
 
 def import_metrics(params: Params, path: str | Path) -> dict:
     """Import a release metrics.jsonl into the run's descriptors.parquet; returns the import report."""
-    from ..pool import load_pool
+    from ..pool import load_pool_column
 
     t0, c0 = time.time(), time.process_time()
     path = Path(path)
@@ -128,14 +130,15 @@ def import_metrics(params: Params, path: str | Path) -> dict:
     if not len(table):
         raise MetricsImportError(f"{path}: no usable metrics row ({counts['bad_rows']} bad of {counts['lines']} lines)")
     t1, c1 = time.time(), time.process_time()
-    pool_ids = pd.Index(load_pool(params, columns=["qa_uid"])["qa_uid"].astype(str))   # one column, not the table
-    in_pool = table["qa_uid"].isin(pool_ids).to_numpy()
-    has = pool_ids.isin(table["qa_uid"])
+    pool_ids = load_pool_column(params, "qa_uid").cast(pa.string())     # one column, not the table
+    ids = pa.array(table["qa_uid"].to_numpy(), type=pa.string())
+    in_pool = pc.is_in(ids, value_set=pool_ids).to_numpy(zero_copy_only=False)
+    has = pc.is_in(pool_ids, value_set=ids)
     report = {"file": str(path), "sha256": sha256_file(path), **counts,
               "ids_not_in_pool": int((~in_pool).sum()),
               "ids_not_in_pool_listed": table.loc[~in_pool, "qa_uid"].head(MAX_LISTED).tolist(),
-              "pool_rows": int(len(pool_ids)), "pool_rows_without_metrics": int((~has).sum()),
-              "pool_rows_without_metrics_listed": pool_ids[~has][:MAX_LISTED].tolist()}
+              "pool_rows": len(pool_ids), "pool_rows_without_metrics": len(pool_ids) - pc.sum(has).as_py(),
+              "pool_rows_without_metrics_listed": pool_ids.filter(pc.invert(has)).slice(0, MAX_LISTED).to_pylist()}
     t2, c2 = time.time(), time.process_time()
     out = params.stage_dir("descriptors")
     files = [write_parquet(out / "descriptors.parquet", table)]

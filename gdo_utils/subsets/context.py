@@ -90,10 +90,17 @@ def read_pool_columns(path: Path, columns: list[str] | None = None) -> pd.DataFr
     if missing:
         raise SubsetInputError(f"{path}: missing column(s) {missing}")
     # one large_string chunk per string column: the pandas columns stay Arrow-backed, so every later
-    # as_arrow() of them is free instead of a copy of the whole column
-    arrow = pq.read_table(path, columns=columns).combine_chunks()
-    table = pa.table({c: arrow[c].cast(pa.large_string()) if arrow[c].type == pa.string() else arrow[c]
-                      for c in arrow.column_names}).to_pandas()
+    # as_arrow() of them is free instead of a copy of the whole column. Column by column, each read
+    # column dropped as soon as its copy is made, so at most one column exists twice (not the table).
+    arrow = pq.read_table(path, columns=columns)
+    cols = {}
+    for name in columns:
+        col = arrow.column(name)
+        arrow = arrow.drop_columns([name])
+        cols[name] = (col.cast(pa.large_string()) if col.type == pa.string() else col).combine_chunks()
+        del col
+    table = pa.table(cols).to_pandas()
+    del cols
     for col in ("question", "answer", "video_uid", "bucket", "source_group", "source"):
         nulls = int(table[col].isna().sum())
         if nulls:

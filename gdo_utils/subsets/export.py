@@ -39,18 +39,19 @@ FORMAT_ALIASES = {"swift": "ms-swift", "llamafactory": "llama-factory"}
 EXTRA_COLUMNS = ("source", "bucket", "video_uid")
 
 
-def read_rows(path: str | Path, rows: np.ndarray, columns: list[str], batch_size: int = 131072) -> pa.Table:
+def read_rows(path: str | Path, rows: np.ndarray, columns: list[str], batch_size: int = 16384) -> pa.Table:
     """The given rows (positions in the Parquet file) of some columns, in the order of `rows` (Arrow).
 
     Reads the file batch by batch and keeps only the wanted rows, so a large list column (media) is
-    never materialised for the whole pool.
+    never materialised for the whole pool; one thread, no pre-buffering of whole row groups (at 1M
+    pool rows this halves the peak memory of the read and its CPU time).
     """
     rows = np.asarray(rows, dtype=np.int64)
-    pf = pq.ParquetFile(path)
+    pf = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
     cols = [c for c in columns if c in pf.schema_arrow.names]
     sorted_rows = np.sort(rows)
     parts, offset = [], 0
-    for batch in pf.iter_batches(batch_size=batch_size, columns=cols):
+    for batch in pf.iter_batches(batch_size=batch_size, columns=cols, use_threads=False):
         lo, hi = np.searchsorted(sorted_rows, [offset, offset + batch.num_rows])
         if hi > lo:
             parts.append(batch.take(pa.array(sorted_rows[lo:hi] - offset)))

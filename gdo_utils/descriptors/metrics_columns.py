@@ -4,9 +4,9 @@ The result is the same as reading the file one `json.loads` per line under the r
 (`release_metrics.read_item`): every line the fast path cannot decide exactly goes through that rule.
 A block (8 MiB of whole lines) is parsed by Arrow only when each of its lines starts with `{`, ends with
 `}` and holds no other control character (so one line is one object, and line numbers are row numbers);
-Arrow refusing a block (bad JSON, a value of another type, a repeated key, a number out of range, two
-objects on a line) sends the whole block line by line through the record rule, which reports bad lines
-exactly as before. Inside a parsed block, a row is re-read with `json.loads` when Arrow cannot tell
+A block Arrow refuses (bad JSON, a value of another type, a repeated key, a number out of range, two
+objects on a line, a blank line) is halved until Arrow takes the parts or a part has at most SMALL
+lines; those go line by line through the record rule, which reports bad lines exactly as before. Inside a parsed block, a row is re-read with `json.loads` when Arrow cannot tell
 an absent key from a null one and the rule would (a null `qa_uid` beside an `id`; a null value under
 `data_quality_metrics` beside a top-level one).
 """

@@ -112,10 +112,10 @@ def training_rows(table: pa.Table | pd.DataFrame, prompt_text: str = "question_r
     return out
 
 
-def iter_training_rows(table: pa.Table, prompt_text: str = "question_raw", batch: int = 8192) -> Iterator[dict[str, Any]]:
-    """training_rows of an Arrow table, `batch` rows at a time (only one batch is ever held as Python objects)."""
-    for start in range(0, table.num_rows, batch):
-        yield from training_rows(table.slice(start, batch), prompt_text)
+def iter_training_rows(tables: Iterable[pa.Table], prompt_text: str = "question_raw") -> Iterator[dict[str, Any]]:
+    """training_rows of a sequence of Arrow tables (batches), one batch held as Python objects at a time."""
+    for table in tables:
+        yield from training_rows(table, prompt_text)
 
 
 def write_rows(path: str | Path, rows: Iterable[dict]) -> Path:

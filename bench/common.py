@@ -10,7 +10,8 @@ from pathlib import Path
 
 
 def run_with_rusage(cmd: list[str], cwd: str | Path | None = None, env: dict | None = None) -> dict:
-    """Run a command to completion; its wall time and peak RSS (MB, from wait4: that process alone)."""
+    """Run a command to completion; its wall time, CPU seconds (user + sys) and peak RSS (MB), from wait4: that
+    process and the children it waited for."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, ru = os.wait4(proc.pid, 0)
@@ -18,7 +19,8 @@ def run_with_rusage(cmd: list[str], cwd: str | Path | None = None, env: dict | N
     err = proc.stderr.read().decode(errors="replace")
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{' '.join(map(str, cmd[:4]))} failed:\n{err[-4000:]}")
-    return {"wall_s": round(wall, 2), "peak_rss_mb": round(ru.ru_maxrss / 1024)}
+    return {"wall_s": round(wall, 2), "cpu_s": round(ru.ru_utime + ru.ru_stime, 2),
+            "peak_rss_mb": round(ru.ru_maxrss / 1024)}
 
 
 def write_results(path: str | Path, result: dict) -> None:

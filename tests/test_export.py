@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import torch
 import yaml
@@ -18,7 +20,7 @@ from gdo_utils.media import read_video_frames
 from gdo_utils.models import tiny_image_processor
 from gdo_utils.ofa.training import conversation_rows, random_baseline
 from gdo_utils.subsets import build_profile
-from gdo_utils.subsets.export import extract_video_row, training_rows, write_rows
+from gdo_utils.subsets.export import extract_video_row, iter_training_rows, training_rows, write_rows
 from gdo_utils.subsets.synthetic import write_synthetic
 from gdo_utils.trainfile import ContractError, check_row, read_rows, row_images
 from tests.conftest import write_mp4
@@ -54,6 +56,19 @@ def test_gdo_rows_are_written_with_json_dumps(tmp_path):
     assert [r["id"] for r in read_rows(tmp_path / "t.jsonl")] == ["a", "b", "c", "d"]  # every row passes the check
     collapsed = training_rows(df, "question")
     assert collapsed[0]["messages"][0]["content"] == "<image>\nQ? A. x B. y"
+
+
+def test_rows_in_batches_equal_rows_at_once():
+    # the subsets write train.jsonl from an Arrow table a batch at a time (bounded memory): same rows
+    t = pa.table({"qa_uid": ["a", "b", "c", "d", "e"], "media_kind": ["image", "frames", "video_file", "none", "frames"],
+                  "media": [["/x/é.jpg"], ["/f/1.jpg", "f/./2.jpg"], ["/v.mp4"], [], ["/g//1.jpg"]],
+                  "frame_indices": [[0], [0, 1], [0, 5, 9], [], [3]], "question": ["Q1", "Q2", "Q3", "Q4", "Q5"],
+                  "question_raw": ["Q1\nA. x", "", "Q3", None, "Q5"], "answer": ["1", "2", "3", "4", "5"]})
+    whole = training_rows(t, "question_raw")
+    for batch in (1, 2, 3, 8):
+        slices = (t.slice(i, batch) for i in range(0, t.num_rows, batch))
+        assert list(iter_training_rows(slices, "question_raw")) == whole
+    assert whole[1]["images"] == ["/f/1.jpg", os.path.abspath("f/2.jpg")] and whole[4]["images"] == ["/g/1.jpg"]
 
 
 GOOD = {"id": "x", "messages": [{"role": "user", "content": "<image>\nQ"}, {"role": "assistant", "content": "A"}],

@@ -32,9 +32,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..config import Params
 from ..io import sha256_file, write_json, write_manifest, write_parquet
+from .metrics_columns import read_columns
 
 log = logging.getLogger(__name__)
 
@@ -66,77 +69,85 @@ def _normalize(x: object) -> str:
     return "" if x is None else " ".join(str(x).strip().split())
 
 
-def parse_metrics(path: Path) -> tuple[pd.DataFrame, dict]:
-    """Rows of a metrics.jsonl under the release loader's rules, and the counts of what was skipped."""
+def read_item(line: str) -> tuple[str, list[float]] | str:
+    """One line under the release loader's rules: (id, values in FIELDS order, NaN = missing) or why it is bad."""
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return f"not JSON ({exc.msg} at column {exc.colno})"
+    if not isinstance(item, dict):
+        return f"not a JSON object ({type(item).__name__})"
+    uid = _normalize(item["qa_uid"] if "qa_uid" in item else item.get("id", ""))
+    if not uid:
+        return "no qa_uid / id"
+    m = item.get("data_quality_metrics")
+    if not isinstance(m, dict):
+        m = item
+    vals = []
+    for key in FIELDS:
+        v = as_float(m.get(key, item.get(key)))
+        if key == "self_consistency" and v is not None and v < 0:
+            v = None          # the release writes -1 when SC was not computed
+        vals.append(math.nan if v is None else v)
+    return uid, vals
+
+
+def parse_metrics(path: Path, *, arrow: bool = True) -> tuple[pd.DataFrame, dict]:
+    """Rows of a metrics.jsonl under the release loader's rules, and the counts of what was skipped.
+
+    arrow=True parses blocks column-wise (`metrics_columns`); arrow=False reads one line at a time; the
+    table and the counts are the same."""
     if not path.is_file():
         raise MetricsImportError(f"metrics file not found: {path}")
-    rows: dict[str, dict] = {}
-    bad: list[dict] = []
-    dup = Counter()
-    missing = Counter()
-    lines = 0
-    with path.open("r", encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            lines += 1
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                bad.append({"line": lineno, "reason": f"not JSON ({exc.msg} at column {exc.colno})"})
-                continue
-            if not isinstance(item, dict):
-                bad.append({"line": lineno, "reason": f"not a JSON object ({type(item).__name__})"})
-                continue
-            uid = _normalize(item["qa_uid"] if "qa_uid" in item else item.get("id", ""))
-            if not uid:
-                bad.append({"line": lineno, "reason": "no qa_uid / id"})
-                continue
-            m = item.get("data_quality_metrics")
-            if not isinstance(m, dict):
-                m = item
-            rec = {"qa_uid": uid}
-            for key, col in FIELDS.items():
-                v = as_float(m.get(key, item.get(key)))
-                if key == "self_consistency" and v is not None and v < 0:
-                    v = None          # the release writes -1 when SC was not computed
-                rec[col] = np.nan if v is None else v
-                if v is None:
-                    missing[col] += 1
-            if uid in rows:
-                dup[uid] += 1
-            rows[uid] = rec            # the last row wins (at the first one's position, as a dict keeps it)
-    table = pd.DataFrame(list(rows.values()), columns=["qa_uid", *FIELDS.values()])
+    try:
+        chunks, lines = read_columns(path, tuple(FIELDS), read_item, _normalize, "self_consistency", arrow=arrow)
+    except ValueError as exc:
+        raise MetricsImportError(str(exc)) from exc
+    bad = [b for c in chunks for b in c.bad]
+    uids = np.asarray([u for c in chunks for u in c.uids], dtype=object)
+    vals = np.concatenate([c.values for c in chunks]) if chunks else np.zeros((0, len(FIELDS)))
+    codes, unique = pd.factorize(uids)                # ids in first-seen order (a dict keeps the first position)
+    last = len(codes) - 1 - np.unique(codes[::-1], return_index=True)[1]   # ... and the last row's values
+    table = pd.DataFrame({"qa_uid": np.asarray(unique, dtype=object),
+                          **{col: vals[last, j] for j, col in enumerate(FIELDS.values())}})
+    seen = np.bincount(codes, minlength=len(unique))
+    missing = np.isnan(vals).sum(axis=0)
     counts = {"lines": lines, "rows": int(len(table)), "bad_rows": len(bad), "bad_rows_listed": bad[:MAX_LISTED],
               "bad_by_reason": dict(Counter(b["reason"].split(" (")[0] for b in bad)),
-              "duplicated_ids": int(sum(dup.values())), "duplicated_ids_listed": sorted(dup)[:MAX_LISTED],
-              "missing_values": {c: int(missing[c]) for c in FIELDS.values()}}
+              "duplicated_ids": int(len(codes) - len(unique)),
+              "duplicated_ids_listed": sorted(unique[seen > 1])[:MAX_LISTED],
+              "missing_values": {c: int(missing[j]) for j, c in enumerate(FIELDS.values())}}
     return table, counts
 
 
 def import_metrics(params: Params, path: str | Path) -> dict:
     """Import a release metrics.jsonl into the run's descriptors.parquet; returns the import report."""
-    from ..pool import load_pool
+    from ..pool import load_pool_column
 
-    t0 = time.time()
+    t0, c0 = time.time(), time.process_time()
     path = Path(path)
     table, counts = parse_metrics(path)
     if not len(table):
         raise MetricsImportError(f"{path}: no usable metrics row ({counts['bad_rows']} bad of {counts['lines']} lines)")
-    pool_ids = pd.Index(load_pool(params)["qa_uid"].astype(str))
-    in_pool = table["qa_uid"].isin(pool_ids).to_numpy()
-    has = pool_ids.isin(table["qa_uid"])
+    t1, c1 = time.time(), time.process_time()
+    pool_ids = load_pool_column(params, "qa_uid").cast(pa.string())     # one column, not the table
+    ids = pa.array(table["qa_uid"].to_numpy(), type=pa.string())
+    in_pool = pc.is_in(ids, value_set=pool_ids).to_numpy(zero_copy_only=False)
+    has = pc.is_in(pool_ids, value_set=ids)
     report = {"file": str(path), "sha256": sha256_file(path), **counts,
               "ids_not_in_pool": int((~in_pool).sum()),
               "ids_not_in_pool_listed": table.loc[~in_pool, "qa_uid"].head(MAX_LISTED).tolist(),
-              "pool_rows": int(len(pool_ids)), "pool_rows_without_metrics": int((~has).sum()),
-              "pool_rows_without_metrics_listed": pool_ids[~has][:MAX_LISTED].tolist()}
+              "pool_rows": len(pool_ids), "pool_rows_without_metrics": len(pool_ids) - pc.sum(has).as_py(),
+              "pool_rows_without_metrics_listed": pool_ids.filter(pc.invert(has)).slice(0, MAX_LISTED).to_pylist()}
+    t2, c2 = time.time(), time.process_time()
     out = params.stage_dir("descriptors")
     files = [write_parquet(out / "descriptors.parquet", table)]
     files.append(write_json(out / "import_report.json", report))
+    timings = {"parse": round(t1 - t0, 4), "join_pool": round(t2 - t1, 4), "write": round(time.time() - t2, 4)}
+    cpu = {"parse": round(c1 - c0, 4), "join_pool": round(c2 - c1, 4), "write": round(time.process_time() - c2, 4)}
     write_manifest(out, stage="descriptors:import-metrics", params_hash=f"import:{report['sha256'][:16]}",
                    params_file=params.source_file, wall_time_s=time.time() - t0, outputs=files,
-                   extra={"metrics_file": str(path)})
+                   extra={"metrics_file": str(path), "timings_s": timings, "cpu_s": cpu})
     for key, n in (("bad_rows", report["bad_rows"]), ("duplicated_ids", report["duplicated_ids"]),
                    ("ids_not_in_pool", report["ids_not_in_pool"]),
                    ("pool_rows_without_metrics", report["pool_rows_without_metrics"])):

@@ -11,11 +11,11 @@ toy-world module: the toy world is one data source that writes files these reade
 """
 from .reader import GDO_POOL_NAME, ID_PREFIX, FileReader, default_source, id_prefix
 from .records import PoolFormatError, RawRecord, iter_json_array, iter_jsonl, load_raw_records
-from .stage import (PoolResult, build_pool, load_pool, load_quarantine, named_pools, pool_dir, pool_hash,
+from .stage import (PoolResult, build_pool, load_pool, load_pool_column, load_quarantine, named_pools, pool_dir, pool_hash,
                     run_pool_stage)
 from .text import Pair, PairStats, RecordError, collapse_ws, extract_pairs, source_group, strip_media_tokens
 
 __all__ = ["GDO_POOL_NAME", "ID_PREFIX", "FileReader", "default_source", "id_prefix", "PoolFormatError", "RawRecord",
-           "iter_json_array", "iter_jsonl", "load_raw_records", "PoolResult", "build_pool", "load_pool",
+           "iter_json_array", "iter_jsonl", "load_raw_records", "PoolResult", "build_pool", "load_pool", "load_pool_column",
            "load_quarantine", "named_pools", "pool_dir", "pool_hash", "run_pool_stage", "Pair", "PairStats",
            "RecordError", "collapse_ws", "extract_pairs", "source_group", "strip_media_tokens"]

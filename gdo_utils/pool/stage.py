@@ -287,5 +287,13 @@ def load_pool(params: Params, name: str = GDO_POOL_NAME, columns: list[str] | No
     return read_parquet(path, columns=columns)
 
 
+def load_pool_column(params: Params, column: str, name: str = GDO_POOL_NAME) -> pa.Array:
+    """One column of a built pool's QA table as one Arrow array (e.g. the ids, without the texts and media)."""
+    path = pool_dir(params, name) / "qa.parquet"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run the pool stage first (gdo-repro pool --params ...)")
+    return pq.read_table(path, columns=[column]).column(column).combine_chunks()
+
+
 def load_quarantine(params: Params, name: str = GDO_POOL_NAME) -> pd.DataFrame:
     return read_parquet(pool_dir(params, name) / "quarantine.parquet")

@@ -73,18 +73,20 @@ def subset_hash(params: Params, profile: Profile, ablations: Iterable[str], hash
 
 
 class _Timer:
-    """Wall time per named phase (kept in the manifest, not in the deterministic report)."""
+    """Wall and CPU time (this process) per named phase (kept in the manifest, not in the deterministic report)."""
 
     def __init__(self) -> None:
         self.times: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
 
     def run(self, name: str, fn, *args, **kwargs):
-        """Call fn(*args, **kwargs) and add its wall time to `name`."""
-        t = time.perf_counter()
+        """Call fn(*args, **kwargs) and add its wall and CPU time to `name`."""
+        t, c = time.perf_counter(), time.process_time()
         try:
             return fn(*args, **kwargs)
         finally:
             self.times[name] = round(self.times.get(name, 0.0) + time.perf_counter() - t, 4)
+            self.cpu[name] = round(self.cpu.get(name, 0.0) + time.process_time() - c, 4)
 
 
 class _LazyContext:
@@ -92,11 +94,12 @@ class _LazyContext:
 
     def __init__(self, params: Params, ctx: PoolContext | None = None) -> None:
         self.params, self._ctx = params, ctx
+        self._hashes: dict | None = None
 
     def get(self) -> PoolContext:
-        """The pool context, loaded on first call."""
+        """The pool context, loaded on first call (with the input hashes already computed, if any)."""
         if self._ctx is None:
-            self._ctx = load_context(self.params)
+            self._ctx = load_context(self.params, self._hashes)
         return self._ctx
 
     @property
@@ -106,7 +109,11 @@ class _LazyContext:
 
     def hashes(self) -> dict:
         """Upstream stage hashes (from the loaded context, else read from the manifests)."""
-        return self._ctx.hashes if self._ctx is not None else input_hashes(self.params)
+        if self._ctx is not None:
+            return self._ctx.hashes
+        if self._hashes is None:       # code_version parses the builder's modules: once per run
+            self._hashes = input_hashes(self.params)
+        return self._hashes
 
 
 def composition_figure_stem(params: Params) -> Path:
@@ -183,7 +190,8 @@ def _build_profile(params: Params, name: str, force: bool, lazy: _LazyContext) -
     write_text(out / "card.md", data_card(name, report, figs))
     write_manifest(out, stage=f"subsets:{name}", params_hash=h, params_file=params.source_file,
                    wall_time_s=time.time() - t0, outputs=[out / f for f in REQUIRED],
-                   extra={"profile": base, "ablations": list(abl), "timings_s": timer.times})
+                   extra={"profile": base, "ablations": list(abl), "timings_s": timer.times,
+                          "cpu_s": timer.cpu})
     log.info("subset %s: %d of target %d (%d video), %d unmet constraint(s)", name, report["size"], report["target"],
              report["achieved"]["video"], len(report["unmet_constraints"]))
     return report

@@ -90,10 +90,17 @@ def read_pool_columns(path: Path, columns: list[str] | None = None) -> pd.DataFr
     if missing:
         raise SubsetInputError(f"{path}: missing column(s) {missing}")
     # one large_string chunk per string column: the pandas columns stay Arrow-backed, so every later
-    # as_arrow() of them is free instead of a copy of the whole column
-    arrow = pq.read_table(path, columns=columns).combine_chunks()
-    table = pa.table({c: arrow[c].cast(pa.large_string()) if arrow[c].type == pa.string() else arrow[c]
-                      for c in arrow.column_names}).to_pandas()
+    # as_arrow() of them is free instead of a copy of the whole column. Column by column, each read
+    # column dropped as soon as its copy is made, so at most one column exists twice (not the table).
+    arrow = pq.read_table(path, columns=columns)
+    cols = {}
+    for name in columns:
+        col = arrow.column(name)
+        arrow = arrow.drop_columns([name])
+        cols[name] = (col.cast(pa.large_string()) if col.type == pa.string() else col).combine_chunks()
+        del col
+    table = pa.table(cols).to_pandas()
+    del cols
     for col in ("question", "answer", "video_uid", "bucket", "source_group", "source"):
         nulls = int(table[col].isna().sum())
         if nulls:
@@ -209,13 +216,13 @@ class PoolContext:
         return self._streams[uniform_count]
 
 
-def load_context(params: Params) -> PoolContext:
-    """Read the pool and descriptors and compute strata and codes (the expensive, shared part)."""
-    s = params.subsets
+def load_context(params: Params, hashes: dict | None = None) -> PoolContext:
+    """Read the pool and descriptors and compute strata and codes (the expensive, shared part); `hashes`:
+    the input_hashes the caller already computed in this process (else computed here)."""
     table = read_pool_columns(pool_file(params), pool_columns(params))
     with ThreadPoolExecutor(max_workers=1) as pool:  # integer codes beside the descriptor read and strata
         f_codes = pool.submit(_codes, table, pool_file(params))
-        ctx = _context_with_strata(params, table, f_codes)
+        ctx = _context_with_strata(params, table, f_codes, hashes)
     log.info("subsets: pool of %d QA (%d video), %d strata, %d distinct texts", ctx.n, int(ctx.is_video.sum()),
              ctx.strata.n_strata, int(ctx.text_code.max()) + 1 if ctx.n else 0)
     return ctx
@@ -232,7 +239,7 @@ def context_from_tables(params: Params, table: pd.DataFrame, descriptors: pd.Dat
                        hashes={"pool": None, "descriptors": None})
 
 
-def _context_with_strata(params: Params, table: pd.DataFrame, f_codes) -> PoolContext:
+def _context_with_strata(params: Params, table: pd.DataFrame, f_codes, hashes: dict | None = None) -> PoolContext:
     """Descriptors + strata on this thread; the codes come from the future."""
     s = params.subsets
     desc = read_descriptors(descriptors_file(params), s.allow_no_descriptors)
@@ -242,7 +249,7 @@ def _context_with_strata(params: Params, table: pd.DataFrame, f_codes) -> PoolCo
     return PoolContext(params=params, table=table, descriptors=desc, strata=strata, text_code=text_code,
                        video_code=video_code,
                        group_code=strata.fields["source_group"].cat.codes.to_numpy().astype(np.int64),
-                       hashes=input_hashes(params))
+                       hashes=hashes or input_hashes(params))
 
 
 def pool_strata(table: pd.DataFrame, descriptors: pd.DataFrame | None, temporal_category: str = "regex",

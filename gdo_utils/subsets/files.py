@@ -14,10 +14,11 @@ import pyarrow.compute as pc
 
 from ..io import sha256_file, write_parquet, write_text
 from .context import PoolContext, pool_file
-from .export import read_rows, training_rows, write_rows
+from .export import iter_training_rows, read_rows, write_rows
 from .text import as_arrow
 
 REQUIRED = ("train.jsonl", "selected_ids.txt", "report.json", "card.md")
+WRITE_BATCH = 8192   # rows of train.jsonl taken from the RowSource and built as Python objects at a time
 
 
 class RowSource:
@@ -53,9 +54,10 @@ def write_subset_files(ctx: PoolContext, out_dir: Path, rows: np.ndarray, stages
     """train.jsonl, selected_ids.txt and selection.parquet of some rows; returns their sha256."""
     out_dir.mkdir(parents=True, exist_ok=True)
     ordered = sorted_by_uid(ctx, rows)
-    table = source.table_of(ordered)
-    write_rows(out_dir / "train.jsonl", training_rows(table, ctx.params.subsets.prompt_text))
-    write_text(out_dir / "selected_ids.txt", "".join(f"{u}\n" for u in table.column("qa_uid").to_pylist()))
+    batches = (source.table_of(ordered[i:i + WRITE_BATCH]) for i in range(0, len(ordered), WRITE_BATCH))
+    write_rows(out_dir / "train.jsonl", iter_training_rows(batches, ctx.params.subsets.prompt_text))
+    ids = as_arrow(ctx.table["qa_uid"]).take(pa.array(ordered, type=pa.int64())).to_pylist()
+    write_text(out_dir / "selected_ids.txt", "".join(f"{u}\n" for u in ids))
     sel = pa.table({"qa_uid": as_arrow(ctx.table["qa_uid"]).take(pa.array(rows)).cast(pa.string()),
                     "stage": pa.array(stages if stages is not None else ["uniform"] * len(rows), type=pa.string()),
                     "pick": pa.array(np.arange(len(rows), dtype=np.int64)),

@@ -154,3 +154,17 @@ def load_pretrain_report(params: Params) -> dict | None:
     """held_out.json of the pretraining stage, or None when the base model was not pretrained."""
     f = params.stage_dir("pretrain", "held_out.json")
     return read_json(f) if f.is_file() else None
+
+
+def held_out_table(report: dict | None):
+    """Held-out accuracy of the initial and the trained base model: n, accuracy, 95% Wilson interval, chance."""
+    import pandas as pd
+
+    if report is None:
+        return "models.pretrain is off: the base model is the randomly initialised tiny VLM"
+    rows = []
+    for model in ("initial", "trained"):
+        for part, r in report[f"held_out_{model}"].items():
+            rows.append({"model": model, "questions": part, "n": r["n"], "accuracy": r["accuracy"],
+                         "ci95_low": r["ci95"][0], "ci95_high": r["ci95"][1], "chance": r.get("chance")})
+    return pd.DataFrame(rows).round(3)

@@ -17,7 +17,8 @@ trained weights become `models.vlm.path`, the base every later stage uses.
 
 Held-out accuracy is exact-match of greedy decoding, computed in one teacher-forced pass: a reply equals
 the reference answer (and its end-of-turn token) exactly when the argmax at every answer position is
-the reference token. Multiple-choice rows (letters A-D) have chance level 1/4.
+the reference token. Accuracies are in percent with 95% Wilson intervals (gdo_utils.binomial);
+multiple-choice rows (letters A-D) have chance level 25%.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .binomial import wilson_interval
+from .binomial import chance_level, wilson_interval
 from .config import Params, TrainConfig, params_hash, resolve_path
 from .io import read_json, sha256_file, write_json, write_jsonl, write_manifest
 
@@ -70,7 +71,8 @@ def pretrain_params(params: Params, init_dir: Path) -> Params:
                                      "train": train})
 
 
-def held_out_accuracy(model_dir: str | Path, rows: list[dict], batch_size: int = 16) -> dict:
+def held_out_accuracy(model_dir: str | Path, rows: list[dict], min_pixels: int, max_pixels: int,
+                      batch_size: int = 16) -> dict:
     """Exact-match accuracy of greedy replies on `rows` (one teacher-forced pass), overall and per format."""
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -83,7 +85,7 @@ def held_out_accuracy(model_dir: str | Path, rows: list[dict], batch_size: int =
     proc = AutoProcessor.from_pretrained(str(model_dir))
     proc.tokenizer.padding_side = "right"
     family = family_of_model_path(str(model_dir))
-    settings = EncodeSettings(min_pixels=4096, max_pixels=4096)
+    settings = EncodeSettings(min_pixels=min_pixels, max_pixels=max_pixels)
     collator = Collator(proc, family, settings)
     model = AutoModelForImageTextToText.from_pretrained(str(model_dir), attn_implementation="eager").eval()
     hits: dict[str, list[bool]] = {"mcq": [], "open": []}
@@ -102,9 +104,9 @@ def held_out_accuracy(model_dir: str | Path, rows: list[dict], batch_size: int =
     out: dict[str, Any] = {}
     for name, h in [("all", hits["mcq"] + hits["open"]), *hits.items()]:
         k, n = sum(h), len(h)
-        lo, hi = wilson_interval(k, n)
-        out[name] = {"n": n, "correct": k, "accuracy": k / n if n else float("nan"), "ci95": [lo, hi]}
-    out["mcq"]["chance"] = 0.25
+        acc = 100.0 * k / n if n else float("nan")
+        out[name] = {"n": n, "correct": k, "accuracy": acc, "ci95": list(wilson_interval(acc, n))}
+    out["mcq"]["chance"] = chance_level([4] * len(hits["mcq"]))
     return out
 
 
@@ -139,12 +141,13 @@ def pretrain_base(params: Params, init_dir: Path, out_dir: Path) -> dict:
         shutil.copy2(last / name, out_dir / name)
     report = {"corpus_rows": len(rows), "trained_rows": len(train_rows), "held_out_rows": len(held),
               "steps": info.get("steps"), "checkpoint": last.name,
-              "held_out_initial": held_out_accuracy(init_dir, held),
-              "held_out_trained": held_out_accuracy(out_dir, held), "seconds": round(time.time() - t0, 1)}
+              "held_out_initial": held_out_accuracy(init_dir, held, sub.train.min_pixels, sub.train.max_pixels),
+              "held_out_trained": held_out_accuracy(out_dir, held, sub.train.min_pixels, sub.train.max_pixels),
+              "seconds": round(time.time() - t0, 1)}
     write_json(root / "held_out.json", report)
     write_manifest(root, stage="pretrain", params_hash=pretrain_hash(params), params_file=params.source_file,
                    wall_time_s=time.time() - t0, outputs=[root / "held_out.json", out_dir / "model.safetensors"])
-    log.info("base model trained on %d rows in %.0fs: held-out accuracy %.2f -> %.2f", len(train_rows),
+    log.info("base model trained on %d rows in %.0fs: held-out accuracy %.1f%% -> %.1f%%", len(train_rows),
              time.time() - t0, report["held_out_initial"]["all"]["accuracy"],
              report["held_out_trained"]["all"]["accuracy"])
     return report

@@ -1,13 +1,10 @@
-"""The demo's base model: its corpus (held-out, no motion or order), the Wilson interval, and that it learns."""
+"""The demo's base model: its corpus (held-out, no motion or order) and that it learns."""
 from __future__ import annotations
 
 import json
-import math
-
 import pandas as pd
 import pytest
 
-from gdo_utils.binomial import wilson_interval
 from gdo_utils.config import ToyWorldConfig, canonical_json
 from gdo_utils.toyworld import generate_toyworld
 from gdo_utils.toyworld.base_corpus import FILE, mcq_prompt
@@ -19,16 +16,6 @@ SMALL = dict(enabled=True, seed=7, n_onevision=12, n_llava_video=4, n_llava665k=
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("tw") / "toyworld"
     return root, generate_toyworld(ToyWorldConfig(**SMALL), root)
-
-
-def test_wilson_interval_textbook_values():
-    # Wilson (1927) / Newcombe (1998) table: 0/10 -> (0, 0.2775), 5/10 -> (0.2366, 0.7634), 81/263 -> (0.2553, 0.3662)
-    assert wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
-    assert wilson_interval(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
-    assert wilson_interval(81, 263) == pytest.approx((0.2553, 0.3662), abs=1e-4)
-    assert all(math.isnan(x) for x in wilson_interval(0, 0))
-    with pytest.raises(ValueError):
-        wilson_interval(3, 2)
 
 
 def test_base_corpus_counts_and_no_motion_or_order(world):

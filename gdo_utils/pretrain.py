@@ -64,9 +64,16 @@ def split_rows(rows: list[dict], held_out: int) -> tuple[list[dict], list[dict]]
 
 def pretrain_params(params: Params, init_dir: Path) -> Params:
     """Params whose run folder is outputs/<run>/pretrain and whose train section is the pretraining recipe."""
+    from pydantic import ValidationError
+
     over = dict(params.models.pretrain.train)
-    train = TrainConfig.model_validate({**params.train.model_dump(mode="python", exclude={"runs", "run_overrides"}),
-                                        **over, "runs": [SUBSET], "base_model": str(init_dir.resolve())})
+    try:
+        train = TrainConfig.model_validate({**params.train.model_dump(mode="python", exclude={"runs", "run_overrides"}),
+                                            **over, "runs": [SUBSET], "base_model": str(init_dir.resolve())})
+    except ValidationError as err:
+        e = err.errors()[0]
+        raise ValueError(f"{params.source_file}: models.pretrain.train.{'.'.join(map(str, e['loc']))}: "
+                         f"{e['msg']}") from None
     return params.model_copy(update={"output_root": str(params.run_dir.resolve()), "run_name": "pretrain",
                                      "train": train})
 

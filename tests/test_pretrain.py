@@ -50,6 +50,17 @@ def test_mcq_prompt_styles_letter_every_option():
         assert all(x in p for x in ("red", "blue", "green", "cyan")) and "D" in p
 
 
+def test_bad_pretrain_recipe_and_held_out_are_named(tmp_path, repo_root):
+    from gdo_utils.config import load_params
+    from gdo_utils.pretrain import pretrain_params, split_rows
+
+    p = load_params(repo_root / "params" / "demo.yaml", ["models.pretrain.train={learning_rate: -1}"])
+    with pytest.raises(ValueError, match=r"models\.pretrain\.train\.learning_rate"):
+        pretrain_params(p, tmp_path)
+    with pytest.raises(ValueError, match="models.pretrain.held_out=3 leaves no training rows"):
+        split_rows([{}] * 3, 3)
+
+
 def test_no_corpus_by_default(tmp_path):
     cfg = ToyWorldConfig(**{**SMALL, "n_base_corpus": 0})
     report = generate_toyworld(cfg, tmp_path / "tw")

@@ -98,3 +98,18 @@ def test_base_model_learns_and_is_cached(tmp_path, repo_root):
     stamp = p.stage_dir("models", "manifest.json").stat().st_mtime_ns
     ensure_models(p)                                     # same params, corpus and code: nothing is retrained
     assert p.stage_dir("models", "manifest.json").stat().st_mtime_ns == stamp
+
+
+def test_miniature_params_are_the_documented_composition(repo_root):
+    """params/miniature.yaml's pool sizes are the ones docs/toyworld.md fixed before any result."""
+    import re
+
+    from gdo_utils.config import load_params
+
+    doc = (repo_root / "docs" / "toyworld.md").read_text()
+    documented = {k: int(v) for k, v in re.findall(r"`(n_\w+): (\d+)`", doc)}
+    assert set(documented) == {"n_onevision", "n_llava_video", "n_llava665k", "n_visionflan"}
+    tw = load_params(repo_root / "params" / "miniature.yaml").toyworld
+    assert {k: getattr(tw, k) for k in documented} == documented
+    assert f"`mcq_ratio: {tw.mcq_ratio}`" in doc and tw.frames_per_video == 8 and tw.image_size == tw.video_size == 64
+    assert (tw.base_corpus_static_ratio, tw.base_corpus_mcq_ratio) == (0.15, 0.6)   # the doc's 15% and 60%

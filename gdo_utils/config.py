@@ -124,12 +124,23 @@ class ClipConfig(Strict):
     model_config_path: str | None = Field(None, description="open_clip JSON config for custom (tiny) archs.")
 
 
+class PretrainConfig(Strict):
+    """Teach the tiny demo VLM the toy world before any selection run (gdo_utils.pretrain; build_tiny only)."""
+
+    enabled: bool = Field(False, description="Train the tiny VLM on the base corpus; the result is models.vlm.path.")
+    corpus: str = Field("toyworld:base_corpus/corpus.jsonl", description="Rows the base model is trained on.")
+    held_out: int = Field(100, ge=1, description="Last rows of the corpus kept out of training, to measure learning.")
+    train: dict[str, Any] = Field(default_factory=dict, description="Overrides of the train section for this "
+                                  "one run (learning rate, epochs, batch size; validated as the train section).")
+
+
 class ModelsConfig(Strict):
     vlm: VLMConfig = Field(default_factory=VLMConfig)
     clip: ClipConfig = Field(default_factory=ClipConfig)
     build_tiny: bool = Field(False, description="Build tiny offline models into outputs/<run>/models/ (demo).")
     tiny_corpus: str = Field("toyworld:tokenizer_corpus.json",
                              description="JSON list of texts the tiny tokenizer is trained on (build_tiny only).")
+    pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
 
 
 # ----------------------------------------------------------------------------- stages
@@ -153,6 +164,11 @@ class ToyWorldConfig(Strict):
     image_bench_size: int = Field(8, ge=1, description="Images per toy image benchmark (MMBench / POPE / VQAv2 style).")
     bench_questions_per_task: int = Field(4, ge=1, description="Toy benchmarks: questions per MVBench subtask / MLVU "
                                           "task type, videos of VideoMME and LVBench.")
+    n_base_corpus: int = Field(0, ge=0, description="QA rows of the base model's corpus (held-out still images and "
+                               "static clips; docs/toyworld.md). 0: none written.")
+    base_corpus_static_ratio: float = Field(0.15, ge=0, le=1, description="Share of base-corpus rows on static clips.")
+    base_corpus_mcq_ratio: float = Field(0.6, ge=0, le=1, description="Share of base-corpus rows asked as lettered "
+                                         "multiple choice (the rest: short open answers).")
 
 
 class PoolStageConfig(Strict):

@@ -190,17 +190,29 @@ def ensure_models(params: Params) -> dict:
         raise FileNotFoundError(f"{corpus_file} (models.tiny_corpus) not found: the tiny tokenizer is trained on it; "
                                 "generate the toy world first (gdo-repro toyworld / pool)")
     root = params.stage_dir("models")
-    h = params_hash({"models": models_hash(params), "corpus": sha256_file(corpus_file)})
+    pretrain = params.models.pretrain.enabled
+    key: dict[str, Any] = {"models": models_hash(params), "corpus": sha256_file(corpus_file)}
+    if pretrain:  # the base model is the tiny VLM trained on the toy world's base corpus (gdo_utils.pretrain)
+        from .pretrain import pretrain_hash
+
+        key["pretrain"] = pretrain_hash(params)
+    h = params_hash(key)
     # absolute: under a relative output_root, root / "outputs/<run>/models/..." named a file that never exists,
     # so every stage that ensures the models (descriptors, evaluate) rebuilt them
     if not manifest_matches(root, h, [(vlm_dir / "config.json").absolute(), clip_file.absolute()]):
         t0 = time.time()
-        build_tiny_vlm(vlm_dir, read_corpus(corpus_file), seed=params.seed)
+        init_dir = root / "tiny-qwen3vl-init" if pretrain else vlm_dir
+        build_tiny_vlm(init_dir, read_corpus(corpus_file), seed=params.seed)
         build_tiny_clip(clip_dir, seed=params.seed)
+        if pretrain:
+            from .pretrain import pretrain_base
+
+            pretrain_base(params, init_dir, vlm_dir)
         write_manifest(root, stage="models", params_hash=h, params_file=params.source_file,
                        wall_time_s=time.time() - t0, outputs=[vlm_dir / "model.safetensors", clip_file])
         log.info("tiny models built in %.1fs under %s", time.time() - t0, root)
-    info.update(vlm=str(vlm_dir), clip_checkpoint=str(clip_file), clip_dir=str(clip_dir), built_tiny=True)
+    info.update(vlm=str(vlm_dir), clip_checkpoint=str(clip_file), clip_dir=str(clip_dir), built_tiny=True,
+                pretrained=pretrain)
     return info
 
 

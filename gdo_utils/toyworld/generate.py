@@ -7,6 +7,7 @@ Layout under `root` (outputs/<run>/toyworld/ in the demo):
   visionflan.json     Vision-Flan style JSON array     {id, image, conversations}
   images/ coco/ flan/ frames/<vid>/ videos/<vid>.mp4    the media
   truth.parquet       one row per media item: kind, scene (JSON), file
+  base_corpus/        the base model's corpus (held-out still images and static clips; n_base_corpus > 0)
   tokenizer_corpus.json  texts of the kind the world produces (the demo's tiny tokenizer is trained on them)
   report.json, manifest.json
 A few faults are injected on purpose (malformed line, missing image, corrupt mp4, empty answer,
@@ -29,6 +30,7 @@ from PIL import Image
 from ..config import ToyWorldConfig, canonical_json
 from ..io import manifest_matches, read_json, write_json, write_manifest, write_parquet, write_text
 from .image_bench import FILES as IMAGE_BENCH_FILES, BENCH_DIR as IMAGE_BENCH_DIR, write_image_benchmarks
+from .base_corpus import FILE as BASE_CORPUS_FILE, write_base_corpus
 from .benchmarks import write_toy_benchmarks
 from .questions import QA, image_questions, sample_questions, text_only_question, video_questions
 from .scenes import VIDEO_KINDS, render_image, render_video, sample_image_scene, sample_video_scene
@@ -238,6 +240,7 @@ def generate_toyworld(cfg: ToyWorldConfig, root: str | Path, force: bool = False
     files = ["onevision.jsonl", "llava_video.jsonl", "llava665k.json", "visionflan.json", "truth.parquet",
              "tokenizer_corpus.json", "report.json"]
     files += [f"{IMAGE_BENCH_DIR}/{f}" for f in IMAGE_BENCH_FILES]
+    files += [BASE_CORPUS_FILE] if cfg.n_base_corpus else []
     if not force and manifest_matches(root, h, files):
         return read_json(root / "report.json")
     if root.exists():
@@ -260,11 +263,14 @@ def generate_toyworld(cfg: ToyWorldConfig, root: str | Path, force: bool = False
     write_json(root / "visionflan.json", flan)
     steps.update()
     steps.close()
-    benchmarks = write_toy_benchmarks(cfg, root, truth)  # held-out scenes, official layouts (gdo_utils.evaluate)
+    base_corpus, corpus_scenes = write_base_corpus(cfg, root, {t["scene"] for t in truth}) if cfg.n_base_corpus \
+        else (None, set())
+    # held-out scenes, official layouts (gdo_utils.evaluate); never a pool or base-corpus scene
+    benchmarks = write_toy_benchmarks(cfg, root, truth + [{"scene": k} for k in sorted(corpus_scenes)])
     truth_df = pd.DataFrame(truth, columns=["media_id", "pool", "kind", "file", "scene"])
     write_parquet(root / "truth.parquet", truth_df)
     write_json(root / "tokenizer_corpus.json", text_corpus(cfg))
-    image_bench = write_image_benchmarks(cfg, root, truth_df["scene"].tolist())
+    image_bench = write_image_benchmarks(cfg, root, truth_df["scene"].tolist(), exclude=corpus_scenes)
     report = {
         "root": str(root), "config_hash": h,
         "records": {"onevision": len(ov), "llava_video": len(vv), "llava665k": len(l665), "visionflan": len(flan)},
@@ -272,6 +278,7 @@ def generate_toyworld(cfg: ToyWorldConfig, root: str | Path, force: bool = False
         "injected_faults": faults,
         "image_benchmarks": image_bench,
         "benchmarks": benchmarks,
+        "base_corpus": base_corpus,
     }
     write_json(root / "report.json", report)
     write_manifest(root, stage="toyworld", params_hash=h, wall_time_s=time.time() - t0,

@@ -182,10 +182,14 @@ def popular_objects(pool_scenes: list[str]) -> list[str]:
     return sorted(counts, key=lambda o: (-counts[o], o))
 
 
-def write_image_benchmarks(cfg: ToyWorldConfig, root: str | Path, pool_scenes: list[str]) -> dict:
-    """Write the three toy image benchmarks under `<root>/benchmarks/image`; returns their question counts."""
+def write_image_benchmarks(cfg: ToyWorldConfig, root: str | Path, pool_scenes: list[str],
+                           exclude: set[str] | None = None) -> dict:
+    """Write the three toy image benchmarks under `<root>/benchmarks/image`; returns their question counts.
+
+    No benchmark scene equals a pool scene or one of `exclude` (the base model's corpus).
+    """
     out = Path(root) / BENCH_DIR
-    taken = set(pool_scenes)
+    taken = set(pool_scenes) | set(exclude or ())
     n = cfg.image_bench_size
     popular = popular_objects(pool_scenes)
     counts = {"mmbench_en": write_mmbench(cfg, out / FILES[0], _scenes(cfg, "mmbench", n, taken)),

@@ -1,0 +1,127 @@
+"""The base model's corpus: held-out still images and static clips, never motion, order or change.
+
+The demo's small VLM is first taught the toy world's visual vocabulary on this corpus (the analogue of
+a pretrained, instruction-tuned base; gdo_utils.pretrain trains it). Scenes come from their own seed
+stream and any scene equal to a pool scene is redrawn, so the pools and the benchmarks never contain a
+corpus scene. Questions cover colour, count, presence and left / right, as multiple choice answered
+with the option's letter (in the common instruction styles below) and as short open answers; clips are
+static only, so the base model has never been asked about direction, order or change
+(docs/toyworld.md gives the composition).
+
+Written under `<toyworld>/base_corpus/`: `images/`, `frames/<clip>/`, and `corpus.jsonl`, one row per
+QA in the kit's training-file layout but with media paths relative to `<toyworld>` (gdo_utils.pretrain
+makes them absolute in its own training file).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..config import ToyWorldConfig, canonical_json
+from ..io import write_text
+from .questions import article
+from .scenes import COLORS, SHAPES, ImageScene, VideoScene, render_image, render_video, sample_image_scene, \
+    sample_video_scene
+
+DIR = "base_corpus"
+FILE = f"{DIR}/corpus.jsonl"
+LETTERS = "ABCD"
+SHORT = "\nAnswer the question using a single word or phrase."
+
+
+def mcq_prompt(question: str, options: list[str], style: int) -> str:
+    """A multiple-choice prompt in one of four common instruction styles (letters A-D)."""
+    if style == 0:
+        lines = "\n".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(options))
+        return f"{question}\n{lines}\nAnswer with the option's letter from the given choices directly."
+    if style == 1:
+        lines = "".join(f"({LETTERS[i]}) {o}\n" for i, o in enumerate(options))
+        return f"Question:{question}\nOption:\n{lines}Only give the best option.\n"
+    if style == 2:
+        lines = "\n".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(options))
+        return f"Question: {question}\nOptions:\n{lines}\nAnswer with the option letter only."
+    lines = "".join(f"\n({LETTERS[i]}) {o}" for i, o in enumerate(options))
+    return f"{question}{lines}\nAnswer the question with the option letter"
+
+
+def _facts(shapes, medium: str, rng: np.random.Generator, size: int) -> list[tuple[str, str, list[str]]]:
+    """(question, correct answer, distractors) about what is visible; `medium` is "image" or "video"."""
+    s = shapes[int(rng.integers(len(shapes)))]
+    n = len(shapes)
+    kinds = [x.kind for x in shapes]
+    present = {x.name for x in shapes}
+    absent = [f"{c} {k}" for c in COLORS for k in SHAPES if f"{c} {k}" not in present]
+    out = [(f"How many shapes are in the {medium}?", str(n), [str(x) for x in range(1, 7) if x != n])]
+    if kinds.count(s.kind) == 1:
+        out.append((f"What colour is the {s.kind} in the {medium}?", s.color, [c for c in COLORS if c != s.color]))
+    out.append((f"Which of these objects is in the {medium}?", s.name, absent))
+    neg = absent[int(rng.integers(len(absent)))]
+    yes = rng.random() < 0.5
+    obj = s.name if yes else neg
+    out.append((f"Is there {article(obj)} {obj} in the {medium}?", "yes" if yes else "no", ["no" if yes else "yes"]))
+    third = size / 3
+    if s.x < third or s.x >= 2 * third:
+        side = "left" if s.x < third else "right"
+        out.append((f"Is the {s.name} on the left or on the right side of the {medium}?", side,
+                    ["right" if side == "left" else "left"]))
+    return out
+
+
+def _qa(fact: tuple[str, str, list[str]], rng: np.random.Generator, mcq_ratio: float) -> tuple[str, str]:
+    """One fact as a lettered multiple-choice question or a short open one."""
+    q, a, wrong = fact
+    if rng.random() < mcq_ratio:
+        picks = [wrong[i] for i in rng.permutation(len(wrong))[:3]]
+        opts = [a, *picks]
+        opts = [opts[i] for i in rng.permutation(len(opts))]
+        return mcq_prompt(q, opts, int(rng.integers(4))), LETTERS[opts.index(a)]
+    return q + SHORT, a
+
+
+def _draw(rng: np.random.Generator, cfg: ToyWorldConfig, video: bool, taken: set[str]) -> ImageScene | VideoScene:
+    for _ in range(100):
+        scene = (sample_video_scene(rng, cfg.video_size, cfg.frames_per_video, "static") if video
+                 else sample_image_scene(rng, cfg.image_size))
+        key = canonical_json(scene.to_dict())
+        if key not in taken:
+            taken.add(key)
+            return scene
+    raise RuntimeError("could not draw a held-out corpus scene in 100 attempts")
+
+
+def write_base_corpus(cfg: ToyWorldConfig, root: str | Path, pool_scenes: set[str]) -> tuple[dict, set[str]]:
+    """Write `cfg.n_base_corpus` QA rows (images + static clips) under `<root>/base_corpus/`.
+
+    Returns the counts and the corpus scenes (canonical JSON), which the benchmarks then avoid.
+    """
+    from .generate import _save_jpg, held_out_seed
+
+    root = Path(root)
+    taken = set(pool_scenes)
+    rng = np.random.default_rng(held_out_seed("base_corpus", cfg.seed))
+    lines, counts = [], {"image": 0, "static_clip": 0, "mcq": 0}
+    for i in range(cfg.n_base_corpus):
+        video = rng.random() < cfg.base_corpus_static_ratio
+        scene = _draw(rng, cfg, video, taken)
+        facts = _facts(scene.shapes, "video" if video else "image", rng, scene.size)
+        prompt, answer = _qa(facts[int(rng.integers(len(facts)))], rng, cfg.base_corpus_mcq_ratio)
+        if video:
+            frames = render_video(scene)
+            names = [f"{DIR}/frames/clip_{i:05d}/frame_{t:04d}.jpg" for t in range(len(frames))]
+            for name, f in zip(names, frames):
+                _save_jpg(root / name, f)
+            kind, media = "frames", names
+            counts["static_clip"] += 1
+        else:
+            rel = f"{DIR}/images/img_{i:05d}.jpg"
+            _save_jpg(root / rel, render_image(scene))
+            kind, media = "image", [rel]
+            counts["image"] += 1
+        counts["mcq"] += answer in LETTERS and len(answer) == 1
+        lines.append(json.dumps({"id": f"base_{i:05d}", "media_kind": kind, "images": media,
+                                 "messages": [{"role": "user", "content": "<image>" * len(media) + "\n" + prompt},
+                                              {"role": "assistant", "content": answer}]}))
+    write_text(root / FILE, "\n".join(lines) + ("\n" if lines else ""))
+    return {"rows": len(lines), **counts}, taken - set(pool_scenes)

@@ -1,0 +1,115 @@
+"""The demo's base model: its corpus (held-out, no motion or order) and that it learns."""
+from __future__ import annotations
+
+import json
+import pandas as pd
+import pytest
+
+from gdo_utils.config import ToyWorldConfig, canonical_json
+from gdo_utils.toyworld import generate_toyworld
+from gdo_utils.toyworld.base_corpus import FILE, mcq_prompt
+
+SMALL = dict(enabled=True, seed=7, n_onevision=12, n_llava_video=4, n_llava665k=6, n_visionflan=4, n_base_corpus=60)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tw") / "toyworld"
+    return root, generate_toyworld(ToyWorldConfig(**SMALL), root)
+
+
+def test_base_corpus_counts_and_no_motion_or_order(world):
+    root, report = world
+    rows = [json.loads(x) for x in (root / FILE).read_text().splitlines()]
+    assert report["base_corpus"]["rows"] == len(rows) == SMALL["n_base_corpus"]
+    assert {r["media_kind"] for r in rows} <= {"image", "frames"}
+    text = " ".join(r["messages"][0]["content"].lower() for r in rows)
+    for word in ("move", "direction", "appear", "order", "change", "first", "then", "before", "after"):
+        assert word not in text, word
+    for r in rows:  # one placeholder per image or frame, every media file there
+        assert r["messages"][0]["content"].count("<image>") == len(r["images"])
+        assert all((root / p).is_file() for p in r["images"])
+    mcq = [r for r in rows if r["messages"][1]["content"] in ("A", "B", "C", "D")]
+    assert 0 < len(mcq) < len(rows)  # lettered multiple choice and short open answers
+
+
+def test_base_corpus_scenes_are_held_out(world):
+    root, _ = world
+    pool = set(pd.read_parquet(root / "truth.parquet")["scene"])
+    from gdo_utils.toyworld.base_corpus import write_base_corpus
+
+    again = root.parent / "again"
+    _, scenes = write_base_corpus(ToyWorldConfig(**SMALL), again, pool)
+    assert scenes and not scenes & pool
+    assert (again / FILE).read_bytes() == (root / FILE).read_bytes()  # deterministic
+
+
+def test_mcq_prompt_styles_letter_every_option():
+    for style in range(4):
+        p = mcq_prompt("What colour is the square?", ["red", "blue", "green", "cyan"], style)
+        assert all(x in p for x in ("red", "blue", "green", "cyan")) and "D" in p
+
+
+def test_bad_pretrain_recipe_and_held_out_are_named(tmp_path, repo_root):
+    from gdo_utils.config import load_params
+    from gdo_utils.pretrain import pretrain_params, split_rows
+
+    p = load_params(repo_root / "params" / "demo.yaml", ["models.pretrain.train={learning_rate: -1}"])
+    with pytest.raises(ValueError, match=r"models\.pretrain\.train\.learning_rate"):
+        pretrain_params(p, tmp_path)
+    with pytest.raises(ValueError, match="models.pretrain.held_out=3 leaves no training rows"):
+        split_rows([{}] * 3, 3)
+
+
+def test_no_corpus_by_default(tmp_path):
+    cfg = ToyWorldConfig(**{**SMALL, "n_base_corpus": 0})
+    report = generate_toyworld(cfg, tmp_path / "tw")
+    assert report["base_corpus"] is None and not (tmp_path / "tw" / FILE).exists()
+    assert canonical_json(cfg.model_dump()) != canonical_json(ToyWorldConfig(**SMALL).model_dump())
+
+
+LEARN = ["toyworld.n_onevision=6", "toyworld.n_llava_video=2", "toyworld.n_llava665k=4", "toyworld.n_visionflan=2",
+         "toyworld.image_size=64", "toyworld.bench_questions_per_task=1", "toyworld.image_bench_size=1",
+         "toyworld.n_base_corpus=420", "toyworld.base_corpus_static_ratio=0.0", "models.pretrain.enabled=true",
+         "models.pretrain.held_out=100",
+         "models.pretrain.train={learning_rate: 2.0e-3, num_epochs: 3, per_device_batch_size: 16, warmup_ratio: 0.05, "
+         "checkpoint_fractions: [1.0], eval_ratio: 0.0, min_pixels: 4096, max_pixels: 4096}"]
+
+
+@pytest.mark.slow
+def test_base_model_learns_and_is_cached(tmp_path, repo_root):
+    """Training on the base corpus changes held-out replies measurably (intervals apart); a second call reuses it.
+
+    The initial random model never replies an answer exactly; after 60 steps the trained one answers a share of
+    the held-out rows exactly (answer formats and priors first). A break in learning (labels, optimiser, the
+    trained weights not becoming models.vlm.path) leaves it at the initial model's 0 and fails this test.
+    """
+    from gdo_utils.config import load_params
+    from gdo_utils.models import ensure_models
+
+    p = load_params(repo_root / "params" / "demo.yaml", [f"output_root={tmp_path}", *LEARN])
+    generate_toyworld(p.toyworld, p.toyworld_dir)
+    info = ensure_models(p)
+    assert info["pretrained"]
+    report = json.loads(p.stage_dir("pretrain", "held_out.json").read_text())
+    trained, initial = report["held_out_trained"]["all"], report["held_out_initial"]["all"]
+    assert trained["n"] == initial["n"] == p.models.pretrain.held_out
+    assert trained["ci95"][0] > initial["ci95"][1], (initial, trained)
+    stamp = p.stage_dir("models", "manifest.json").stat().st_mtime_ns
+    ensure_models(p)                                     # same params, corpus and code: nothing is retrained
+    assert p.stage_dir("models", "manifest.json").stat().st_mtime_ns == stamp
+
+
+def test_miniature_params_are_the_documented_composition(repo_root):
+    """params/miniature.yaml's pool sizes are the ones docs/toyworld.md fixed before any result."""
+    import re
+
+    from gdo_utils.config import load_params
+
+    doc = (repo_root / "docs" / "toyworld.md").read_text()
+    documented = {k: int(v) for k, v in re.findall(r"`(n_\w+): (\d+)`", doc)}
+    assert set(documented) == {"n_onevision", "n_llava_video", "n_llava665k", "n_visionflan"}
+    tw = load_params(repo_root / "params" / "miniature.yaml").toyworld
+    assert {k: getattr(tw, k) for k in documented} == documented
+    assert f"`mcq_ratio: {tw.mcq_ratio}`" in doc and tw.frames_per_video == 8 and tw.image_size == tw.video_size == 64
+    assert (tw.base_corpus_static_ratio, tw.base_corpus_mcq_ratio) == (0.15, 0.6)   # the doc's 15% and 60%

@@ -113,7 +113,7 @@ def child_kit(data: Path, variant: str, k: int, seed: int = 42) -> dict:
         image = np.load(data / "image.npy")  # fp16 as stored; rows picked first (as the runner does)
         text = np.load(data / "text.npy")
         order = pd.Index(qa["qa_uid"]).get_indexer(df["qa_uid"])
-        x = clip_joint_features(image[order], text[order])
+        x = clip_joint_features(image, text, rows=order)
     else:
         x = standardized_features(df, qa.set_index("qa_uid").loc[df["qa_uid"]].reset_index())
     phases["features"] = time.perf_counter() - t

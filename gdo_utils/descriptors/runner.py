@@ -288,7 +288,7 @@ def coverage_features(params: Params, desc: pd.DataFrame, qa: pd.DataFrame) -> n
     if np.isnan(take.astype(float)).any():
         raise RuntimeError("embeddings do not cover every qa_uid of the descriptors (rebuild the embed stage)")
     take = take.astype(int)
-    return clip_joint_features(emb.image[take], emb.text[take], emb.has_image[take], emb.has_text[take])
+    return clip_joint_features(emb.image, emb.text, emb.has_image, emb.has_text, rows=take)
 
 
 def merge_descriptors(params: Params, extraction: dict | None = None) -> dict:

@@ -381,6 +381,31 @@ def test_hashed_bow_is_stable():
     assert b[0].max() == pytest.approx(2 / math.sqrt(5)) and not b[2].any()
 
 
+@pytest.mark.parametrize("force_rows", [False, True])
+def test_hashed_bow_equals_counting_each_row(monkeypatch, force_rows):
+    """One regex pass over all rows (and the per-row reading it falls back to) counts what a row-by-row
+    `re.findall` of the lowercased text counts, bucket by bucket: newlines, underscores, non-ASCII letters,
+    the Kelvin sign (lowercases to an ASCII k), empty and missing texts."""
+    import re
+    from collections import Counter
+
+    import gdo_utils.descriptors.coverage as cov
+
+    texts = ["Cat cat dog", "dog\nCAT_2 cat", None, "", "\u212a9 kelvin \u00e9t\u00e9 caf\u00e9", "x\ny\n",
+             "  ", "A1 b2 C3 d4 " * 5, float("nan"), "\u0130stanbul \u00dfa"]
+    if force_rows:  # the per-row reading must give the same table
+        monkeypatch.setattr(cov, "WORD_TOKEN_RE", re.compile(r"[a-z]"))
+    got = cov.hashed_bow(pd.Series(texts, dtype=object), buckets=16)
+    want = np.zeros((len(texts), 16), dtype=np.float32)
+    lowered = pd.Series(texts, dtype=object).where(pd.notna(texts), "").astype(str).str.lower()  # pandas' rule
+    for i, t in enumerate(lowered):
+        for tok, c in Counter(re.findall(r"[A-Za-z0-9_]+", t)).items():
+            want[i, stable_bucket(tok, 16)] += c
+    from gdo_utils.vectors import l2_normalize
+
+    assert got.dtype == np.float32 and np.array_equal(got, l2_normalize(want))
+
+
 _SUBPROCESS_CODE = """
 import hashlib, sys
 sys.path.insert(0, {repo!r})

@@ -26,7 +26,7 @@ import pandas as pd
 from gdo_utils.stats import robust_z
 from gdo_utils.kmeans import fit_kmeans
 from gdo_utils.vectors import l2_normalize
-from gdo_utils.words import WORD_TOKEN
+from gdo_utils.words import WORD_TOKEN, WORD_TOKEN_RE
 
 COVERAGE_COLUMNS = ("cluster_id", "cluster_dist", "cluster_rep", "cluster_hard")
 DESCRIPTOR_FEATURES = ("amm", "frame_diversity", "vds", "log_ppl", "tnc", "self_consistency")
@@ -146,16 +146,19 @@ def stable_bucket(token: str, buckets: int = HASH_BUCKETS) -> int:
 def hashed_bow(texts: pd.Series, buckets: int = HASH_BUCKETS) -> np.ndarray:
     """Hashed bag of lowercase word tokens per text, L2-normalised rows (float32, (n, buckets))."""
     s = pd.Series(texts).astype(object).where(pd.notna(texts), "").astype(str).str.lower()
-    toks = s.str.findall(WORD_TOKEN)
-    lengths = toks.str.len().to_numpy(dtype=np.int64)
-    flat = [t for row in toks for t in row]
-    out = np.zeros((len(s), buckets), dtype=np.float32)
+    lengths = s.str.count(WORD_TOKEN).to_numpy(dtype=np.int64)
+    flat = WORD_TOKEN_RE.findall("\n".join(s.tolist()))  # one pass over all rows: "\n" ends every token
+    if len(flat) != lengths.sum():  # cannot happen for an ASCII token class; the per-row reading decides then
+        toks = s.str.findall(WORD_TOKEN)
+        lengths = toks.str.len().to_numpy(dtype=np.int64)
+        flat = [t for row in toks for t in row]
+    counts = np.zeros(len(s) * buckets, dtype=np.int64)
     if flat:
-        uniq, inverse = np.unique(np.asarray(flat, dtype=object).astype(str), return_inverse=True)
+        codes, uniq = pd.factorize(np.asarray(flat, dtype=object))  # hashing, not sorting, the distinct tokens
         ubuckets = np.fromiter((stable_bucket(t, buckets) for t in uniq), dtype=np.int64, count=len(uniq))
-        rows = np.repeat(np.arange(len(s)), lengths)
-        np.add.at(out, (rows, ubuckets[inverse]), 1.0)
-    return l2_normalize(out)
+        rows = np.repeat(np.arange(len(s), dtype=np.int64), lengths)
+        counts = np.bincount(rows * buckets + ubuckets[codes], minlength=len(s) * buckets)
+    return l2_normalize(counts.reshape(len(s), buckets).astype(np.float32))
 
 
 def _align(desc: pd.DataFrame, qa: pd.DataFrame) -> pd.DataFrame:

@@ -110,10 +110,10 @@ def child_kit(data: Path, variant: str, k: int, seed: int = 42) -> dict:
     phases["merge_parts"] = time.perf_counter() - t
     t = time.perf_counter()
     if feats_kind == "clip":
-        image = np.load(data / "image.npy")  # fp16 as stored; rows picked first (as the runner does)
-        text = np.load(data / "text.npy")
+        image = np.load(data / "image.npy", mmap_mode="r")  # fp16, mapped; rows picked inside (as the runner)
+        text = np.load(data / "text.npy", mmap_mode="r")
         order = pd.Index(qa["qa_uid"]).get_indexer(df["qa_uid"])
-        x = clip_joint_features(image[order], text[order])
+        x = clip_joint_features(image, text, rows=order)
     else:
         x = standardized_features(df, qa.set_index("qa_uid").loc[df["qa_uid"]].reset_index())
     phases["features"] = time.perf_counter() - t

@@ -46,9 +46,20 @@ def _module_name(file: Path, root: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-@lru_cache(maxsize=None)
+def _stat_key(file: Path) -> tuple[Path, int, int]:
+    """(path, size, mtime_ns) of a source file: what the per-process memos below are keyed on."""
+    st = file.stat()
+    return file, st.st_size, st.st_mtime_ns
+
+
 def _imports(file: Path, root: Path) -> tuple[str, ...]:
     """Modules of the package `root` that `file` imports anywhere (also lazily, inside functions)."""
+    return _parsed_imports(*_stat_key(file), root)
+
+
+@lru_cache(maxsize=None)
+def _parsed_imports(file: Path, size: int, mtime_ns: int, root: Path) -> tuple[str, ...]:
+    """`_imports` of one version of `file` (parsed once per process per (path, size, mtime_ns))."""
     import ast
 
     pkg = root.name
@@ -92,11 +103,19 @@ def code_version(modules: Sequence[str]) -> str:
     """sha256 (16 hex) over the source of the given modules and of every gdo_utils module they import.
 
     The import closure (found statically, lazy imports included) means a stage's key also changes when a
-    shared helper it uses changes, and a stale module list can never leave code out.
+    shared helper it uses changes, and a stale module list can never leave code out. Parses and hashes
+    are remembered per process for each file's (path, size, mtime_ns), so a repeated call only stats the
+    files, and an edited file (new size or mtime) is read again.
     """
+    return _code_version(tuple(_stat_key(f) for f in _closure(modules)))
+
+
+@lru_cache(maxsize=None)
+def _code_version(files: tuple[tuple[Path, int, int], ...]) -> str:
+    """`code_version` of the files (path, size, mtime_ns): read and hashed once per process per such tuple."""
     h = hashlib.sha256()
     root = Path(__file__).resolve().parent
-    for f in _closure(modules):
+    for f, _, _ in files:
         h.update(f"{f.relative_to(root.parent) if f.is_relative_to(root.parent) else f.name}\0".encode())
         h.update(f.read_bytes())
         h.update(b"\0")

@@ -295,12 +295,14 @@ def ensure_embeddings(params: Params, pool_name: str, level: Level | None = None
 
 
 def load_embeddings(params: Params, pool_name: str, dtype: type = np.float32) -> Embeddings:
-    """Read a pool's embeddings in id order (float32; np.float16 keeps the stored values without a copy)."""
+    """A pool's embeddings in id order (float32; np.float16: the stored arrays mapped read-only, not copied)."""
     d = embed_dir(params, pool_name)
+    mmap = "r" if dtype == np.float16 else None  # callers gather the rows they need, reading only those pages
     if not (d / "ids.parquet").is_file():
         raise FileNotFoundError(f"{d}/ids.parquet not found: run `gdo-repro embed --pool {pool_name}` first")
     meta = read_parquet(d / "ids.parquet")
     rep = read_json(d / "report.json")
-    return Embeddings(ids=meta["id"].to_numpy(dtype=str), image=np.load(d / "image.npy").astype(dtype, copy=False),
-                      text=np.load(d / "text.npy").astype(dtype, copy=False), has_image=meta["has_image"].to_numpy(bool),
-                      has_text=meta["has_text"].to_numpy(bool), level=rep["level"], arch=rep["clip_arch"])
+    image, text = (np.load(d / f, mmap_mode=mmap).astype(dtype, copy=False) for f in ("image.npy", "text.npy"))
+    return Embeddings(ids=meta["id"].to_numpy(dtype=str), image=image, text=text,
+                      has_image=meta["has_image"].to_numpy(bool), has_text=meta["has_text"].to_numpy(bool),
+                      level=rep["level"], arch=rep["clip_arch"])

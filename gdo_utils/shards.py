@@ -26,6 +26,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .io import write_json, write_parquet
@@ -171,14 +172,34 @@ class MergeError(RuntimeError):
     """Parts do not cover the expected ids exactly once."""
 
 
+def _ids_match(ids: pa.ChunkedArray, expected_ids: pd.Series | list) -> bool:
+    """True when the string `ids` hold every expected id exactly once and nothing else (by Arrow kernels).
+
+    False also when Arrow cannot decide it simply (not strings, nulls): `merge_parts` then applies its set rule.
+    """
+    if not (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)) or ids.null_count:
+        return False
+    try:
+        exp = pa.array(expected_ids.array if isinstance(expected_ids, pd.Series) else expected_ids).cast(ids.type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError):
+        return False
+    if exp.null_count or pc.count_distinct(ids).as_py() != len(ids):
+        return False
+    return bool(pc.all(pc.is_in(ids, value_set=exp)).as_py()) and bool(pc.all(pc.is_in(exp, value_set=ids)).as_py())
+
+
 def merge_parts(parts_dir: str | Path, expected_ids: Iterable[str], id_col: str) -> pd.DataFrame:
     """Concatenate all parts, check each expected id appears exactly once, sort by id."""
     parts = list_parts(parts_dir)
     if not parts:
         raise MergeError(f"no parts in {parts_dir}")
     table = pa.concat_tables([pq.read_table(p) for p in parts], promote_options="default")
+    if not isinstance(expected_ids, pd.Series):
+        expected_ids = list(expected_ids)  # read twice below
     df = table.to_pandas()
-    expected = set(expected_ids)
+    if _ids_match(table.column(id_col), expected_ids):
+        return df.sort_values(id_col, kind="mergesort").reset_index(drop=True)
+    expected = set(expected_ids)  # the rule, and the error's examples
     counts = df[id_col].value_counts()
     dup = counts[counts > 1]
     missing = expected - set(counts.index)

@@ -152,6 +152,58 @@ def test_code_version_covers_the_modules_a_stage_imports():
     assert not any(f.startswith("gdo_utils/train/") or f.startswith("gdo_utils/evaluate/") for f in pool)
 
 
+def _toy_package(tmp_path, monkeypatch) -> Path:
+    """A temporary `gdo_utils` folder (a.py imports b.py) that code_version resolves module names in."""
+    import gdo_utils.cache as cache
+
+    pkg = tmp_path / "gdo_utils"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from gdo_utils import b\nX = 1\n")
+    (pkg / "b.py").write_text("Y = 1\n")
+    (pkg / "c.py").write_text("Z = 1\n")
+    monkeypatch.setattr(cache, "_module_files", lambda m: (pkg / f"{m.split('.')[-1]}.py",))
+    return pkg
+
+
+def test_code_version_changes_when_a_module_file_changes(tmp_path, monkeypatch):
+    """The per-process memo is keyed on each file's (path, size, mtime_ns): edits are still seen."""
+    pkg = _toy_package(tmp_path, monkeypatch)
+    v1 = code_version(["gdo_utils.a"])
+    assert code_version(["gdo_utils.a"]) == v1
+    (pkg / "c.py").write_text("Z = 2\n")  # not imported by a: same version
+    assert code_version(["gdo_utils.a"]) == v1
+    (pkg / "b.py").write_text("Y = 22\n")  # an imported module, new size
+    v2 = code_version(["gdo_utils.a"])
+    assert v2 != v1
+    st = (pkg / "b.py").stat()
+    (pkg / "b.py").write_text("Y = 33\n")  # same size, later mtime
+    os.utime(pkg / "b.py", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    v3 = code_version(["gdo_utils.a"])
+    assert v3 not in (v1, v2)
+    (pkg / "a.py").write_text("from gdo_utils import b, c\nX = 1\n")  # a new import joins the closure
+    v4 = code_version(["gdo_utils.a"])
+    assert v4 not in (v1, v2, v3)
+    (pkg / "c.py").write_text("Z = 3\n")
+    assert code_version(["gdo_utils.a"]) != v4
+
+
+def test_code_version_second_call_reads_no_file(tmp_path, monkeypatch):
+    """A repeated call only stats the files: no source file is read or parsed again until one changes."""
+    pkg = _toy_package(tmp_path, monkeypatch)
+    reads: list[Path] = []
+    real = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: reads.append(self) or real(self))
+    v = code_version(["gdo_utils.a"])
+    assert sorted(p.name for p in reads) == ["__init__.py"] * 2 + ["a.py"] * 2 + ["b.py"] * 2  # parsed + hashed
+    reads.clear()
+    assert code_version(["gdo_utils.a"]) == v and reads == []
+    st = (pkg / "b.py").stat()
+    os.utime(pkg / "b.py", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched: read again, same bytes
+    assert code_version(["gdo_utils.a"]) == v
+    assert sorted(p.name for p in reads) == ["__init__.py", "a.py", "b.py", "b.py"]  # b parsed, all hashed
+
+
 def test_model_fingerprint_changes_when_a_checkpoint_is_rewritten(tmp_path):
     """Evaluation and training key a model folder by its files: a retrained checkpoint at the same path is new."""
     import os

@@ -301,6 +301,32 @@ def test_clip_joint_features():
     assert not both_missing.any()
 
 
+def test_clip_joint_features_float16_rows_equal_numpy_cast_bit_for_bit(monkeypatch):
+    """float16 inputs through the lookup table, rows gathered chunk-wise: the same bits as numpy's cast of
+    `image[rows]` (every float16 pattern: subnormals, -0, inf and NaN rows included)."""
+    import gdo_utils.descriptors.coverage as cov
+
+    monkeypatch.setattr(cov, "FILL_ROWS", 7)  # several chunks and a short last one
+    every = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
+    assert np.array_equal(cov._float16_table().view(np.uint32), every.astype(np.float32).view(np.uint32))
+    rng = np.random.default_rng(3)
+    img = rng.choice(every, (40, 6)).astype(np.float16)
+    img[5:, :] = rng.standard_normal((35, 6)).astype(np.float16)  # mostly finite rows, a few all-pattern rows
+    txt = rng.standard_normal((40, 4)).astype(np.float16)
+    txt[9] = 0.0
+    has_img, has_txt = rng.random(40) < 0.8, rng.random(40) < 0.9
+    rows = rng.permutation(40)[:33]
+    got = clip_joint_features(img, txt, has_img, has_txt, rows=rows)
+    with monkeypatch.context() as m:  # reference: numpy's own float16 -> float32 cast of the gathered rows
+        m.setattr(cov, "_float16_table", lambda: None)
+        m.setattr(cov, "_fill_float32", lambda dst, src, r: (dst.__setitem__(Ellipsis, src[r].astype(np.float32)),
+                                                              np.isfinite(dst).all(axis=1))[1])
+        want = clip_joint_features(img, txt, has_img, has_txt, rows=rows)
+    assert got.dtype == np.float32 and got.shape == (33, 10)
+    assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+    assert np.array_equal(got, clip_joint_features(img[rows], txt[rows], has_img[rows], has_txt[rows]))
+
+
 def _toy_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
     qa = pd.DataFrame({
         "qa_uid": ["vv::1::t0", "ov::2::t0", "vv::3::t0", "ov::4::t0"],
@@ -353,6 +379,31 @@ def test_hashed_bow_is_stable():
     b = hashed_bow(pd.Series(["Cat cat dog", "dog CAT cat", None]))
     np.testing.assert_array_equal(b[0], b[1])
     assert b[0].max() == pytest.approx(2 / math.sqrt(5)) and not b[2].any()
+
+
+@pytest.mark.parametrize("force_rows", [False, True])
+def test_hashed_bow_equals_counting_each_row(monkeypatch, force_rows):
+    """One regex pass over all rows (and the per-row reading it falls back to) counts what a row-by-row
+    `re.findall` of the lowercased text counts, bucket by bucket: newlines, underscores, non-ASCII letters,
+    the Kelvin sign (lowercases to an ASCII k), empty and missing texts."""
+    import re
+    from collections import Counter
+
+    import gdo_utils.descriptors.coverage as cov
+
+    texts = ["Cat cat dog", "dog\nCAT_2 cat", None, "", "\u212a9 kelvin \u00e9t\u00e9 caf\u00e9", "x\ny\n",
+             "  ", "A1 b2 C3 d4 " * 5, float("nan"), "\u0130stanbul \u00dfa"]
+    if force_rows:  # the per-row reading must give the same table
+        monkeypatch.setattr(cov, "WORD_TOKEN_RE", re.compile(r"[a-z]"))
+    got = cov.hashed_bow(pd.Series(texts, dtype=object), buckets=16)
+    want = np.zeros((len(texts), 16), dtype=np.float32)
+    lowered = pd.Series(texts, dtype=object).where(pd.notna(texts), "").astype(str).str.lower()  # pandas' rule
+    for i, t in enumerate(lowered):
+        for tok, c in Counter(re.findall(r"[A-Za-z0-9_]+", t)).items():
+            want[i, stable_bucket(tok, 16)] += c
+    from gdo_utils.vectors import l2_normalize
+
+    assert got.dtype == np.float32 and np.array_equal(got, l2_normalize(want))
 
 
 _SUBPROCESS_CODE = """

@@ -50,6 +50,10 @@ def test_qa_level_rows_norms_and_errors(setup):
     rep = run_embed(p, table, out, level="qa", progress=False)
     emb = load_embeddings(p, "x")
     assert list(emb.ids) == sorted(table["qa_uid"]) and emb.level == "qa"
+    half = load_embeddings(p, "x", dtype=np.float16)  # the stored values, mapped read-only (not copied)
+    assert half.image.dtype == np.float16 and not half.image.flags.writeable and not half.text.flags.writeable
+    np.testing.assert_array_equal(half.image.astype(np.float32), emb.image)
+    np.testing.assert_array_equal(half.text.astype(np.float32), emb.text)
     assert rep["rows"] == 6 and rep["has_image"] == 4 and rep["has_text"] == 6
     assert rep["errors_by_reason"] == {"no_media": 1, "unreadable_media": 1}
     norms = np.linalg.norm(emb.image, axis=1)

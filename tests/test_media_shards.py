@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from gdo_utils import shards
@@ -94,3 +95,33 @@ def test_merge_detects_missing_and_duplicates(tmp_path):
     w.close()
     with pytest.raises(shards.MergeError, match="1 duplicated"):
         shards.merge_parts(tmp_path, ids[:2], "id")
+
+
+@pytest.mark.parametrize("expected", [
+    ["a", "b", "c"], ["c", "a", "b", "a"], ["a", "b"], ["a", "b", "c", "d"], ["a", "b", "x"], [], ["a", "b", 3]])
+@pytest.mark.parametrize("kind", ["list", "iterator", "series", "arrow_series"])
+def test_merge_fast_id_check_agrees_with_the_set_rule(tmp_path, monkeypatch, expected, kind):
+    """The Arrow check of the ids (every expected id once, nothing else) decides as the set rule alone does."""
+    shards.run_sharded(["a", "b", "c"], _work, tmp_path, id_col="id", batch_size=2, part_rows=2, rank=0, world_size=1,
+                       progress=False)
+    real = shards._ids_match
+
+    def outcome(fast: bool):
+        if not fast:
+            monkeypatch.setattr(shards, "_ids_match", lambda ids, exp: False)
+        arg = {"list": lambda: list(expected), "iterator": lambda: iter(expected),
+               "series": lambda: pd.Series(expected, dtype=object),
+               "arrow_series": lambda: pd.Series(expected, dtype=object if 3 in expected else "string[pyarrow]")}[kind]()
+        try:
+            return shards.merge_parts(tmp_path, arg, "id")
+        except shards.MergeError as e:
+            return str(e)
+
+    fast, slow = outcome(True), outcome(False)
+    if isinstance(slow, str):
+        assert fast == slow
+    else:
+        pd.testing.assert_frame_equal(fast, slow)
+        assert list(fast["id"]) == ["a", "b", "c"]
+    ids = pa.chunked_array([pa.array(["a", "b", "c"])])
+    assert real(ids, sorted(set(expected), key=str)) == (sorted(set(expected), key=str) == ["a", "b", "c"])

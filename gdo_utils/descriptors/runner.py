@@ -278,9 +278,9 @@ def run_descriptors(params: Params, force: bool = False, progress: bool = True) 
 
 
 def coverage_features(params: Params, desc: pd.DataFrame, qa: pd.DataFrame) -> np.ndarray:
-    """Features for coverage clustering, rows aligned with `desc` (sorted by qa_uid)."""
-    if params.descriptors.coverage_features == "standardized":
-        return standardized_features(desc, qa)
+    """Features for coverage clustering, rows aligned with `desc` (sorted by qa_uid); `qa`: the pool, any order."""
+    if params.descriptors.coverage_features == "standardized":  # the pool's rows put in `desc`'s order first
+        return standardized_features(desc, qa.set_index("qa_uid").loc[desc["qa_uid"]].reset_index())
     ensure_embeddings(params, GDO_POOL_NAME, level="qa")
     emb = load_embeddings(params, GDO_POOL_NAME, dtype=np.float16)  # rows picked before the float32 features
     pos = pd.Series(np.arange(len(emb.ids)), index=emb.ids)
@@ -288,7 +288,7 @@ def coverage_features(params: Params, desc: pd.DataFrame, qa: pd.DataFrame) -> n
     if np.isnan(take.astype(float)).any():
         raise RuntimeError("embeddings do not cover every qa_uid of the descriptors (rebuild the embed stage)")
     take = take.astype(int)
-    return clip_joint_features(emb.image[take], emb.text[take], emb.has_image[take], emb.has_text[take])
+    return clip_joint_features(emb.image, emb.text, emb.has_image, emb.has_text, rows=take)
 
 
 def merge_descriptors(params: Params, extraction: dict | None = None) -> dict:
@@ -297,7 +297,7 @@ def merge_descriptors(params: Params, extraction: dict | None = None) -> dict:
     out = descriptors_dir(params)
     qa = load_pool(params)
     df = merge_parts(out / "parts", qa["qa_uid"], "qa_uid")
-    feats = coverage_features(params, df, qa.set_index("qa_uid").loc[df["qa_uid"]].reset_index())
+    feats = coverage_features(params, df, qa)
     cache = stage_cache(params).snapshot()  # the inputs as read (pool, and the embeddings just ensured)
     c = params.descriptors
     cov = cluster_coverage(feats, c.coverage_k, params.seed, c.coverage_niter, init=c.coverage_init,

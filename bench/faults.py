@@ -23,6 +23,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -178,11 +179,32 @@ def explain(a: Path, b: Path) -> str:
     return "bytes"
 
 
+FRAME_REF = re.compile(r"/frames/([0-9a-f]{16})/")
+
+
+def referenced_frames(run_dir: Path) -> set[str]:
+    """Frame folders (outputs/<run>/frames/<sha1 of the video path>) that some exported training file names."""
+    refs: set[str] = set()
+    for f in (run_dir / "subsets").rglob("train*.json*"):
+        refs |= set(FRAME_REF.findall(f.read_text(encoding="utf-8")))
+    return refs
+
+
 def compare(faulted: Path, clean: Path) -> dict:
+    """Files that differ; frame folders that no export of their run names are listed apart (see below)."""
     fa, cl = content(faulted), content(clean)
     differ = sorted(k for k in set(fa) | set(cl) if fa.get(k) != cl.get(k))
+    # `--extract-frames` keeps a video's PNG frames under frames/<hash>/ for every export that needs them; an
+    # export made before the edits (another subset) leaves folders that the final exports no longer name: a
+    # cache of decoded frames, not an output of the final run. Every folder an export names is compared.
+    refs = {"faulted": referenced_frames(faulted), "clean": referenced_frames(clean)}
+    stale = [k for k in differ if k.startswith("frames/") and (k in fa) != (k in cl)
+             and k.split("/")[1] not in refs["faulted" if k in fa else "clean"]]
+    differ = [k for k in differ if k not in set(stale)]
     return {"files_compared": len(set(fa) | set(cl)), "equal": not differ,
-            "files_differing": {k: explain(faulted / k, clean / k) for k in differ}}
+            "files_differing": {k: explain(faulted / k, clean / k) for k in differ},
+            "unreferenced_frame_files": {"faulted": sum(k in fa for k in stale), "clean": sum(k in cl for k in stale),
+                                         "folders": sorted({k.split("/")[1] for k in stale})}}
 
 
 def main() -> None:

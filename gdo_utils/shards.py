@@ -134,6 +134,8 @@ def run_sharded(ids: Sequence[str], work: Callable[[Sequence[str]], list[dict]],
     `work` must return exactly one row (a dict with `id_col`) per input id; failures belong in the
     row (an error column), not as exceptions. `shard_key` (default: the id) decides the rank and the
     order: ids sharing a key (e.g. the QAs of one video) land on the same rank, next to each other.
+    Batches are the ones a run from scratch makes, whatever is already done (`recomputed_for_batch`
+    counts the done rows computed again for that and not written).
     `row_keys` (id -> input digest) are stored with each row (see `prepare_parts`).
     Returns counts for the stage report.
     """
@@ -152,20 +154,32 @@ def run_sharded(ids: Sequence[str], work: Callable[[Sequence[str]], list[dict]],
     log.info("rank %d/%d: %d ids owned, %d already done, %d to do", rank, world_size, len(mine), len(mine) - len(todo), len(todo))
     if row_keys is not None and schema is not None:
         schema = schema.append(pa.field(ROW_KEY, pa.string()))
+    extra = 0
     with PartWriter(parts_dir, rank, part_rows, schema) as writer:
         bar = tqdm(total=len(todo), desc=f"{desc} (rank {rank})", disable=not progress)
-        for chunk in batched(todo, batch_size):
+        # Batches are cut from every owned id, as a run from scratch cuts them, and a batch is computed
+        # whole when any of its ids is to do: batched maths (padding, BLAS blocking) then sees the same
+        # batch as in an uninterrupted run, so a resumed or partly recomputed run gives the same bits.
+        # Only the to-do rows are written; the others are already in the parts.
+        for chunk in batched(mine, batch_size):
+            need = [i for i in chunk if i not in done]
+            if not need:
+                continue
             rows = work(chunk)
             got = [r[id_col] for r in rows]
             if sorted(got) != sorted(chunk):
                 raise RuntimeError(f"work() returned ids {got[:3]}... for batch {list(chunk)[:3]}...: must be one row per id")
+            if len(need) < len(chunk):
+                keep = set(need)
+                rows = [r for r in rows if r[id_col] in keep]
+                extra += len(chunk) - len(need)
             if row_keys is not None:
                 rows = [{**r, ROW_KEY: row_keys[r[id_col]]} for r in rows]
             writer.add(rows)
-            bar.update(len(chunk))
+            bar.update(len(need))
         bar.close()
     return {"rank": rank, "world_size": world_size, "owned": len(mine), "skipped_done": len(mine) - len(todo),
-            "processed": len(todo)}
+            "processed": len(todo), "recomputed_for_batch": extra}
 
 
 class MergeError(RuntimeError):

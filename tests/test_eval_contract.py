@@ -45,6 +45,30 @@ def test_annotation_content_and_media_listing_digests(tmp_path):
     assert inputs_key(ann, media, [media / "gone.mp4"])["media"] != inputs_key(ann, media, [])["media"]
 
 
+def test_media_digest_is_content_not_time(tmp_path):
+    """Same bytes at another time (a copy, a regenerated toy world) give the same key; other bytes of the same
+    size and time stamp do not, at either end of a large video or anywhere in a small file."""
+    media = tmp_path / "media"
+    media.mkdir()
+    big = bytes(range(256)) * 2048                                      # 512 KiB, larger than both samples
+    (media / "v.mp4").write_bytes(big)
+    (media / "f.jpg").write_bytes(b"jpeg" * 100)
+    files = [media / "v.mp4", media / "f.jpg"]
+    d0 = media_digest(files, media)
+    copy = tmp_path / "copy"
+    shutil.copytree(media, copy, copy_function=shutil.copyfile)        # new mtimes
+    os.utime(copy / "v.mp4", ns=(1, 1))
+    assert media_digest([copy / "v.mp4", copy / "f.jpg"], copy) == d0
+    for name, data in [("v.mp4", b"X" + big[1:]), ("v.mp4", big[:-1] + b"X"), ("f.jpg", b"jpeg" * 50 + b"JPEG" * 50)]:
+        f = media / name
+        old, st = f.read_bytes(), f.stat()
+        f.write_bytes(data)
+        os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))                 # same size and time stamp
+        assert media_digest(files, media) != d0, name
+        f.write_bytes(old)
+        assert media_digest(files, media) == d0
+
+
 def test_runtime_key_names_dtype_attention_batching_and_versions():
     a = runtime_key("bfloat16", "flash_attention_2", 1)
     assert {"dtype", "attn_implementation", "batch_size", "padding_side", "transformers", "torch"} <= set(a)

@@ -5,8 +5,10 @@ Part of every (checkpoint, benchmark) generation hash, in the video stage and th
   its prompts, which changes bf16 logits), greedy decoding, and the transformers / torch versions;
 - the benchmark's inputs: a sha256 over the CONTENT of its annotation file(s) (a changed gold answer
   makes the pair stale), and a listing of the media its questions read (name relative to the media
-  root, size, mtime; a frame folder: every file in it), so a replaced video is noticed without
-  hashing gigabytes. Names are relative, so the key does not depend on where the data lives.
+  root, size, and a sha256 of the file's first and last 64 KiB, the whole file when smaller; a frame
+  folder: every file in it), so a replaced video is noticed without hashing gigabytes (an mp4 keeps its
+  index at one end, so a re-encoded or swapped video differs there). Names are relative and no time
+  stamp enters, so the key does not depend on where the data lives or when it was copied.
 """
 from __future__ import annotations
 
@@ -42,8 +44,28 @@ def annotations_digest(path: str | Path) -> str:
     return h.hexdigest()[:16]
 
 
+SAMPLE = 1 << 16   # bytes read from each end of a media file
+
+
+def sampled_digest(path: str | Path) -> str:
+    """sha256 (16 hex) of a file's size, first and last 64 KiB (the whole file when it is at most 128 KiB)."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        h = hashlib.sha256(f"{size}\0".encode())
+        if size <= 2 * SAMPLE:
+            h.update(fh.read())
+        else:
+            h.update(fh.read(SAMPLE))
+            fh.seek(size - SAMPLE)
+            h.update(fh.read(SAMPLE))
+    return h.hexdigest()[:16]
+
+
 def media_digest(media: Iterable[str | Path], root: str | Path) -> str:
-    """sha256 over (name relative to `root`, size, mtime) of each media file or frame-folder file; absent: 'missing'."""
+    """sha256 over (name relative to `root`, sampled content digest) of each media file or frame-folder file.
+
+    No time stamp: the same bytes copied (or regenerated) at another time give the same digest; absent: 'missing'.
+    """
     root = Path(root)
     h = hashlib.sha256()
     for m in sorted({str(x) for x in media if x}):
@@ -52,11 +74,9 @@ def media_digest(media: Iterable[str | Path], root: str | Path) -> str:
         if p.is_dir():
             for e in sorted(os.scandir(p), key=lambda e: e.name):
                 if e.is_file():
-                    st = e.stat()
-                    h.update(f"{rel}/{e.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+                    h.update(f"{rel}/{e.name}\0{sampled_digest(e.path)}\n".encode())
         elif p.is_file():
-            st = p.stat()
-            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            h.update(f"{rel}\0{sampled_digest(p)}\n".encode())
         else:
             h.update(f"{rel}\0missing\n".encode())
     return h.hexdigest()[:16]

@@ -22,8 +22,8 @@ import numpy as np
 from ..config import ToyWorldConfig, canonical_json
 from ..io import write_text
 from .questions import article
-from .scenes import COLORS, SHAPES, ImageScene, VideoScene, render_image, render_video, sample_image_scene, \
-    sample_video_scene
+from .scenes import BACKGROUNDS, COLORS, SHAPES, ImageScene, VideoScene, _distinct_shapes, render_image, render_video, \
+    sample_image_scene, sample_video_scene
 
 DIR = "base_corpus"
 FILE = f"{DIR}/corpus.jsonl"
@@ -125,3 +125,30 @@ def write_base_corpus(cfg: ToyWorldConfig, root: str | Path, pool_scenes: set[st
                                               {"role": "assistant", "content": answer}]}))
     write_text(root / FILE, "\n".join(lines) + ("\n" if lines else ""))
     return {"rows": len(lines), **counts}, taken - set(pool_scenes)
+
+
+PROBE_FILE = "colour_probe/corpus.jsonl"
+
+
+def write_colour_probe(root: str | Path, n: int, size: int, seed: int) -> Path:
+    """A one-skill corpus (one shape per image, "What colour is the <kind>?"): can the base model see at all?
+
+    The base corpus mixes five question types and needs hundreds of steps before pictures matter
+    (bench/README.md, "The miniature"); this corpus isolates the vision path, so a check that the kit's
+    trainer teaches the tiny VLM something about pixels stays cheap. Same layout as `write_base_corpus`.
+    """
+    from .generate import _save_jpg, held_out_seed
+
+    root = Path(root)
+    rng = np.random.default_rng(held_out_seed("colour_probe", seed))
+    lines = []
+    for i in range(n):
+        scene = ImageScene(str(rng.choice(list(BACKGROUNDS))), _distinct_shapes(rng, 1, size, max(8, size // 6)), size)
+        rel = f"colour_probe/images/img_{i:05d}.jpg"
+        _save_jpg(root / rel, render_image(scene))
+        shape = scene.shapes[0]
+        lines.append(json.dumps({"id": f"colour_{i:05d}", "media_kind": "image", "images": [rel],
+                                 "messages": [{"role": "user", "content": f"<image>\nWhat colour is the {shape.kind}?"
+                                               + SHORT}, {"role": "assistant", "content": shape.color}]}))
+    write_text(root / PROBE_FILE, "\n".join(lines) + "\n")
+    return root / PROBE_FILE

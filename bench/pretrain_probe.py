@@ -3,7 +3,8 @@
 A side experiment, not a kit stage: it draws still-image scenes with the toy world's own scene sampler and
 question rules (gdo_utils.toyworld), builds the demo's tiny VLM (gdo_utils.models.build_tiny_vlm, optionally
 deeper or wider), encodes rows with the kit's collator, and trains it with a plain AdamW loop (linear warm-up
-and decay, gradient clipping 1.0; the kit's Trainer adds checkpoints and logging, not different maths). Every
+and decay, gradient clipping 1.0; the kit's Trainer adds checkpoints and logging, not different maths), optionally
+after a first phase on another task (a curriculum: `--warm-task`, `--warm-steps`; held-out rows are --task's). Every
 `--every` steps it scores 200 held-out rows by exact match of the greedy reply in one teacher-forced pass, as
 gdo_utils.pretrain does, split by question type, so one can see which skill is learnt and when.
 
@@ -15,6 +16,7 @@ Tasks:
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/pretrain_probe.py --task colour --steps 400
     OMP_NUM_THREADS=1 .venv/bin/python bench/pretrain_probe.py --task corpus --steps 1500 --layers 4
+    OMP_NUM_THREADS=1 .venv/bin/python bench/pretrain_probe.py --task corpus --warm-task colour --warm-steps 300
 """
 from __future__ import annotations
 
@@ -81,6 +83,9 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=64, help="language model width (demo: 64)")
     ap.add_argument("--vision-hidden", type=int, default=32, help="vision tower width (demo: 32)")
     ap.add_argument("--layers", type=int, default=2, help="language model layers (demo: 2)")
+    ap.add_argument("--warm-task", choices=["colour", "colour_named", "corpus"], default=None,
+                    help="a curriculum: first train --warm-steps on this task's rows, then --steps on --task")
+    ap.add_argument("--warm-steps", type=int, default=0)
     ap.add_argument("--work", default="/tmp/gdo_pretrain_probe")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "pretrain_probe.json"))
     a = ap.parse_args()
@@ -94,8 +99,10 @@ def main() -> None:
 
     work = Path(a.work) / a.task
     rows = draw_rows(a.task, a.rows, a.image_size, a.shape_size, work / "images", seed=0)
-    model_dir = build_tiny_vlm(work / "model", [m["content"] for r in rows for m in r["messages"]], seed=0,
-                               hidden=a.hidden)
+    warm_rows = (draw_rows(a.warm_task, a.rows, a.image_size, a.shape_size, work / "warm_images", seed=1)
+                 if a.warm_task else [])
+    model_dir = build_tiny_vlm(work / "model", [m["content"] for r in rows + warm_rows for m in r["messages"]],
+                               seed=0, hidden=a.hidden)
     proc = AutoProcessor.from_pretrained(str(model_dir))
     proc.tokenizer.padding_side = "right"
     family = family_of_model_path(str(model_dir))
@@ -104,14 +111,14 @@ def main() -> None:
     recs = [parse_c1_row(r, "probe", i) for i, r in enumerate(rows)]
     encoded = [collator.encode(r, load_media(r, settings, family)) for r in recs]
     train, held = encoded[:-HELD], encoded[-HELD:]
+    warm = [collator.encode(r, load_media(r, settings, family))
+            for r in (parse_c1_row(x, "warm", i) for i, x in enumerate(warm_rows))]
     held_types = [question_type(r["messages"][0]["content"]) for r in rows[-HELD:]]
     cfg = AutoConfig.from_pretrained(str(model_dir))
     cfg.vision_config.hidden_size, cfg.vision_config.intermediate_size = a.vision_hidden, 2 * a.vision_hidden
     cfg.text_config.num_hidden_layers = a.layers
     torch.manual_seed(0)
     model = AutoModelForImageTextToText.from_config(cfg, attn_implementation="eager")
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 25) * max(0.0, 1 - s / a.steps))
     pad = proc.tokenizer.pad_token_id
 
     def score() -> dict[str, float]:
@@ -128,24 +135,34 @@ def main() -> None:
         model.train()
         return {k: round(100 * sum(v) / len(v), 1) for k, v in sorted(hits.items())}
 
-    order: list[int] = []
     rng = random.Random(0)
-    curve, t0 = [], time.process_time()
-    for step in range(1, a.steps + 1):
-        if not order:
-            order = list(range(len(train)))
-            rng.shuffle(order)
-        batch = pad_and_concat([train[order.pop()] for _ in range(min(a.batch, len(order)))], pad)
-        loss = model(**batch).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad()
-        if step % a.every == 0:
-            curve.append({"step": step, "loss": round(loss.item(), 3), "held_out": score(),
-                          "cpu_s": round(time.process_time() - t0, 1)})
-            print(json.dumps(curve[-1]), flush=True)
+    curve = []
+
+    def train_on(rows_enc: list, steps: int, phase: str) -> None:
+        """`steps` AdamW steps over shuffled epochs of `rows_enc` (linear warm-up and decay within the phase)."""
+        opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.0)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 25) * max(0.0, 1 - s / steps))
+        order: list[int] = []
+        t0 = time.process_time()
+        for step in range(1, steps + 1):
+            if not order:
+                order = list(range(len(rows_enc)))
+                rng.shuffle(order)
+            batch = pad_and_concat([rows_enc[order.pop()] for _ in range(min(a.batch, len(order)))], pad)
+            loss = model(**batch).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad()
+            if step % a.every == 0:
+                curve.append({"phase": phase, "step": step, "loss": round(loss.item(), 3), "held_out": score(),
+                              "cpu_s": round(time.process_time() - t0, 1)})
+                print(json.dumps(curve[-1]), flush=True)
+
+    if warm:
+        train_on(warm, a.warm_steps, f"warm:{a.warm_task}")
+    train_on(train, a.steps, a.task)
     counts = {t: held_types.count(t) for t in sorted(set(held_types))}
     write_results(a.out, {"args": vars(a), "held_out_n": counts,
                           "params": sum(p.numel() for p in model.parameters()), "curve": curve})

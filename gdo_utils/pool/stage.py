@@ -292,7 +292,7 @@ def load_pool_column(params: Params, column: str, name: str = GDO_POOL_NAME) -> 
     path = pool_dir(params, name) / "qa.parquet"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: run the pool stage first (gdo-repro pool --params ...)")
-    return pq.read_table(path, columns=[column]).column(column).combine_chunks()
+    return pq.read_table(path, columns=[column], use_threads=False).column(column).combine_chunks()
 
 
 def load_quarantine(params: Params, name: str = GDO_POOL_NAME) -> pd.DataFrame:

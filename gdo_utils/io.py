@@ -87,14 +87,33 @@ def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def _jsonl_encoder() -> json.JSONEncoder:
+    return json.JSONEncoder(ensure_ascii=False, default=_json_default)  # .encode(row) = json.dumps(row, ...)
+
+
 def write_jsonl(path: str | Path, rows: Iterable[dict]) -> Path:
     """Write one compact JSON object per line (key order kept as given, so output is deterministic)."""
-    encode = json.JSONEncoder(ensure_ascii=False, default=_json_default).encode  # = json.dumps(row, ...)
+    encode = _jsonl_encoder().encode
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as fh:
             for row in rows:
                 fh.write(encode(row))
                 fh.write("\n")
+    return Path(path)
+
+
+def jsonl_bytes(rows: Iterable[dict]) -> bytes:
+    """Rows as write_jsonl writes them (one json.dumps(row, ensure_ascii=False) per line), UTF-8."""
+    encode = _jsonl_encoder().encode
+    return "".join([encode(r) + "\n" for r in rows]).encode("utf-8")
+
+
+def write_chunks(path: str | Path, chunks: Iterable[bytes | memoryview]) -> Path:
+    """Atomically write byte chunks one after another (a large file never held whole)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            for chunk in chunks:
+                fh.write(chunk)
     return Path(path)
 
 

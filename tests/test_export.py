@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,9 @@ from gdo_utils.media import read_video_frames
 from gdo_utils.models import tiny_image_processor
 from gdo_utils.ofa.training import conversation_rows, random_baseline
 from gdo_utils.subsets import build_profile
-from gdo_utils.subsets.export import extract_video_row, iter_training_rows, training_rows, write_rows
+from gdo_utils.io import jsonl_bytes
+from gdo_utils.subsets.export import extract_video_row, training_file_chunks, training_rows, write_rows
+from gdo_utils.subsets.trainlines import training_lines
 from gdo_utils.subsets.synthetic import write_synthetic
 from gdo_utils.trainfile import ContractError, check_row, read_rows, row_images
 from tests.conftest import write_mp4
@@ -59,7 +62,7 @@ def test_gdo_rows_are_written_with_json_dumps(tmp_path):
 
 
 def test_rows_in_batches_equal_rows_at_once():
-    # the subsets write train.jsonl from an Arrow table a batch at a time (bounded memory): same rows
+    # the subsets write train.jsonl from an Arrow table a batch at a time (bounded memory): same bytes
     t = pa.table({"qa_uid": ["a", "b", "c", "d", "e"], "media_kind": ["image", "frames", "video_file", "none", "frames"],
                   "media": [["/x/é.jpg"], ["/f/1.jpg", "f/./2.jpg"], ["/v.mp4"], [], ["/g//1.jpg"]],
                   "frame_indices": [[0], [0, 1], [0, 5, 9], [], [3]], "question": ["Q1", "Q2", "Q3", "Q4", "Q5"],
@@ -67,8 +70,56 @@ def test_rows_in_batches_equal_rows_at_once():
     whole = training_rows(t, "question_raw")
     for batch in (1, 2, 3, 8):
         slices = (t.slice(i, batch) for i in range(0, t.num_rows, batch))
-        assert list(iter_training_rows(slices, "question_raw")) == whole
+        assert b"".join(training_file_chunks(slices, "question_raw")) == jsonl_bytes(whole)
     assert whole[1]["images"] == ["/f/1.jpg", os.path.abspath("f/2.jpg")] and whole[4]["images"] == ["/g/1.jpg"]
+
+
+def _awkward_rows() -> pa.Table:
+    """Pool rows with every string case json.dumps escapes (or does not), the four media kinds, the extras."""
+    n = 8
+    return pa.table({
+        "qa_uid": ['a"1', "b\\2", "c", "d", "e/é", "f", "g", "h\u2028"],
+        "media_kind": ["image", "frames", "video_file", "none", "frames", "image", "frames", "video_file"],
+        "media": [["/x/é.jpg"], ["/f/1.jpg", "f/./2.jpg"], ["/v.mp4"], [], ["/g//1.jpg", '/q"\\.jpg'], ["rel.jpg"],
+                  [f"/fr/{i:04d}.jpg" for i in range(32)], ["/v\n2.mp4"]],
+        "frame_indices": [[0], [0, 1], [0, 5, 9], [], [], [7], list(range(0, 320, 10)), [2147483647, 0]],
+        "question": ["Q1\x00\x1f\x7f", "Q2 é 😀 \u2028", "Q3\t\b\f", "Q4 <image>", "Q5\r\n", "x", "", "Q8\x1b"],
+        "question_raw": ["Q1\nA. x", "", "Q3", None, 'Q5 "q"', "\b\f", "raw only", "\\"],
+        "answer": ["1\n", "2\\", "3", "4", "5", "", "ä\x0b", '"'],
+        "source": ['s"', "s", "s", "s", "s", "s", "s", "s\\"], "bucket": ["image_qa"] * n,
+        "video_uid": pa.array(["v\n"] * n, pa.large_string())})
+
+
+@pytest.mark.parametrize("prompt", ["question_raw", "question"])
+def test_arrow_lines_equal_json_dumps_of_the_rows(prompt):
+    # train.jsonl's batches are written by Arrow kernels: the bytes must be json.dumps' of training_rows
+    t = _awkward_rows()
+    assert training_lines(t, prompt, ["source", "bucket", "video_uid"]) is not None   # the Arrow path decides
+    for batch in (1, 3, 8):
+        slices = (t.slice(i, batch) for i in range(0, t.num_rows, batch))
+        assert b"".join(training_file_chunks(slices, prompt)) == jsonl_bytes(training_rows(t, prompt))
+    line = json.loads(b"".join(training_file_chunks([t], prompt)).splitlines()[6])
+    assert line["frame_indices"] == [list(range(0, 320, 10))] and line["messages"][0]["content"].count("<image>") == 32
+
+
+@pytest.mark.parametrize("change", [
+    {"answer": pa.array(["a", None, "c", "d", "e", "f", "g", "h"])},            # a null
+    {"media_kind": pa.array(["image", "frames", "audio", "none", "frames", "image", "frames", "image"])},
+    {"source": pa.array([1, 2, 3, 4, 5, 6, 7, 8])},                            # not a string column
+    {"media": pa.array([["/a"], None, ["/v"], [], ["/b"], ["/c"], ["/d"], ["/e"]])},
+])
+def test_batches_the_arrow_lines_do_not_model_are_written_row_by_row(change):
+    t = _awkward_rows()
+    for name, col in change.items():
+        t = t.set_column(t.schema.get_field_index(name), name, col)
+    assert training_lines(t, "question_raw", ["source", "bucket", "video_uid"]) is None
+    try:
+        expected = jsonl_bytes(training_rows(t, "question_raw"))
+    except ValueError as exc:                                                 # e.g. an unknown media kind
+        with pytest.raises(ValueError, match=re.escape(str(exc))):
+            b"".join(training_file_chunks([t], "question_raw"))
+        return
+    assert b"".join(training_file_chunks([t], "question_raw")) == expected
 
 
 GOOD = {"id": "x", "messages": [{"role": "user", "content": "<image>\nQ"}, {"role": "assistant", "content": "A"}],

@@ -200,6 +200,19 @@ def test_invalid_utf8_and_bom_lines_go_the_slow_way(tmp_path):
     assert [r["reason"] for r in q] == ["malformed_json", "malformed_json"]
 
 
+@pytest.mark.parametrize("data", [b"ok", b"\xc3\xa9", b"\xf0\x9f\x98\x80", b"\xef\xbf\xbe", b"a\x00b", b"\xed\x9f\xbf",
+                                  b"\xed\xa0\x80", b"\xc0\xaf", b"\xe0\x80\xaf", b"\xf4\x90\x80\x80", b"\xff", b"\xc3",
+                                  b"\xf8\x88\x80\x80\x80", b"x\xed\xbf\xbfy", b""])
+def test_utf8_check_is_pythons(data):
+    # the fast path checks a block's UTF-8 with Arrow's validator: it must agree with Python's decoder
+    try:
+        data.decode("utf-8")
+        python = True
+    except UnicodeDecodeError:
+        python = False
+    assert fast_mod.valid_utf8(data) is python
+
+
 def test_python_whitespace_class_and_collapse():
     assert fast_mod.PY_WHITESPACE == "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
     texts = [" a  b\t\nc ", "", "   ", "x", "\u3000y\xa0 z\x1f", "caf\u00e9\n\ndone", None]

@@ -118,16 +118,29 @@ def _either(a: pa.Array, b: pa.Array) -> pa.Array:
     return pc.if_else(pc.is_null(a), b, a)
 
 
+def valid_utf8(data: bytes) -> bool:
+    """True when `data` decodes as UTF-8 (Python's strict rule: no surrogates, overlongs or code points
+    above U+10FFFF), checked by Arrow's validator over the buffer instead of building a Python str."""
+    arr = pa.Array.from_buffers(pa.large_string(), 1, [None, pa.py_buffer(np.array([0, len(data)], dtype=np.int64)),
+                                                       pa.py_buffer(data)])
+    try:
+        arr.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
 def parse_block(data: bytes, n: int, fmt: str) -> pa.Table:
     """n JSONL lines (one record each) -> Arrow table under the format's schema; FastPathMiss otherwise."""
     # Arrow accepts NaN/Infinity, a BOM, several objects on a line and invalid UTF-8 where orjson does not
     if b"NaN" in data or b"Infinity" in data or b"\xef\xbb\xbf" in data:
         raise FastPathMiss("NaN/Infinity/BOM")
+    if not valid_utf8(data):
+        raise FastPathMiss("invalid UTF-8")
     try:
-        data.decode("utf-8")
         tab = pj.read_json(io.BytesIO(data), read_options=pj.ReadOptions(use_threads=False, block_size=1 << 22),
                            parse_options=pj.ParseOptions(explicit_schema=SCHEMAS[fmt], unexpected_field_behavior="ignore"))
-    except (UnicodeDecodeError, pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
         raise FastPathMiss(str(exc)) from None
     if tab.num_rows != n:
         raise FastPathMiss("rows != lines")

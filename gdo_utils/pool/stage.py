@@ -34,6 +34,13 @@ CODE_MODULES = ("gdo_utils.pool", "gdo_utils.media", "gdo_utils.schema", "gdo_ut
 OUTPUT_FILES = ["qa.parquet", "quarantine.parquet", "report.json"]
 
 
+def distinct(parts: list[pa.Array]) -> int:
+    """How many distinct values the arrays hold together, a null counting as one (as a Python set of them)."""
+    if not parts:
+        return 0
+    return pc.count_distinct(pa.chunked_array(parts, parts[0].type), mode="all").as_py()
+
+
 @dataclass
 class PoolSummary:
     """Counts of the QA rows seen so far (batch by batch)."""
@@ -42,9 +49,9 @@ class PoolSummary:
     by_bucket: Counter = field(default_factory=Counter)
     by_media_kind: Counter = field(default_factory=Counter)
     by_source: Counter = field(default_factory=Counter)
-    groups: set = field(default_factory=set)
-    samples: set = field(default_factory=set)
-    videos: set = field(default_factory=set)
+    groups: list = field(default_factory=list)    # distinct values of each batch (Arrow), counted in report()
+    samples: list = field(default_factory=list)
+    videos: list = field(default_factory=list)
     words: list = field(default_factory=list)
 
     def add(self, b: pa.RecordBatch) -> None:
@@ -52,10 +59,10 @@ class PoolSummary:
         for name, counter in (("bucket", self.by_bucket), ("media_kind", self.by_media_kind), ("source", self.by_source)):
             vc = pc.value_counts(b.column(name))
             counter.update(dict(zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist())))
-        self.groups.update(pc.unique(b.column("source_group")).to_pylist())
-        self.samples.update(pc.unique(b.column("sample_id")).to_pylist())
+        self.groups.append(pc.unique(b.column("source_group")))
+        self.samples.append(pc.unique(b.column("sample_id")))
         video = pc.equal(b.column("bucket"), "short_video")
-        self.videos.update(pc.unique(pc.filter(b.column("video_uid"), video)).to_pylist())
+        self.videos.append(pc.unique(pc.filter(b.column("video_uid"), video)))
         self.words.append(word_counts(b.column("question")))  # the WORD_TOKEN regex's counts, byte-level
 
     def merge(self, other: "PoolSummary") -> None:
@@ -64,9 +71,9 @@ class PoolSummary:
         for mine, theirs in ((self.by_bucket, other.by_bucket), (self.by_media_kind, other.by_media_kind),
                              (self.by_source, other.by_source)):
             mine.update(theirs)
-        self.groups |= other.groups
-        self.samples |= other.samples
-        self.videos |= other.videos
+        self.groups += other.groups
+        self.samples += other.samples
+        self.videos += other.videos
         self.words += other.words
 
     def report(self, pool: str, files: list[dict], quarantine: pd.DataFrame) -> dict:
@@ -78,9 +85,9 @@ class PoolSummary:
             "pool": pool, "files": files, "records": total("records"), "records_ok": total("records_ok"),
             "quarantined": int(len(quarantine)),
             "quarantine_by_reason": dict(sorted(Counter(quarantine["reason"]).items())) if len(quarantine) else {},
-            "qa_rows": self.rows, "samples": len(self.samples), "videos": len(self.videos),
+            "qa_rows": self.rows, "samples": distinct(self.samples), "videos": distinct(self.videos),
             "by_bucket": dict(sorted(self.by_bucket.items())), "by_media_kind": dict(sorted(self.by_media_kind.items())),
-            "by_source": dict(sorted(self.by_source.items())), "source_groups": len(self.groups),
+            "by_source": dict(sorted(self.by_source.items())), "source_groups": distinct(self.groups),
             "question_words_median": float(np.median(words)) if len(words) else 0.0,
             "dropped_empty_pairs": total("dropped_empty_pairs"),
             "ignored_orphan_assistant_turns": total("ignored_orphan_assistant_turns"),
@@ -292,7 +299,7 @@ def load_pool_column(params: Params, column: str, name: str = GDO_POOL_NAME) -> 
     path = pool_dir(params, name) / "qa.parquet"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: run the pool stage first (gdo-repro pool --params ...)")
-    return pq.read_table(path, columns=[column]).column(column).combine_chunks()
+    return pq.read_table(path, columns=[column], use_threads=False).column(column).combine_chunks()
 
 
 def load_quarantine(params: Params, name: str = GDO_POOL_NAME) -> pd.DataFrame:

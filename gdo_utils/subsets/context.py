@@ -92,7 +92,7 @@ def read_pool_columns(path: Path, columns: list[str] | None = None) -> pd.DataFr
     # one large_string chunk per string column: the pandas columns stay Arrow-backed, so every later
     # as_arrow() of them is free instead of a copy of the whole column. Column by column, each read
     # column dropped as soon as its copy is made, so at most one column exists twice (not the table).
-    arrow = pq.read_table(path, columns=columns)
+    arrow = pq.read_table(path, columns=columns, use_threads=False)  # Arrow's reader threads cost CPU, not time saved here
     cols = {}
     for name in columns:
         col = arrow.column(name)
@@ -132,7 +132,7 @@ def read_descriptors(path: Path, allow_missing: bool = False) -> pd.DataFrame | 
                 f"subsets.allow_no_descriptors=true to score every video with the no-metrics penalty")
         log.warning("%s not found: every candidate is scored without descriptors (allow_no_descriptors)", path)
         return None
-    return pq.read_table(path).to_pandas()
+    return pq.read_table(path, use_threads=False).to_pandas()
 
 
 def dense_codes(values: pd.Series) -> np.ndarray:

@@ -8,7 +8,8 @@ as `videos` + `frame_indices` ("video", decoded by the kit). `extract_frames` (C
 --extract-frames`) turns "video" rows into "frames" rows over lossless PNG files of exactly those
 frames, so ms-swift and LLaMA-Factory, which cannot be told which indices to decode, see the kit's frames.
 
-Lines are `json.dumps(row, ensure_ascii=False)`, so the same rows give the same bytes.
+Lines are `json.dumps(row, ensure_ascii=False)`, so the same rows give the same bytes; the subsets write
+train.jsonl a batch at a time with Arrow string kernels (`trainlines`) that produce exactly those bytes.
 Exports: `kit` (train.jsonl itself, or train_frames.jsonl with extracted frames), `ms-swift`
 (messages + images JSONL), `llama-factory` (sharegpt JSON + dataset_info.json), `llava` (LLaVA JSON).
 """
@@ -27,9 +28,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from PIL import Image
 
-from ..io import atomic_path, write_json, write_jsonl
+from ..io import atomic_path, jsonl_bytes, write_chunks, write_json, write_jsonl
 from ..trainfile import ExportError, conversation, media_fields, n_visuals
 from ..trainfile import read_rows as read_train_rows
+from .trainlines import line_bytes, training_lines
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +114,22 @@ def training_rows(table: pa.Table | pd.DataFrame, prompt_text: str = "question_r
     return out
 
 
-def iter_training_rows(tables: Iterable[pa.Table], prompt_text: str = "question_raw") -> Iterator[dict[str, Any]]:
-    """training_rows of a sequence of Arrow tables (batches), one batch held as Python objects at a time."""
+def training_file_chunks(tables: Iterable[pa.Table], prompt_text: str = "question_raw") -> Iterator[bytes | memoryview]:
+    """The bytes of train.jsonl for a sequence of Arrow tables (batches): each batch's lines by Arrow kernels
+    (`trainlines.training_lines`), or, where it does not model the batch, `training_rows` through json.dumps;
+    the same bytes either way."""
     for table in tables:
-        yield from training_rows(table, prompt_text)
+        fast = None
+        if isinstance(table, pa.Table) and "media" in table.column_names:
+            extras = [c for c in EXTRA_COLUMNS if c in table.column_names]
+            fast = training_lines(table.set_column(table.schema.get_field_index("media"), "media",
+                                                   absolute_media(table.column("media"))), prompt_text, extras)
+        yield line_bytes(fast) if fast is not None else jsonl_bytes(training_rows(table, prompt_text))
+
+
+def write_training_file(path: str | Path, tables: Iterable[pa.Table], prompt_text: str = "question_raw") -> Path:
+    """Atomically write train.jsonl of a sequence of Arrow tables (`training_file_chunks`)."""
+    return write_chunks(path, training_file_chunks(tables, prompt_text))
 
 
 def write_rows(path: str | Path, rows: Iterable[dict]) -> Path:

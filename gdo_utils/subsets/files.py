@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from ..io import sha256_file, write_parquet, write_text
 from .context import PoolContext, pool_file
-from .export import iter_training_rows, read_rows, write_rows
+from .export import read_rows, write_training_file
 from .text import as_arrow
 
 REQUIRED = ("train.jsonl", "selected_ids.txt", "report.json", "card.md")
@@ -55,7 +55,7 @@ def write_subset_files(ctx: PoolContext, out_dir: Path, rows: np.ndarray, stages
     out_dir.mkdir(parents=True, exist_ok=True)
     ordered = sorted_by_uid(ctx, rows)
     batches = (source.table_of(ordered[i:i + WRITE_BATCH]) for i in range(0, len(ordered), WRITE_BATCH))
-    write_rows(out_dir / "train.jsonl", iter_training_rows(batches, ctx.params.subsets.prompt_text))
+    write_training_file(out_dir / "train.jsonl", batches, ctx.params.subsets.prompt_text)
     ids = as_arrow(ctx.table["qa_uid"]).take(pa.array(ordered, type=pa.int64())).to_pylist()
     write_text(out_dir / "selected_ids.txt", "".join(f"{u}\n" for u in ids))
     sel = pa.table({"qa_uid": as_arrow(ctx.table["qa_uid"]).take(pa.array(rows)).cast(pa.string()),

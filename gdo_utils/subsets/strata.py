@@ -25,6 +25,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..words import temporal_mask
@@ -121,7 +122,9 @@ def mcq_mask(table: pd.DataFrame, mode: McqMode) -> np.ndarray:
 def temporal_categories(table: pd.DataFrame, is_video: np.ndarray, mode: TemporalMode,
                         tnc: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """Codes into TEMPORAL_LABELS (0 Static, 1 Mixed, 2 Temporal) and notes (TNC fallbacks)."""
-    regex = temporal_match(table["question"])
+    regex = np.zeros(len(is_video), dtype=bool)   # only video rows have a temporal category: match only those
+    if is_video.any():
+        regex[is_video] = temporal_match(as_arrow(table["question"]).filter(pa.array(is_video)))
     notes: dict = {"temporal_category": mode}
     if mode == "regex":
         temporal = regex

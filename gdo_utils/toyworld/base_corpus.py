@@ -133,9 +133,10 @@ PROBE_FILE = "colour_probe/corpus.jsonl"
 def write_colour_probe(root: str | Path, n: int, size: int, seed: int) -> Path:
     """A one-skill corpus (one shape per image, "What colour is the <kind>?"): can the base model see at all?
 
-    The base corpus mixes five question types and needs hundreds of steps before pictures matter
-    (bench/README.md, "The miniature"); this corpus isolates the vision path, so a check that the kit's
-    trainer teaches the tiny VLM something about pixels stays cheap. Same layout as `write_base_corpus`.
+    The base corpus mixes five question types, and the tiny VLM stays at their answer priors for at least
+    1,500 steps on it (bench/README.md, "Why the base model stays weak"); this corpus isolates the vision
+    path, so a check that the kit's trainer teaches the tiny VLM something about pixels stays cheap (a few
+    hundred steps). Same layout as `write_base_corpus`.
     """
     from .generate import _save_jpg, held_out_seed
 

@@ -1,8 +1,8 @@
 """Coverage descriptor (GDO_METHOD.md section 3.6): k-means over a joint feature space.
 
 Every candidate is assigned to its nearest of K = min(k, n) centroids (gdo_utils.kmeans.fit_kmeans:
-seeded k-means++ init, single-threaded faiss Lloyd iterations, batched assignment); with d the
-Euclidean distance to that centroid, cluster_rep = exp(-d) (typical of its cluster) and
+seeded init, faiss's Lloyd iterations, nearest-centroid assignment, the same bytes on any thread
+count); with d the Euclidean distance to that centroid, cluster_rep = exp(-d) (typical of its cluster) and
 cluster_hard = 1 - cluster_rep (far from its centroid).
 
 Feature spaces (DescriptorsConfig.coverage_features):
@@ -25,6 +25,7 @@ import pandas as pd
 
 from gdo_utils.stats import robust_z
 from gdo_utils.kmeans import fit_kmeans
+from gdo_utils.lloyd import one_thread
 from gdo_utils.vectors import l2_normalize
 from gdo_utils.words import WORD_TOKEN, WORD_TOKEN_RE
 
@@ -41,7 +42,11 @@ PCA_SAMPLE = 100_000
 
 
 def reduce_dims(features: np.ndarray, dims: int, seed: int) -> np.ndarray:
-    """Project onto the top `dims` principal axes (faiss PCAMatrix fitted on a seeded sample of rows)."""
+    """Project onto the top `dims` principal axes (faiss PCAMatrix fitted on a seeded sample of rows).
+
+    faiss runs on one thread here: its covariance and projection are single BLAS calls, which round
+    differently when OpenBLAS splits them over threads (the same bytes on any machine needs one thread).
+    """
     import faiss
 
     x = np.ascontiguousarray(features, dtype=np.float32)
@@ -50,8 +55,9 @@ def reduce_dims(features: np.ndarray, dims: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     fit_rows = x if len(x) <= PCA_SAMPLE else x[np.sort(rng.choice(len(x), PCA_SAMPLE, replace=False))]
     pca = faiss.PCAMatrix(x.shape[1], dims)
-    pca.train(np.ascontiguousarray(fit_rows))
-    return pca.apply(x)
+    with one_thread():
+        pca.train(np.ascontiguousarray(fit_rows))
+        return pca.apply(x)
 
 
 def cluster_coverage(features: np.ndarray, k: int, seed: int, niter: int = 20, init: str = "faiss",

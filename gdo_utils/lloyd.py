@@ -182,8 +182,9 @@ def split_clusters(centroids: np.ndarray, hassign: np.ndarray, n: int) -> int:
 
 
 def train(x: np.ndarray, k: int, niter: int, seed: int, max_points_per_centroid: int,
-          init_centroids: np.ndarray | None = None, threads: int = 1) -> np.ndarray:
-    """Centroids (k, d) float32 of faiss.Kmeans(d, k, niter, seed, max_points_per_centroid, min_points_per_centroid=1).
+          init_centroids: np.ndarray | None = None, threads: int = 1) -> tuple[np.ndarray, int]:
+    """Centroids (k, d) float32 of faiss.Kmeans(d, k, niter, seed, max_points_per_centroid, min_points_per_centroid=1)
+    and the number of iterations it ran (faiss's len(iteration_stats)).
 
     `x` float32 C-contiguous, finite, with at least k rows; `init_centroids` as faiss.Kmeans.train's.
     """
@@ -195,18 +196,19 @@ def train(x: np.ndarray, k: int, niter: int, seed: int, max_points_per_centroid:
         sample = x[rand_perm(n, seed)[:k * max_points_per_centroid]]
     m = len(sample)
     if m == k:  # faiss's corner case: the first k input rows (of x, not of the sample) are the centroids
-        return np.array(x[:k], dtype=np.float32)
+        return np.array(x[:k], dtype=np.float32), 1
     if init_centroids is None:
         centroids = sample[rand_perm(m, seed + 1)[:k]]
     else:
         centroids = np.array(init_centroids, dtype=np.float32).reshape(k, d)
-    prev = None
+    prev, done = None, 0
     for _ in range(niter):
         dist, labels = nearest(sample, centroids, threads)
         obj = np.cumsum(dist, dtype=np.float32)[-1]  # faiss sums the objective in float, row by row
         centroids, hassign = compute_centroids(sample, labels, k)
         split_clusters(centroids, hassign, m)
+        done += 1
         if prev is not None and prev != 0 and prev == obj:  # faiss's early stop (threshold 0): unchanged
             break
         prev = obj
-    return centroids
+    return centroids, done

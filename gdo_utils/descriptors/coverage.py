@@ -18,6 +18,7 @@ every descriptor is robust-z-scored (log PPL, clipped) and clipped to +-4 before
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
@@ -149,11 +150,18 @@ def stable_bucket(token: str, buckets: int = HASH_BUCKETS) -> int:
     return int.from_bytes(digest, "little") % buckets
 
 
+def _count(texts: pd.Series, pattern: str) -> np.ndarray:
+    """Matches of a regex per string (Arrow's kernel on Arrow strings; whole numbers, so thread order cannot matter)."""
+    return texts.str.count(pattern).to_numpy(dtype=np.float64)
+
+
 def hashed_bow(texts: pd.Series, buckets: int = HASH_BUCKETS) -> np.ndarray:
     """Hashed bag of lowercase word tokens per text, L2-normalised rows (float32, (n, buckets))."""
     s = pd.Series(texts).astype(object).where(pd.notna(texts), "").astype(str).str.lower()
-    lengths = s.str.count(WORD_TOKEN).to_numpy(dtype=np.int64)
-    flat = WORD_TOKEN_RE.findall("\n".join(s.tolist()))  # one pass over all rows: "\n" ends every token
+    with ThreadPoolExecutor(max_workers=1) as pool:  # Arrow's count (no GIL held) beside Python's findall
+        counting = pool.submit(_count, s, WORD_TOKEN)
+        flat = WORD_TOKEN_RE.findall("\n".join(s.tolist()))  # one pass over all rows: "\n" ends every token
+        lengths = counting.result().astype(np.int64)
     if len(flat) != lengths.sum():  # cannot happen for an ASCII token class; the per-row reading decides then
         toks = s.str.findall(WORD_TOKEN)
         lengths = toks.str.len().to_numpy(dtype=np.int64)
@@ -217,16 +225,21 @@ def standardized_features(desc: pd.DataFrame, qa: pd.DataFrame, buckets: int = H
         is_video = (qa["bucket"] == "short_video").to_numpy(dtype=np.float64)
     else:
         is_video = (n_frames > 1).astype(np.float64)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the counts beside the bag of words (whole numbers)
+        counts = [pool.submit(_count, text, pattern) for text, pattern in ((q, WORD_TOKEN), (a, WORD_TOKEN),
+                                                                           (q, r"[0-9]"))]
+        bow = hashed_bow(q, buckets)
+        q_words, a_words, q_digits = (c.result() for c in counts)
     stats = [
-        np.log1p(q.str.count(WORD_TOKEN).to_numpy(dtype=np.float64)),
-        np.log1p(a.str.count(WORD_TOKEN).to_numpy(dtype=np.float64)),
+        np.log1p(q_words),
+        np.log1p(a_words),
         n_frames / FRAMES_SCALE,
         is_video,
-        np.log1p(q.str.count(r"[0-9]").to_numpy(dtype=np.float64)),
+        np.log1p(q_digits),
         q.str.contains("?", regex=False).to_numpy(dtype=np.float64),
     ]
     dense = np.stack(zs + stats, axis=1).astype(np.float32)
-    return np.concatenate([dense, hashed_bow(q, buckets)], axis=1)
+    return np.concatenate([dense, bow], axis=1)
 
 
 def feature_names(buckets: int = HASH_BUCKETS) -> list[str]:

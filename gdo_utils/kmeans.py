@@ -85,6 +85,6 @@ def fit_kmeans(x: np.ndarray, k: int, seed: int, niter: int = 25, max_points_per
         raise ValueError(f"k-means init must be 'kmeans++' or 'faiss', got {init!r}")
     start = kmeans_plus_plus(x, k, seed, sample=init_sample) if init == "kmeans++" else None
     centroids, _ = lloyd.train(x, k, niter, seed, max_points_per_centroid, init_centroids=start,
-                            threads=faiss.omp_get_max_threads())
+                               threads=faiss.omp_get_max_threads())
     labels, dist = assign(x, centroids)
     return KMeansResult(centroids, labels, dist)

@@ -77,7 +77,7 @@ def nearest(x: np.ndarray, centroids: np.ndarray, threads: int, batch: int | Non
         s, e = rows
         index.search(x[s:e], 1, D=dist[s:e], I=labels[s:e])
 
-    if threads <= 1 or len(ranges) == 1:
+    if threads <= 1 or len(ranges) <= 1:
         with one_thread():
             for rows in ranges:
                 run(rows)

@@ -157,3 +157,5 @@ def test_assign_and_pca_give_the_same_bytes_for_any_faiss_thread_count():
     finally:
         faiss.omp_set_num_threads(before)
     assert out[0] == out[1] == out[2]
+    lab, dist = assign(np.empty((0, 96), dtype=np.float32), c)
+    assert lab.shape == dist.shape == (0,)

@@ -159,3 +159,13 @@ def test_assign_and_pca_give_the_same_bytes_for_any_faiss_thread_count():
     assert out[0] == out[1] == out[2]
     lab, dist = assign(np.empty((0, 96), dtype=np.float32), c)
     assert lab.shape == dist.shape == (0,)
+
+
+def test_take_rows_is_fancy_indexing_across_chunks():
+    from gdo_utils.descriptors.coverage import FILL_ROWS, take_rows
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3 * FILL_ROWS, 3)).astype(np.float32)
+    rows = np.sort(rng.choice(len(x), 2 * FILL_ROWS + 5, replace=False))
+    got = take_rows(x, rows)
+    assert got.flags.c_contiguous and got.tobytes() == x[rows].tobytes()

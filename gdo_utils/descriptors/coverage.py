@@ -40,6 +40,20 @@ FRAMES_SCALE = 32.0
 
 
 PCA_SAMPLE = 100_000
+FILL_ROWS = 16_384
+FILL_THREADS = 2  # threads for pure row copies (the same bytes for any count)
+
+
+def take_rows(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """x[rows] as a new C-contiguous array, FILL_ROWS rows at a time on FILL_THREADS threads (pure copies)."""
+    out = np.empty((len(rows), *x.shape[1:]), dtype=x.dtype)
+
+    def take(s: int) -> None:
+        np.take(x, rows[s:s + FILL_ROWS], axis=0, out=out[s:s + FILL_ROWS])
+
+    with ThreadPoolExecutor(max_workers=FILL_THREADS) as pool:
+        list(pool.map(take, range(0, len(rows), FILL_ROWS)))
+    return out
 
 
 def reduce_dims(features: np.ndarray, dims: int, seed: int) -> np.ndarray:
@@ -54,7 +68,7 @@ def reduce_dims(features: np.ndarray, dims: int, seed: int) -> np.ndarray:
     if dims >= x.shape[1]:
         return x
     rng = np.random.default_rng(seed)
-    fit_rows = x if len(x) <= PCA_SAMPLE else x[np.sort(rng.choice(len(x), PCA_SAMPLE, replace=False))]
+    fit_rows = x if len(x) <= PCA_SAMPLE else take_rows(x, np.sort(rng.choice(len(x), PCA_SAMPLE, replace=False)))
     pca = faiss.PCAMatrix(x.shape[1], dims)
     with one_thread():
         pca.train(np.ascontiguousarray(fit_rows))
@@ -84,8 +98,6 @@ def cluster_coverage(features: np.ndarray, k: int, seed: int, niter: int = 20, i
     return out
 
 
-FILL_ROWS = 16_384
-FILL_THREADS = 2
 
 
 @lru_cache(maxsize=1)

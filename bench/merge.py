@@ -7,14 +7,20 @@ in a fresh interpreter (peak RSS its own):
 - kit: the functions `merge_descriptors` runs, phase by phase (merge_parts, coverage features,
   k-means coverage, level-1 quality), for each `--variant` of the coverage options;
 - release (with --release PATH, a checkout of github.com/rujiewu/GDO; run, never copied):
-  gdo/merge_metrics.py --cluster-k 4096 on the same rows.
+  gdo/merge_metrics.py --cluster-k 4096 on the same rows;
+- baseline (with --baseline PATH, a checkout of another commit of this kit, e.g. `git worktree add
+  /tmp/main main`): the same child with that checkout's gdo_utils, alternating with this code's for
+  --repeats rounds on the same rows; each child prints a sha256 of its coverage columns and quality, so
+  the table says whether both codes wrote the same bytes.
 
     python bench/merge.py --release /path/to/GDO                # 200,000 rows
     python bench/merge.py --n 20000 --variant clip --variant standardized
+    python bench/merge.py --baseline /tmp/main --repeats 2      # main beside this code, interleaved
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -127,9 +133,19 @@ def child_kit(data: Path, variant: str, k: int, seed: int = 42) -> dict:
     phases["level1_quality"] = time.perf_counter() - t
     import resource
 
+    import faiss
+
+    import gdo_utils
+
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    digest = hashlib.sha256()
+    for c in [*cov.columns, "quality"]:
+        digest.update(np.ascontiguousarray(df[c].to_numpy()).tobytes())
     return {"phases_s": {p: round(v, 2) for p, v in phases.items()}, "total_s": round(sum(phases.values()), 2),
             "dim": int(x.shape[1]), "clusters_nonempty": int(df["cluster_id"].nunique()),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+            "peak_rss_mb": round(ru.ru_maxrss / 1024), "cpu_s": round(ru.ru_utime + ru.ru_stime, 2),
+            "faiss_threads": faiss.omp_get_max_threads(), "sha256": digest.hexdigest(),
+            "gdo_utils": str(Path(gdo_utils.__file__).parent.parent)}
 
 
 def release_run(data: Path, checkout: Path, k: int) -> dict:
@@ -150,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--k", type=int, default=4096)
     ap.add_argument("--variant", action="append", choices=sorted(VARIANTS), help="kit coverage options (repeatable)")
     ap.add_argument("--release", type=Path, help="checkout of rujiewu/GDO to run its merge_metrics.py beside the kit")
+    ap.add_argument("--baseline", type=Path, help="checkout of another commit of the kit to run beside this code")
+    ap.add_argument("--repeats", type=int, default=1, help="rounds per variant (with --baseline: alternating)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--results", default=str(ROOT / "bench" / "results" / "merge.json"))
@@ -164,25 +182,35 @@ def main(argv: list[str] | None = None) -> int:
     rows = {}
     with tempfile.TemporaryDirectory(prefix="gdo_bench_merge_") as tmp:
         data = Path(tmp)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        codes = {"this": ROOT} if args.baseline is None else {"baseline": args.baseline.resolve(), "this": ROOT}
 
-        def child(mode: str) -> dict:
+        def child(mode: str, code: Path = ROOT) -> dict:
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(code), os.environ.get("PYTHONPATH", "")])}
+            load = os.getloadavg()[0]
             res = subprocess.run([sys.executable, __file__, "--child", mode, "--data", str(data), "--k", str(args.k),
                                   "--n", str(args.n)], capture_output=True, text=True, env=env)
             if res.returncode != 0:
                 raise RuntimeError(res.stderr[-4000:])
-            return json.loads(res.stdout.strip().splitlines()[-1])
+            return {**json.loads(res.stdout.strip().splitlines()[-1]), "load_1min": round(load, 1)}
         gen = child("generate")
         for v in variants:
-            rows[v] = child(v)
+            for r in range(args.repeats):
+                order = list(codes) if r % 2 == 0 else list(codes)[::-1]  # who goes first alternates
+                for name in order:
+                    rows[f"{v}, {name}, round {r + 1}"] = {"variant": v, "code": name, "round": r + 1,
+                                                           **child(v, codes[name])}
         rel = release_run(data, args.release, args.k) if args.release else None
-    print(f"| merge + level-1 score + coverage, {args.n:,} rows, K = {args.k} | feature dim | merge | features | "
-          f"k-means | quality | total (s) | peak RSS (MB) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for v, r in rows.items():
+    print(f"| merge + level-1 score + coverage, {args.n:,} rows, K = {args.k} | feature dim | load | faiss threads | "
+          f"CPU (s), process | merge | features | k-means | quality | total (s) | peak RSS (MB) | sha256 |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for name, r in rows.items():
         p = r["phases_s"]
-        print(f"| kit, {v} | {r['dim']} | {p['merge_parts']} | {p['features']} | {p['kmeans_coverage']} | "
-              f"{p['level1_quality']} | **{r['total_s']}** | {r['peak_rss_mb']} |")
+        print(f"| kit, {name} | {r['dim']} | {r['load_1min']} | {r['faiss_threads']} | {r['cpu_s']} | "
+              f"{p['merge_parts']} | {p['features']} | {p['kmeans_coverage']} | {p['level1_quality']} | "
+              f"**{r['total_s']}** | {r['peak_rss_mb']} | {r['sha256'][:12]} |")
+    for v in variants:
+        digests = {r["sha256"] for r in rows.values() if r["variant"] == v}
+        print(f"{v}: {'the same bytes in every run' if len(digests) == 1 else 'OUTPUTS DIFFER between runs'}")
     if rel:
         print(f"| release merge_metrics.py (MiniBatchKMeans, one pass) | 27 | | | | | **{rel['total_s']}** | "
               f"{rel['peak_rss_mb']} |")

@@ -1,15 +1,16 @@
 """Seeded k-means with faiss, shared by GDO coverage and the OFA pseudo-labels.
 
-Everything runs in float32 in faiss. faiss.Kmeans is deterministic for a seed on one thread; we pin
-the thread count during training so the same features and seed give the same centroids on any
-machine size. Initialisation (`init`):
+Everything runs in float32 in faiss. The Lloyd iterations are faiss.Kmeans's, step for step
+(gdo_utils.lloyd): every faiss call runs on one thread and the threads (faiss.omp_get_max_threads(),
+i.e. OMP_NUM_THREADS or the core count) share the rows at faiss's own block boundaries, so the same
+features and seed give the same bytes on any machine size and thread count. Initialisation (`init`):
 - "kmeans++" (OFA spec, step 2): k-means++ seeding on at most `init_sample` rows, seeded, with the
   distance updates as one matrix-vector product per pick (fine for K = 128; K = 4096 picks are
   sequential and cost K passes over the sample);
 - "faiss": faiss's own seeded initialisation (K distinct rows drawn from the training sample), the
   only practical choice at the coverage clustering's K = 4096.
-Training uses at most `max_points_per_centroid` * K rows (faiss subsamples, seeded); assignment of
-all rows runs in batches so million-row pools stay in memory.
+Training uses at most `max_points_per_centroid` * K rows (faiss's seeded subsample); then every row is
+assigned to its nearest centroid.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from typing import Literal
 
 import faiss
 import numpy as np
+
+from gdo_utils import lloyd
 
 
 @dataclass
@@ -59,24 +62,17 @@ def kmeans_plus_plus(x: np.ndarray, k: int, seed: int, sample: int = 100_000) ->
 
 
 def assign(x: np.ndarray, centroids: np.ndarray, batch: int = 65_536) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest centroid (labels int64) and Euclidean distance (float32) for every row, in batches."""
+    """Nearest centroid (labels int64) and Euclidean distance (float32) for every row, one faiss search per batch."""
     x = np.ascontiguousarray(x, dtype=np.float32)
-    index = faiss.IndexFlatL2(centroids.shape[1])
-    index.add(np.ascontiguousarray(centroids, dtype=np.float32))
-    labels = np.empty(len(x), dtype=np.int64)
-    dist = np.empty(len(x), dtype=np.float32)
-    for s in range(0, len(x), batch):
-        d2, lab = index.search(x[s:s + batch], 1)
-        labels[s:s + batch] = lab[:, 0]
-        dist[s:s + batch] = np.sqrt(np.maximum(d2[:, 0], 0.0))
-    return labels, dist
+    d2, labels = lloyd.nearest(x, centroids, faiss.omp_get_max_threads(), batch=batch)
+    return labels, np.sqrt(np.maximum(d2, 0.0))
 
 
 def fit_kmeans(x: np.ndarray, k: int, seed: int, niter: int = 25, max_points_per_centroid: int = 256,
                init: Literal["kmeans++", "faiss"] = "kmeans++", init_sample: int = 100_000) -> KMeansResult:
-    """Cluster `x` into min(k, n) clusters: seeded init, faiss Lloyd iterations, batched assignment.
+    """Cluster `x` into min(k, n) clusters: seeded init, faiss's Lloyd iterations, nearest-centroid assignment.
 
-    Deterministic for a seed (faiss trains single-threaded here). Raises ValueError on NaN/inf rows.
+    Deterministic for a seed, whatever the thread count. Raises ValueError on NaN/inf rows.
     """
     x = np.ascontiguousarray(x, dtype=np.float32)
     if x.ndim != 2 or len(x) == 0:
@@ -88,14 +84,7 @@ def fit_kmeans(x: np.ndarray, k: int, seed: int, niter: int = 25, max_points_per
     if init not in ("kmeans++", "faiss"):
         raise ValueError(f"k-means init must be 'kmeans++' or 'faiss', got {init!r}")
     start = kmeans_plus_plus(x, k, seed, sample=init_sample) if init == "kmeans++" else None
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
-        km = faiss.Kmeans(x.shape[1], k, niter=niter, seed=seed, verbose=False,
-                          max_points_per_centroid=max_points_per_centroid, min_points_per_centroid=1)
-        km.train(x, init_centroids=start)
-        centroids = np.array(km.centroids, dtype=np.float32).reshape(k, x.shape[1])
-    finally:
-        faiss.omp_set_num_threads(threads)
+    centroids, _ = lloyd.train(x, k, niter, seed, max_points_per_centroid, init_centroids=start,
+                               threads=faiss.omp_get_max_threads())
     labels, dist = assign(x, centroids)
     return KMeansResult(centroids, labels, dist)

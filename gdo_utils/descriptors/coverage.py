@@ -1,8 +1,8 @@
 """Coverage descriptor (GDO_METHOD.md section 3.6): k-means over a joint feature space.
 
 Every candidate is assigned to its nearest of K = min(k, n) centroids (gdo_utils.kmeans.fit_kmeans:
-seeded k-means++ init, single-threaded faiss Lloyd iterations, batched assignment); with d the
-Euclidean distance to that centroid, cluster_rep = exp(-d) (typical of its cluster) and
+seeded init, faiss's Lloyd iterations, nearest-centroid assignment, the same bytes on any thread
+count); with d the Euclidean distance to that centroid, cluster_rep = exp(-d) (typical of its cluster) and
 cluster_hard = 1 - cluster_rep (far from its centroid).
 
 Feature spaces (DescriptorsConfig.coverage_features):
@@ -18,6 +18,7 @@ every descriptor is robust-z-scored (log PPL, clipped) and clipped to +-4 before
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
@@ -25,6 +26,7 @@ import pandas as pd
 
 from gdo_utils.stats import robust_z
 from gdo_utils.kmeans import fit_kmeans
+from gdo_utils.lloyd import one_thread
 from gdo_utils.vectors import l2_normalize
 from gdo_utils.words import WORD_TOKEN, WORD_TOKEN_RE
 
@@ -38,20 +40,39 @@ FRAMES_SCALE = 32.0
 
 
 PCA_SAMPLE = 100_000
+FILL_ROWS = 16_384
+FILL_THREADS = 2  # threads for pure row copies (the same bytes for any count)
+
+
+def take_rows(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """x[rows] as a new C-contiguous array, FILL_ROWS rows at a time on FILL_THREADS threads (pure copies)."""
+    out = np.empty((len(rows), *x.shape[1:]), dtype=x.dtype)
+
+    def take(s: int) -> None:
+        np.take(x, rows[s:s + FILL_ROWS], axis=0, out=out[s:s + FILL_ROWS])
+
+    with ThreadPoolExecutor(max_workers=FILL_THREADS) as pool:
+        list(pool.map(take, range(0, len(rows), FILL_ROWS)))
+    return out
 
 
 def reduce_dims(features: np.ndarray, dims: int, seed: int) -> np.ndarray:
-    """Project onto the top `dims` principal axes (faiss PCAMatrix fitted on a seeded sample of rows)."""
+    """Project onto the top `dims` principal axes (faiss PCAMatrix fitted on a seeded sample of rows).
+
+    faiss runs on one thread here: its covariance and projection are single BLAS calls, which round
+    differently when OpenBLAS splits them over threads (the same bytes on any machine needs one thread).
+    """
     import faiss
 
     x = np.ascontiguousarray(features, dtype=np.float32)
     if dims >= x.shape[1]:
         return x
     rng = np.random.default_rng(seed)
-    fit_rows = x if len(x) <= PCA_SAMPLE else x[np.sort(rng.choice(len(x), PCA_SAMPLE, replace=False))]
+    fit_rows = x if len(x) <= PCA_SAMPLE else take_rows(x, np.sort(rng.choice(len(x), PCA_SAMPLE, replace=False)))
     pca = faiss.PCAMatrix(x.shape[1], dims)
-    pca.train(np.ascontiguousarray(fit_rows))
-    return pca.apply(x)
+    with one_thread():
+        pca.train(np.ascontiguousarray(fit_rows))
+        return pca.apply(x)
 
 
 def cluster_coverage(features: np.ndarray, k: int, seed: int, niter: int = 20, init: str = "faiss",
@@ -77,7 +98,6 @@ def cluster_coverage(features: np.ndarray, k: int, seed: int, niter: int = 20, i
     return out
 
 
-FILL_ROWS = 16_384
 
 
 @lru_cache(maxsize=1)
@@ -90,14 +110,20 @@ def _fill_float32(dst: np.ndarray, src: np.ndarray, rows: np.ndarray | None) -> 
     """dst[i] = float32(src[rows[i]]) (rows default: all, in order), FILL_ROWS at a time; returns each row's finiteness.
 
     float16 goes through `_float16_table` (numpy's element-wise cast is about 5x slower at a million rows);
-    the rows are gathered one chunk at a time, so no full-size copy of `src` is made.
+    the rows are gathered one chunk at a time, so no full-size copy of `src` is made. The chunks are pure
+    copies and lookups into disjoint rows of `dst`, so FILL_THREADS threads share them (numpy drops the GIL).
     """
     finite = np.empty(len(dst), dtype=bool)
-    for s in range(0, len(dst), FILL_ROWS):
+    table = _float16_table()
+
+    def fill(s: int) -> None:
         part = src[s:s + FILL_ROWS] if rows is None else src[rows[s:s + FILL_ROWS]]
         out = dst[s:s + FILL_ROWS]
-        out[...] = _float16_table()[part.view(np.uint16)] if part.dtype == np.float16 else part
+        out[...] = table[part.view(np.uint16)] if part.dtype == np.float16 else part
         finite[s:s + FILL_ROWS] = np.isfinite(out).all(axis=1)
+
+    with ThreadPoolExecutor(max_workers=FILL_THREADS) as pool:
+        list(pool.map(fill, range(0, len(dst), FILL_ROWS)))
     return finite
 
 
@@ -143,11 +169,18 @@ def stable_bucket(token: str, buckets: int = HASH_BUCKETS) -> int:
     return int.from_bytes(digest, "little") % buckets
 
 
+def _count(texts: pd.Series, pattern: str) -> np.ndarray:
+    """Matches of a regex per string (Arrow's kernel on Arrow strings; whole numbers, so thread order cannot matter)."""
+    return texts.str.count(pattern).to_numpy(dtype=np.float64)
+
+
 def hashed_bow(texts: pd.Series, buckets: int = HASH_BUCKETS) -> np.ndarray:
     """Hashed bag of lowercase word tokens per text, L2-normalised rows (float32, (n, buckets))."""
     s = pd.Series(texts).astype(object).where(pd.notna(texts), "").astype(str).str.lower()
-    lengths = s.str.count(WORD_TOKEN).to_numpy(dtype=np.int64)
-    flat = WORD_TOKEN_RE.findall("\n".join(s.tolist()))  # one pass over all rows: "\n" ends every token
+    with ThreadPoolExecutor(max_workers=1) as pool:  # Arrow's count (no GIL held) beside Python's findall
+        counting = pool.submit(_count, s, WORD_TOKEN)
+        flat = WORD_TOKEN_RE.findall("\n".join(s.tolist()))  # one pass over all rows: "\n" ends every token
+        lengths = counting.result().astype(np.int64)
     if len(flat) != lengths.sum():  # cannot happen for an ASCII token class; the per-row reading decides then
         toks = s.str.findall(WORD_TOKEN)
         lengths = toks.str.len().to_numpy(dtype=np.int64)
@@ -211,16 +244,21 @@ def standardized_features(desc: pd.DataFrame, qa: pd.DataFrame, buckets: int = H
         is_video = (qa["bucket"] == "short_video").to_numpy(dtype=np.float64)
     else:
         is_video = (n_frames > 1).astype(np.float64)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the counts beside the bag of words (whole numbers)
+        counts = [pool.submit(_count, text, pattern) for text, pattern in ((q, WORD_TOKEN), (a, WORD_TOKEN),
+                                                                           (q, r"[0-9]"))]
+        bow = hashed_bow(q, buckets)
+        q_words, a_words, q_digits = (c.result() for c in counts)
     stats = [
-        np.log1p(q.str.count(WORD_TOKEN).to_numpy(dtype=np.float64)),
-        np.log1p(a.str.count(WORD_TOKEN).to_numpy(dtype=np.float64)),
+        np.log1p(q_words),
+        np.log1p(a_words),
         n_frames / FRAMES_SCALE,
         is_video,
-        np.log1p(q.str.count(r"[0-9]").to_numpy(dtype=np.float64)),
+        np.log1p(q_digits),
         q.str.contains("?", regex=False).to_numpy(dtype=np.float64),
     ]
     dense = np.stack(zs + stats, axis=1).astype(np.float32)
-    return np.concatenate([dense, hashed_bow(q, buckets)], axis=1)
+    return np.concatenate([dense, bow], axis=1)
 
 
 def feature_names(buckets: int = HASH_BUCKETS) -> list[str]:

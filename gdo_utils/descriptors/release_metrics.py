@@ -108,8 +108,9 @@ def parse_metrics(path: Path, *, arrow: bool = True) -> tuple[pd.DataFrame, dict
     vals = np.concatenate([c.values for c in chunks]) if chunks else np.zeros((0, len(FIELDS)))
     codes, unique = pd.factorize(uids)                # ids in first-seen order (a dict keeps the first position)
     last = len(codes) - 1 - np.unique(codes[::-1], return_index=True)[1]   # ... and the last row's values
+    picked = vals[last]                               # one gather of the kept rows, then one column view each
     table = pd.DataFrame({"qa_uid": np.asarray(unique, dtype=object),
-                          **{col: vals[last, j] for j, col in enumerate(FIELDS.values())}})
+                          **{col: picked[:, j] for j, col in enumerate(FIELDS.values())}})
     seen = np.bincount(codes, minlength=len(unique))
     missing = np.isnan(vals).sum(axis=0)
     counts = {"lines": lines, "rows": int(len(table)), "bad_rows": len(bad), "bad_rows_listed": bad[:MAX_LISTED],

@@ -218,6 +218,8 @@ def test_merged_shape_blocks_are_read_by_the_shape_path_bit_for_bit(tmp_path, mo
     lambda ln: ln.replace('"qa_uid": "vv::m', '"qa_uid": "vv::\u00e9', 1),       # a non-ASCII id
     lambda ln: ln[:-1],                                                         # cut: not JSON
     lambda ln: ln.replace('"qa_uid": ', '"qa_uid": null, "id": ', 1),           # null qa_uid beside an id
+    lambda ln: ln.replace('"video_uid": "', '"video_uid": "\t', 1),             # a raw tab: not JSON
+    lambda ln: ln + "\n",                                                      # a blank line after it
 ])
 def test_a_line_off_the_merged_shape_is_read_by_the_record_rule(tmp_path, monkeypatch, odd):
     lines = _merged_lines(300)
@@ -263,3 +265,21 @@ def test_bare_minus_zero_is_read_as_json_reads_it(tmp_path, monkeypatch):
     got = table.set_index("qa_uid").loc["vv::zero::t0", "loss_video"]
     assert got == 0 and math.copysign(1, got) == 1
     _same((table, counts), parse_metrics(f, arrow=False))
+
+
+@pytest.mark.parametrize("newline,final", [("\r\n", True), ("\n", False)])
+def test_merged_shape_with_crlf_or_no_final_newline(tmp_path, monkeypatch, newline, final):
+    f = tmp_path / "m.jsonl"
+    _write(f, _merged_lines(200), newline, final)
+    monkeypatch.setattr(metrics_columns, "BLOCK", 8 << 10)
+    _same(parse_metrics(f), parse_metrics(f, arrow=False))
+
+
+def test_merged_shape_invalid_utf8_names_the_line(tmp_path):
+    f = tmp_path / "m.jsonl"
+    lines = _merged_lines(20)
+    lines[12] = lines[12].replace('"video_uid": "', '"video_uid": "\udcff', 1)
+    f.write_bytes(("\n".join(lines) + "\n").encode("utf-8", "surrogateescape"))
+    for arrow in (True, False):
+        with pytest.raises(MetricsImportError, match=r"m\.jsonl: line 13: not UTF-8"):
+            parse_metrics(f, arrow=arrow)

@@ -59,24 +59,24 @@ def merged_shape(fields: tuple[str, ...]) -> str:
     backslash; every value a JSON number or null)."""
     top = "".join(f', "{k}": {_VALUE}' for k in fields)
     inner = ", ".join(f'"{k}": {_VALUE}' for k in fields)
-    return ('^\\{"qa_uid": "[!#-\\[\\]-~]+", "video_uid": "[^"\\\\ ]*"' + top + ', "data_quality_metrics": \\{'
+    return ('^\\{"qa_uid": "[!#-\\[\\]-~]+", "video_uid": "[^"\\\\ \\x00-\\x1f]*"' + top + ', "data_quality_metrics": \\{'
             + inner + f', "cluster_id": {_VALUE}, "cluster_dist": {_VALUE}' + "\\}\\}\n?$")
 
 
-def _merged(buf: bytes, bounds: tuple[np.ndarray, np.ndarray], first_line: int, fields: tuple[str, ...],
-            negative_missing: str) -> Chunk | None:
+def _merged(buf: bytes, first_line: int, fields: tuple[str, ...], negative_missing: str) -> Chunk | None:
     """The block's rows when every line has the merged shape (values from data_quality_metrics), else None."""
-    starts, ends = bounds
-    n = len(starts)
     if len(fields) != 11:
         return None                       # the separator count below is that of the release's eleven values
+    a = np.frombuffer(buf, dtype=np.uint8)
+    starts = np.flatnonzero(a == 0x0A) + 1
+    starts = np.concatenate([[0], starts[:-1] if len(starts) and starts[-1] == len(a) else starts]).astype(np.int64)
+    n = len(starts)
+    lines = pa.LargeStringArray.from_buffers(n, pa.py_buffer(np.append(starts, len(a))), pa.py_buffer(buf))
     try:
-        buf.decode("utf-8")
-    except UnicodeDecodeError:
+        lines.validate(full=True)         # UTF-8 (else the record rule names the line)
+    except pa.ArrowInvalid:
         return None
-    offsets = np.append(starts, len(buf)).astype(np.int64)
-    lines = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(buf))
-    if not pc.all(pc.match_substring_regex(lines, merged_shape(fields))).as_py():
+    if not len(a) or not pc.all(pc.match_substring_regex(lines, merged_shape(fields))).as_py():
         return None
     a = np.frombuffer(buf, dtype=np.uint8)
     spaces = np.flatnonzero(a == 0x20)
@@ -225,10 +225,11 @@ def _arrow(buf: bytes, bounds: tuple[np.ndarray, np.ndarray], first_line: int, f
 def _block(buf: bytes, line: int, path: Path, fields: tuple[str, ...], read_item: Callable, normalize: Callable,
            negative_missing: str, arrow: bool) -> tuple[list[Chunk], int, int]:
     """One block as Chunks (halved until Arrow takes a part or the part is small), its line and non-blank counts."""
+    chunk = _merged(buf, line, fields, negative_missing) if arrow else None
+    if chunk is not None:
+        return [chunk], len(chunk.lines), len(chunk.lines)
     bounds = _line_bounds(buf) if arrow else None
-    chunk = None if bounds is None else _merged(buf, bounds, line, fields, negative_missing)
-    if chunk is None and bounds is not None:
-        chunk = _arrow(buf, bounds, line, fields, read_item, normalize, negative_missing)
+    chunk = None if bounds is None else _arrow(buf, bounds, line, fields, read_item, normalize, negative_missing)
     if chunk is not None:
         return [chunk], len(bounds[0]), len(bounds[0])
     newlines = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 0x0A)

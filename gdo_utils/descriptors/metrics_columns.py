@@ -35,9 +35,10 @@ _SIMPLE_ID = r"^[!-~]+$"   # printable ASCII without space: already normalised
 
 
 class Chunk:
-    """Rows of one block: ids, line numbers, values (NaN = missing) and the bad lines in line order."""
+    """Rows of one block: ids (a list, or an Arrow string array), line numbers, values (NaN = missing) and
+    the bad lines in line order."""
 
-    def __init__(self, uids: list[str], lines: np.ndarray, values: np.ndarray, bad: list[dict]):
+    def __init__(self, uids: list[str] | pa.Array, lines: np.ndarray, values: np.ndarray, bad: list[dict]):
         self.uids, self.lines, self.values, self.bad = uids, lines, values, bad
 
 
@@ -88,7 +89,7 @@ def _merged(buf: bytes, first_line: int, fields: tuple[str, ...], negative_missi
     id_lo, id_hi = starts + 12, sp[:, 1] - 2
     lo = sp[:, 27:27 + 2 * len(fields):2] + 1
     hi = sp[:, 28:28 + 2 * len(fields):2] - 1
-    uids = _slices(buf, id_lo, id_hi).to_pylist()
+    uids = _slices(buf, id_lo, id_hi)
     lo, hi = lo.ravel(), hi.ravel()
     null = a[lo] == 0x6E                  # "null"
     vals = np.full(n * len(fields), np.nan)

@@ -6,7 +6,7 @@ from a checkout (path given; nothing of it is copied into the kit) with each pre
 (`gdo-repro import-metrics` + `gdo-repro subsets`, params/release.yaml) on the same files, and reports
 the Jaccard of the selected ids (GDO 1x and Uni-10x) per preset. Goal: 1.0, id for id.
 
-    python bench/release_side_by_side.py /path/to/GDO-checkout [--rows 20000] [--profiles temp_plus,minloss]
+    python bench/release_side_by_side.py /path/to/GDO-checkout [--rows 20000] [--profiles temp_plus,minloss] [--work DIR]
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -154,9 +155,18 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--profiles", default="minloss,diverse,temp,temp_plus")
     ap.add_argument("--behaviour", default="release", choices=["release", "kit"], help="the kit's subsets.behaviour")
+    ap.add_argument("--work", type=Path, help="keep the pool and the release's outputs here; a later run with the "
+                    "same --work, --rows and --seed reuses them and runs the kit side again (fresh)")
     args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="gdo_side_"))
-    files = write_pool(work, args.rows, args.seed)
+    work = args.work or Path(tempfile.mkdtemp(prefix="gdo_side_"))
+    work.mkdir(parents=True, exist_ok=True)
+    stamp = work / "pool.json"
+    if stamp.is_file() and json.loads(stamp.read_text()) == {"rows": args.rows, "seed": args.seed}:
+        files = {"onevision": work / "onevision.jsonl", "video": work / "video.jsonl", "metrics": work / "metrics.jsonl"}
+    else:
+        files = write_pool(work, args.rows, args.seed)
+        stamp.write_text(json.dumps({"rows": args.rows, "seed": args.seed}))
+    shutil.rmtree(work / "kit", ignore_errors=True)      # the kit side always runs fresh
     env = {**os.environ, "ONEVISION_PATH": str(files["onevision"]), "VIDEO_PATH": str(files["video"]),
            "PYTHONPATH": str(KIT)}
     print(f"pool: {args.rows} QA pairs under {work}; kit behaviour: {args.behaviour}")
@@ -166,8 +176,13 @@ def main() -> None:
         prof = yaml.safe_load((KIT / "params" / "profiles" / "_default.yaml").read_text())
         prof.update(yaml.safe_load((KIT / "params" / "profiles" / f"{name}.yaml").read_text()))
         rdir = work / f"release_{name}"
-        rdir.mkdir()
-        r_gdo, r_uni, r_s = run_release(args.checkout, files, prof, rdir)
+        if (rdir / "done.json").is_file():                 # the release's outputs of an earlier run (--work)
+            r_gdo, r_uni = [{json.loads(x)["qa_uid"] for x in (rdir / n).open()} for n in ("gdo.jsonl", "uni.jsonl")]
+            r_s = json.loads((rdir / "done.json").read_text())["seconds"]
+        else:
+            rdir.mkdir(exist_ok=True)
+            r_gdo, r_uni, r_s = run_release(args.checkout, files, prof, rdir)
+            (rdir / "done.json").write_text(json.dumps({"seconds": r_s}))
         k_gdo, k_uni, k_s = run_kit(files, work / "kit", name, env, args.behaviour)
         print(f"| {name} | {len(r_gdo)} | {len(k_gdo)} | {jaccard(r_gdo, k_gdo):.4f} | {jaccard(r_uni, k_uni):.4f} "
               f"| {r_s:.1f} | {k_s:.1f} |")

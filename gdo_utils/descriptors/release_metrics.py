@@ -104,12 +104,16 @@ def parse_metrics(path: Path, *, arrow: bool = True) -> tuple[pd.DataFrame, dict
     except ValueError as exc:
         raise MetricsImportError(str(exc)) from exc
     bad = [b for c in chunks for b in c.bad]
-    uids = np.asarray([u for c in chunks for u in c.uids], dtype=object)
+    ids = pa.chunked_array([c.uids if isinstance(c.uids, pa.Array) else pa.array(c.uids, pa.large_string())
+                            for c in chunks], pa.large_string()).combine_chunks()
     vals = np.concatenate([c.values for c in chunks]) if chunks else np.zeros((0, len(FIELDS)))
-    codes, unique = pd.factorize(uids)                # ids in first-seen order (a dict keeps the first position)
+    enc = pc.dictionary_encode(ids)                   # ids in first-seen order (a dict keeps the first position)
+    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    unique = np.asarray(enc.dictionary.to_pylist(), dtype=object)
     last = len(codes) - 1 - np.unique(codes[::-1], return_index=True)[1]   # ... and the last row's values
-    table = pd.DataFrame({"qa_uid": np.asarray(unique, dtype=object),
-                          **{col: vals[last, j] for j, col in enumerate(FIELDS.values())}})
+    picked = vals[last]                               # one gather of the kept rows, then one column view each
+    table = pd.DataFrame({"qa_uid": unique,
+                          **{col: picked[:, j] for j, col in enumerate(FIELDS.values())}})
     seen = np.bincount(codes, minlength=len(unique))
     missing = np.isnan(vals).sum(axis=0)
     counts = {"lines": lines, "rows": int(len(table)), "bad_rows": len(bad), "bad_rows_listed": bad[:MAX_LISTED],

@@ -368,8 +368,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(logging.DEBUG if args.verbose else logging.INFO)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from .shards import close_process_group
+
+    done = False
     try:
         args.func(args)
+        done = True
     except ParamsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -380,6 +384,10 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        # under torchrun every rank that finished meets here, then the gloo / NCCL group is closed (a failed
+        # rank closes without waiting: the others may never arrive)
+        close_process_group(meet=done)
     return 0
 
 

@@ -50,6 +50,25 @@ def dist_info() -> tuple[int, int]:
     return rank, world
 
 
+def close_process_group(meet: bool = True) -> bool:
+    """Destroy torch.distributed's default group if one is open (after a barrier when `meet`); True if one was.
+
+    A process that exits with a gloo group still open can abort at interpreter teardown ("terminate called
+    without an active exception", SIGABRT) while gloo's worker threads are destroyed, failing a run that
+    finished; every entry point that may run under torchrun / accelerate launch calls this before it returns.
+    """
+    try:
+        import torch.distributed as tdist
+    except ImportError:  # pragma: no cover - torch is a hard dependency
+        return False
+    if not (tdist.is_available() and tdist.is_initialized()):
+        return False
+    if meet:
+        tdist.barrier()
+    tdist.destroy_process_group()
+    return True
+
+
 def ids_for_rank(ids: Sequence[str], rank: int, world_size: int) -> list[str]:
     """The ids this rank owns, in the given order."""
     if world_size == 1:

@@ -161,3 +161,19 @@ def test_merge_fast_id_check_agrees_with_the_set_rule(tmp_path, monkeypatch, exp
         assert list(fast["id"]) == ["a", "b", "c"]
     ids = pa.chunked_array([pa.array(["a", "b", "c"])])
     assert real(ids, sorted(set(expected), key=str)) == (sorted(set(expected), key=str) == ["a", "b", "c"])
+
+
+def test_close_process_group_closes_an_open_gloo_group_once(tmp_path):
+    """Entry points close the group before exiting: an open gloo group can abort the process at teardown."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch.distributed as d\n"
+        "from gdo_utils.shards import close_process_group\n"
+        f"d.init_process_group('gloo', init_method='file://{tmp_path / 'store'}', rank=0, world_size=1)\n"
+        "print(close_process_group(), d.is_initialized(), close_process_group())\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["True", "False", "False"]

@@ -16,9 +16,15 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=logging.INFO, format=f"[rank {os.environ.get('RANK', '0')}] %(levelname)s %(name)s: %(message)s")
     from ..config import load_params
+    from ..shards import close_process_group
     from .run import run_worker
 
-    run_worker(load_params(args.params, args.set), args.subset)
+    try:
+        run_worker(load_params(args.params, args.set), args.subset)
+    except BaseException:
+        close_process_group(meet=False)   # the other ranks may never reach a barrier
+        raise
+    close_process_group()
     return 0
 
 

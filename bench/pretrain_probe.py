@@ -56,7 +56,7 @@ def draw_rows(task: str, n: int, size: int, shape: int, folder: Path, seed: int)
     rows = []
     for i in range(n):
         k = 1 if task == "colour" else int(rng.integers(1, 4 if task == "colour_named" else 5))
-        sc = scenes.ImageScene(str(rng.choice(list(scenes.BACKGROUNDS))), scenes._distinct_shapes(rng, k, size, shape),
+        sc = scenes.ImageScene(str(rng.choice(list(scenes.BACKGROUNDS))), scenes.distinct_shapes(rng, k, size, shape),
                                size)
         path = folder / f"img_{i:05d}.jpg"
         _save_jpg(path, scenes.render_image(sc))

@@ -140,6 +140,8 @@ class ModelsConfig(Strict):
     build_tiny: bool = Field(False, description="Build tiny offline models into outputs/<run>/models/ (demo).")
     tiny_corpus: str = Field("toyworld:tokenizer_corpus.json",
                              description="JSON list of texts the tiny tokenizer is trained on (build_tiny only).")
+    tiny_layers: int = Field(2, ge=1, description="Language-model layers of the tiny Qwen3-VL (build_tiny only). 2: the "
+                                                  "demo; the probes found binding a colour to a named shape needs 4.")
     pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
 
 
@@ -169,6 +171,8 @@ class ToyWorldConfig(Strict):
     base_corpus_static_ratio: float = Field(0.15, ge=0, le=1, description="Share of base-corpus rows on static clips.")
     base_corpus_mcq_ratio: float = Field(0.6, ge=0, le=1, description="Share of base-corpus rows asked as lettered "
                                          "multiple choice (the rest: short open answers).")
+    shape_fraction: float | None = Field(None, gt=0, le=1, description="Side of every drawn shape as a fraction of "
+                                         "its 3x3 grid cell (0.875: 28 px at 96 px). None: the demo's max(8, size // 6).")
 
 
 class PoolStageConfig(Strict):

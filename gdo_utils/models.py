@@ -99,8 +99,8 @@ def tiny_image_processor():
         image_std=real["image_std"])
 
 
-def build_tiny_vlm(out_dir: str | Path, corpus: list[str], seed: int = 0, hidden: int = 64) -> Path:
-    """Build and save a tiny randomly initialised Qwen3-VL + processor (offline, ~1 MB)."""
+def build_tiny_vlm(out_dir: str | Path, corpus: list[str], seed: int = 0, hidden: int = 64, layers: int = 2) -> Path:
+    """Build and save a tiny randomly initialised Qwen3-VL + processor (offline, ~1 MB); `layers`: LLM depth."""
     from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration, Qwen3VLProcessor, Qwen3VLVideoProcessor
 
     torch.manual_seed(seed)
@@ -117,7 +117,7 @@ def build_tiny_vlm(out_dir: str | Path, corpus: list[str], seed: int = 0, hidden
     processor = Qwen3VLProcessor(image_processor=image_processor, tokenizer=tok, video_processor=video_processor,
                                  chat_template=CHAT_TEMPLATE)
     config = Qwen3VLConfig(
-        text_config=dict(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
+        text_config=dict(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
                          num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=4096,
                          tie_word_embeddings=False, pad_token_id=ids["<|endoftext|>"],
                          rope_parameters=dict(rope_type="default", rope_theta=10000.0, mrope_section=[4, 2, 2],
@@ -202,7 +202,7 @@ def ensure_models(params: Params) -> dict:
     if not manifest_matches(root, h, [(vlm_dir / "config.json").absolute(), clip_file.absolute()]):
         t0 = time.time()
         init_dir = root / "tiny-qwen3vl-init" if pretrain else vlm_dir
-        build_tiny_vlm(init_dir, read_corpus(corpus_file), seed=params.seed)
+        build_tiny_vlm(init_dir, read_corpus(corpus_file), seed=params.seed, layers=params.models.tiny_layers)
         build_tiny_clip(clip_dir, seed=params.seed)
         if pretrain:
             from .pretrain import pretrain_base

@@ -31,6 +31,8 @@ def test_base_corpus_counts_and_no_motion_or_order(world):
         assert all((root / p).is_file() for p in r["images"])
     mcq = [r for r in rows if r["messages"][1]["content"] in ("A", "B", "C", "D")]
     assert 0 < len(mcq) < len(rows)  # lettered multiple choice and short open answers
+    which = [r for r in rows if "Which of these objects" in r["messages"][0]["content"]]
+    assert which and all(r in mcq for r in which)  # open, any shape shown would answer it: always lettered
 
 
 def test_base_corpus_scenes_are_held_out(world):

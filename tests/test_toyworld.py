@@ -163,3 +163,52 @@ def test_every_reader_on_the_toy_world_quarantines_exactly_the_injected_faults(t
     assert gdo["qa_uid"].str.match(r"^(ov|vv)::").all()
     assert set(gdo["media_kind"]) == {"image", "frames", "video_file"}
     assert gdo.loc[gdo["bucket"] == "short_video", "n_frames"].max() == 32  # 40-frame clips subsampled to T
+
+
+def _drawn_box(img: np.ndarray, bg: tuple[int, int, int]) -> tuple[int, int, int, int]:
+    ys, xs = np.nonzero(np.abs(img.astype(int) - np.array(bg)).sum(-1) > 0)
+    return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
+
+
+@pytest.mark.parametrize("size,fraction,side", [(96, None, 16), (64, None, 10), (96, 0.875, 28), (64, 0.875, 18),
+                                                (96, 1.0, 31), (96, 0.25, 8)])
+def test_shape_fraction_sets_the_drawn_side_and_stays_in_its_cell(size, fraction, side):
+    """shape_fraction: side = fraction of a grid cell (size // 3), never past it; None keeps max(8, size // 6)."""
+    from gdo_utils.toyworld.scenes import ImageScene, distinct_shapes, render_image, shape_side
+
+    assert shape_side(size, fraction) == side
+    step = size // 3
+    for i in range(12):
+        rng = np.random.default_rng(i)
+        sh = distinct_shapes(rng, 1, size, shape_side(size, fraction))[0]
+        sh.kind = "square"
+        img = render_image(ImageScene("black", [sh], size))
+        x0, y0, x1, y1 = _drawn_box(img, BACKGROUNDS["black"])
+        assert x1 - x0 + 1 == 2 * (side // 2) + 1 == y1 - y0 + 1
+        cx, cy = sh.x // step, sh.y // step
+        assert cx * step <= x0 and x1 < (cx + 1) * step and cy * step <= y0 and y1 < (cy + 1) * step
+
+
+def test_shape_fraction_reaches_the_generated_pools_and_benchmarks(tmp_path):
+    """The option is threaded through every writer: larger shapes cover more of each pool image and clip."""
+    from PIL import Image
+
+    cfg = dict(SMALL, n_onevision=12, n_llava_video=6, n_llava665k=4, n_visionflan=4)
+    cover = {}
+    for name, frac in (("default", None), ("large", 0.875)):
+        root = tmp_path / name
+        rep = generate_toyworld(ToyWorldConfig(**cfg, shape_fraction=frac), root)
+        imgs = sorted((root / "images").glob("*.jpg"))[:10]
+        clips = sorted((root / "benchmarks" / "mvbench" / "video").rglob("*.mp4"))[:4]
+        assert imgs and clips
+        px = [np.asarray(Image.open(p).convert("RGB")) for p in imgs]
+        px += [read_video_frames(p, [0])[0][0] for p in clips]
+        # share of pixels far from the image's most common colour (the background)
+        def fg(a: np.ndarray) -> float:
+            flat = a.reshape(-1, 3).astype(int)
+            vals, counts = np.unique(flat // 16, axis=0, return_counts=True)
+            return float((np.abs(flat // 16 - vals[counts.argmax()]).sum(-1) > 2).mean())
+        cover[name] = (np.mean([fg(a) for a in px[:10]]), np.mean([fg(a) for a in px[10:]]), rep["config_hash"])
+    assert cover["large"][0] > 1.8 * cover["default"][0]    # pool images: (28 / 16)^2 = 3x the area
+    assert cover["large"][1] > 1.8 * cover["default"][1]    # benchmark clips: (18 / 10)^2 = 3.2x
+    assert cover["large"][2] != cover["default"][2]

@@ -22,8 +22,8 @@ import numpy as np
 from ..config import ToyWorldConfig, canonical_json
 from ..io import write_text
 from .questions import article
-from .scenes import BACKGROUNDS, COLORS, SHAPES, ImageScene, VideoScene, _distinct_shapes, render_image, render_video, \
-    sample_image_scene, sample_video_scene
+from .scenes import BACKGROUNDS, COLORS, SHAPES, ImageScene, VideoScene, distinct_shapes, render_image, render_video, \
+    sample_image_scene, sample_video_scene, shape_side
 
 DIR = "base_corpus"
 FILE = f"{DIR}/corpus.jsonl"
@@ -46,33 +46,39 @@ def mcq_prompt(question: str, options: list[str], style: int) -> str:
     return f"{question}{lines}\nAnswer the question with the option letter"
 
 
-def _facts(shapes, medium: str, rng: np.random.Generator, size: int) -> list[tuple[str, str, list[str]]]:
-    """(question, correct answer, distractors) about what is visible; `medium` is "image" or "video"."""
+def _facts(shapes, medium: str, rng: np.random.Generator, size: int) -> list[tuple[str, str, list[str], bool]]:
+    """(question, correct answer, distractors, lettered only) about what is visible; `medium`: "image" / "video".
+
+    "Which of these objects is in the image?" is only well posed with options: asked open, every shape shown
+    answers it, and exact match would score all but one of them wrong.
+    """
     s = shapes[int(rng.integers(len(shapes)))]
     n = len(shapes)
     kinds = [x.kind for x in shapes]
     present = {x.name for x in shapes}
     absent = [f"{c} {k}" for c in COLORS for k in SHAPES if f"{c} {k}" not in present]
-    out = [(f"How many shapes are in the {medium}?", str(n), [str(x) for x in range(1, 7) if x != n])]
+    out = [(f"How many shapes are in the {medium}?", str(n), [str(x) for x in range(1, 7) if x != n], False)]
     if kinds.count(s.kind) == 1:
-        out.append((f"What colour is the {s.kind} in the {medium}?", s.color, [c for c in COLORS if c != s.color]))
-    out.append((f"Which of these objects is in the {medium}?", s.name, absent))
+        out.append((f"What colour is the {s.kind} in the {medium}?", s.color, [c for c in COLORS if c != s.color],
+                    False))
+    out.append((f"Which of these objects is in the {medium}?", s.name, absent, True))
     neg = absent[int(rng.integers(len(absent)))]
     yes = rng.random() < 0.5
     obj = s.name if yes else neg
-    out.append((f"Is there {article(obj)} {obj} in the {medium}?", "yes" if yes else "no", ["no" if yes else "yes"]))
+    out.append((f"Is there {article(obj)} {obj} in the {medium}?", "yes" if yes else "no", ["no" if yes else "yes"],
+                False))
     third = size / 3
     if s.x < third or s.x >= 2 * third:
         side = "left" if s.x < third else "right"
         out.append((f"Is the {s.name} on the left or on the right side of the {medium}?", side,
-                    ["right" if side == "left" else "left"]))
+                    ["right" if side == "left" else "left"], False))
     return out
 
 
-def _qa(fact: tuple[str, str, list[str]], rng: np.random.Generator, mcq_ratio: float) -> tuple[str, str]:
-    """One fact as a lettered multiple-choice question or a short open one."""
-    q, a, wrong = fact
-    if rng.random() < mcq_ratio:
+def _qa(fact: tuple[str, str, list[str], bool], rng: np.random.Generator, mcq_ratio: float) -> tuple[str, str]:
+    """One fact as a lettered multiple-choice question or a short open one (always lettered when flagged)."""
+    q, a, wrong, lettered_only = fact
+    if rng.random() < mcq_ratio or lettered_only:
         picks = [wrong[i] for i in rng.permutation(len(wrong))[:3]]
         opts = [a, *picks]
         opts = [opts[i] for i in rng.permutation(len(opts))]
@@ -82,8 +88,8 @@ def _qa(fact: tuple[str, str, list[str]], rng: np.random.Generator, mcq_ratio: f
 
 def _draw(rng: np.random.Generator, cfg: ToyWorldConfig, video: bool, taken: set[str]) -> ImageScene | VideoScene:
     for _ in range(100):
-        scene = (sample_video_scene(rng, cfg.video_size, cfg.frames_per_video, "static") if video
-                 else sample_image_scene(rng, cfg.image_size))
+        scene = (sample_video_scene(rng, cfg.video_size, cfg.frames_per_video, "static", cfg.shape_fraction) if video
+                 else sample_image_scene(rng, cfg.image_size, cfg.shape_fraction))
         key = canonical_json(scene.to_dict())
         if key not in taken:
             taken.add(key)
@@ -130,7 +136,7 @@ def write_base_corpus(cfg: ToyWorldConfig, root: str | Path, pool_scenes: set[st
 PROBE_FILE = "colour_probe/corpus.jsonl"
 
 
-def write_colour_probe(root: str | Path, n: int, size: int, seed: int) -> Path:
+def write_colour_probe(root: str | Path, n: int, size: int, seed: int, shape_fraction: float | None = None) -> Path:
     """A one-skill corpus (one shape per image, "What colour is the <kind>?"): can the base model see at all?
 
     The base corpus mixes five question types, and the tiny VLM stays at their answer priors for at least
@@ -144,7 +150,8 @@ def write_colour_probe(root: str | Path, n: int, size: int, seed: int) -> Path:
     rng = np.random.default_rng(held_out_seed("colour_probe", seed))
     lines = []
     for i in range(n):
-        scene = ImageScene(str(rng.choice(list(BACKGROUNDS))), _distinct_shapes(rng, 1, size, max(8, size // 6)), size)
+        scene = ImageScene(str(rng.choice(list(BACKGROUNDS))),
+                           distinct_shapes(rng, 1, size, shape_side(size, shape_fraction)), size)
         rel = f"colour_probe/images/img_{i:05d}.jpg"
         _save_jpg(root / rel, render_image(scene))
         shape = scene.shapes[0]

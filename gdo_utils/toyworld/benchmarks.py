@@ -43,12 +43,13 @@ class SceneSource:
         from .generate import held_out_seed
 
         self.seed, self.size, self.pool = held_out_seed(f"benchmark/{name}", cfg.seed), cfg.video_size, pool_scenes
+        self.shape_fraction = cfg.shape_fraction
         self.redrawn = 0
 
     def draw(self, i: int, kind: str, n_frames: int) -> tuple[VideoScene, np.random.Generator]:
         for attempt in range(100):
             rng = np.random.default_rng([self.seed, i, attempt])
-            scene = sample_video_scene(rng, self.size, n_frames, kind)
+            scene = sample_video_scene(rng, self.size, n_frames, kind, self.shape_fraction)
             if canonical_json(scene.to_dict()) not in self.pool:
                 return scene, rng
             self.redrawn += 1

@@ -111,7 +111,7 @@ def _onevision(cfg: ToyWorldConfig, root: Path, truth: list[dict], faults: list[
     lines: list[str] = []
     for i in range(cfg.n_onevision):
         rng = _rng(cfg, "onevision", i)
-        scene = sample_image_scene(rng, cfg.image_size)
+        scene = sample_image_scene(rng, cfg.image_size, cfg.shape_fraction)
         rel = f"images/ov_{i:05d}.jpg"
         _save_jpg(root / rel, render_image(scene))
         truth.append({"media_id": f"ov_{i:05d}", "pool": "onevision", "kind": "image", "file": rel,
@@ -144,7 +144,7 @@ def _llava_video(cfg: ToyWorldConfig, root: Path, truth: list[dict], faults: lis
         rng = _rng(cfg, "llava_video", v)
         kind = "static" if rng.random() < cfg.static_video_ratio else str(rng.choice(VIDEO_KINDS[:3]))
         n_frames = 40 if v % 5 == 4 else cfg.frames_per_video  # some clips longer than T=32
-        scene = sample_video_scene(rng, cfg.video_size, n_frames, kind)
+        scene = sample_video_scene(rng, cfg.video_size, n_frames, kind, cfg.shape_fraction)
         frames = render_video(scene)
         vid = f"vid_{v:04d}"
         as_mp4 = rng.random() < cfg.video_as_mp4_ratio
@@ -196,7 +196,7 @@ def _llava_json(cfg: ToyWorldConfig, root: Path, truth: list[dict], faults: list
             qas = [text_only_question(rng) for _ in range(_n_turns(rng, cfg))]
             records.append({"id": f"text_{i:06d}", "conversations": _messages(qas, None, "from")})
             continue
-        scene = sample_image_scene(rng, cfg.image_size)
+        scene = sample_image_scene(rng, cfg.image_size, cfg.shape_fraction)
         rel = f"{image_dir}/{i:012d}.jpg"
         _save_jpg(root / rel, render_image(scene))
         truth.append({"media_id": f"{name}_{i:06d}", "pool": name, "kind": "image", "file": rel,
@@ -294,10 +294,10 @@ def text_corpus(cfg: ToyWorldConfig, n: int = 400) -> list[str]:
     out: list[str] = []
     for i in range(n):
         rng = _rng(cfg, "corpus", i)
-        scene = sample_image_scene(rng, cfg.image_size)
+        scene = sample_image_scene(rng, cfg.image_size, cfg.shape_fraction)
         out += [f"{q.question} {q.answer}" for q in image_questions(scene, rng, bool(i % 2))]
         kind = VIDEO_KINDS[i % len(VIDEO_KINDS)]
-        vs = sample_video_scene(rng, cfg.video_size, cfg.frames_per_video, kind)
+        vs = sample_video_scene(rng, cfg.video_size, cfg.frames_per_video, kind, cfg.shape_fraction)
         out += [f"{q.question} {q.answer}" for q in video_questions(vs, rng, bool(i % 3 == 0))]
         out.append(f"{text_only_question(rng).question}")
         if i % 20 == 0:

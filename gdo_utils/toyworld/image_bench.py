@@ -40,7 +40,7 @@ def _scenes(cfg: ToyWorldConfig, stream: str, n: int, taken: set[str]) -> list[I
     rng = np.random.default_rng(held_out_seed(f"image_bench/{stream}", cfg.seed))
     out: list[ImageScene] = []
     while len(out) < n:
-        s = sample_image_scene(rng, cfg.image_size)
+        s = sample_image_scene(rng, cfg.image_size, cfg.shape_fraction)
         key = canonical_json(s.to_dict())
         if key in taken:
             continue

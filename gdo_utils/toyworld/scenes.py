@@ -115,7 +115,7 @@ def render_video(scene: VideoScene) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- sampling scenes
-def _distinct_shapes(rng: np.random.Generator, n: int, size: int, shape_size: int,
+def distinct_shapes(rng: np.random.Generator, n: int, size: int, shape_size: int,
                      x_range: tuple[int, int] | None = None) -> list[Shape]:
     """n shapes with distinct (colour, kind) on a coarse grid (no overlaps), positions seeded."""
     combos = [(c, k) for c in COLORS for k in SHAPES]
@@ -134,16 +134,28 @@ def _distinct_shapes(rng: np.random.Generator, n: int, size: int, shape_size: in
     return out
 
 
-def sample_image_scene(rng: np.random.Generator, size: int) -> ImageScene:
+def shape_side(size: int, fraction: float | None = None) -> int:
+    """Side in pixels of a drawn shape: `fraction` of a grid cell (size // 3); None: the demo's max(8, size // 6)."""
+    if fraction is None:
+        return max(8, size // 6)
+    if not 0 < fraction <= 1:
+        raise ValueError(f"shape_fraction must be in (0, 1], got {fraction}")
+    step = size // 3
+    return max(1, min(step - 1, int(round(fraction * step))))   # drawn 2 * (side // 2) + 1 pixels: inside the cell
+
+
+def sample_image_scene(rng: np.random.Generator, size: int, shape_fraction: float | None = None) -> ImageScene:
     """1-4 distinct shapes on a 3x3 grid (so left/right and counts are unambiguous)."""
     n = int(rng.integers(1, 5))
-    return ImageScene(str(rng.choice(list(BACKGROUNDS))), _distinct_shapes(rng, n, size, max(8, size // 6)), size)
+    return ImageScene(str(rng.choice(list(BACKGROUNDS))),
+                      distinct_shapes(rng, n, size, shape_side(size, shape_fraction)), size)
 
 
-def sample_video_scene(rng: np.random.Generator, size: int, n_frames: int, kind: str) -> VideoScene:
+def sample_video_scene(rng: np.random.Generator, size: int, n_frames: int, kind: str,
+                       shape_fraction: float | None = None) -> VideoScene:
     """A clip of the given kind whose moving shape always stays inside the frame."""
     bg = str(rng.choice(list(BACKGROUNDS)))
-    ss = max(8, size // 6)
+    ss = shape_side(size, shape_fraction)
     if kind == "move":
         direction = str(rng.choice(list(DIRECTIONS)))
         margin = ss // 2 + 2
@@ -157,19 +169,19 @@ def sample_video_scene(rng: np.random.Generator, size: int, n_frames: int, kind:
         along = int(rng.integers(min(start_lo, start_hi), max(start_lo, start_hi) + 1))
         across = int(rng.integers(lo, hi + 1))
         x, y = (along, across) if dx != 0 else (across, along)
-        mover = _distinct_shapes(rng, 1, size, ss)[0]
+        mover = distinct_shapes(rng, 1, size, ss)[0]
         mover.x, mover.y = x, y
         return VideoScene(kind, bg, [mover], size, n_frames, direction=direction, speed=speed)
     if kind == "appear":
         n = int(rng.integers(2, 4))
-        shapes = _distinct_shapes(rng, n, size, ss)
+        shapes = distinct_shapes(rng, n, size, ss)
         gap = n_frames // (n + 1)
         return VideoScene(kind, bg, shapes, size, n_frames, appear_frames=[i * gap for i in range(n)])
     if kind == "color_change":
-        shapes = _distinct_shapes(rng, 1, size, ss)
+        shapes = distinct_shapes(rng, 1, size, ss)
         new = str(rng.choice([c for c in COLORS if c != shapes[0].color]))
         return VideoScene(kind, bg, shapes, size, n_frames, change_frame=n_frames // 2, new_color=new)
     if kind == "static":
         n = int(rng.integers(1, 4))
-        return VideoScene(kind, bg, _distinct_shapes(rng, n, size, ss), size, n_frames)
+        return VideoScene(kind, bg, distinct_shapes(rng, n, size, ss), size, n_frames)
     raise ValueError(f"unknown video kind {kind!r}")

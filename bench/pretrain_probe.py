@@ -11,12 +11,20 @@ gdo_utils.pretrain does, split by question type, so one can see which skill is l
 Tasks:
   colour        one shape per image, "What colour is the <kind>?" (open answer)
   colour_named  1-3 shapes, "What colour is the <kind>?" (binding a kind to its colour; open answer)
+  text_named    the same question on a blank image whose shapes are listed in the prompt ("The image shows a red
+                circle and a blue square."): binding in words, no pixels to read
   corpus        1-4 shapes, the base corpus's question mix (colour, count, which object, left / right,
-                yes / no; lettered multiple choice or short answer, gdo_utils.toyworld.base_corpus)
+                yes / no; lettered multiple choice (`--mcq-ratio`) or short answer, gdo_utils.toyworld.base_corpus)
+
+A curriculum is `--stages colour:300,colour_named:2000` (each stage its own rows, its own warm-up and decay;
+held-out rows are the last stage's task). `--fresh` draws and encodes every training batch anew (never a row
+twice), so a curve cannot come from memorising a fixed pool; `--seed` sets rows, initialisation and order.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/pretrain_probe.py --task colour --steps 400
     OMP_NUM_THREADS=1 .venv/bin/python bench/pretrain_probe.py --task corpus --steps 1500 --layers 4
     OMP_NUM_THREADS=1 .venv/bin/python bench/pretrain_probe.py --task corpus --warm-task colour --warm-steps 300
+    OMP_NUM_THREADS=1 .venv/bin/python bench/pretrain_probe.py --stages colour:300,colour_named:2500 --fresh \
+        --shape-size 28 --layers 4 --every 250
 """
 from __future__ import annotations
 
@@ -39,6 +47,7 @@ from gdo_utils.toyworld import scenes  # noqa: E402
 from gdo_utils.toyworld.generate import _save_jpg  # noqa: E402
 
 HELD = 200
+TASKS = ("colour", "colour_named", "text_named", "corpus")
 
 
 def question_type(q: str) -> str:
@@ -50,30 +59,54 @@ def question_type(q: str) -> str:
     return "other"
 
 
-def draw_rows(task: str, n: int, size: int, shape: int, folder: Path, seed: int) -> list[dict]:
-    """n single-turn rows (training-file layout, absolute image paths) of the task."""
+def draw_row(task: str, rng: np.random.Generator, size: int, shape: int, path: Path, mcq_ratio: float,
+             i: int) -> dict:
+    """One single-turn row of the task (training-file layout, absolute image path); its image is written."""
+    k = 1 if task == "colour" else int(rng.integers(1, 4 if task in ("colour_named", "text_named") else 5))
+    sc = scenes.ImageScene(str(rng.choice(list(scenes.BACKGROUNDS))), scenes.distinct_shapes(rng, k, size, shape),
+                           size)
+    shown = scenes.ImageScene(sc.background, [], size) if task == "text_named" else sc
+    _save_jpg(path, scenes.render_image(shown))
+    if task == "corpus":
+        facts = bc._facts(sc.shapes, "image", rng, size)
+        q, a = bc._qa(facts[int(rng.integers(len(facts)))], rng, mcq_ratio)
+    else:
+        q, a = f"What colour is the {sc.shapes[0].kind}?", sc.shapes[0].color
+        if task == "text_named":
+            names = [f"{bc.article(sc.shapes[j].name)} {sc.shapes[j].name}" for j in rng.permutation(k)]
+            listed = names[0] if k == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+            q = f"The image shows {listed}. {q}"
+    return {"id": f"p{i}", "media_kind": "image", "images": [str(path)],
+            "messages": [{"role": "user", "content": "<image>\n" + q}, {"role": "assistant", "content": a}]}
+
+
+def draw_rows(task: str, n: int, size: int, shape: int, folder: Path, seed: int, mcq_ratio: float = 0.6
+              ) -> list[dict]:
+    """n rows of the task, images under `folder`."""
     rng = np.random.default_rng(seed)
-    rows = []
-    for i in range(n):
-        k = 1 if task == "colour" else int(rng.integers(1, 4 if task == "colour_named" else 5))
-        sc = scenes.ImageScene(str(rng.choice(list(scenes.BACKGROUNDS))), scenes.distinct_shapes(rng, k, size, shape),
-                               size)
-        path = folder / f"img_{i:05d}.jpg"
-        _save_jpg(path, scenes.render_image(sc))
-        if task == "corpus":
-            facts = bc._facts(sc.shapes, "image", rng, size)
-            q, a = bc._qa(facts[int(rng.integers(len(facts)))], rng, 0.6)
-        else:
-            q, a = f"What colour is the {sc.shapes[0].kind}?", sc.shapes[0].color
-        rows.append({"id": f"p{i}", "media_kind": "image", "images": [str(path)],
-                     "messages": [{"role": "user", "content": "<image>\n" + q}, {"role": "assistant", "content": a}]})
-    return rows
+    return [draw_row(task, rng, size, shape, folder / f"img_{i:05d}.jpg", mcq_ratio, i) for i in range(n)]
+
+
+def parse_stages(spec: str) -> list[tuple[str, int]]:
+    """"colour:300,colour_named:2000" -> [("colour", 300), ("colour_named", 2000)]."""
+    out = []
+    for part in spec.split(","):
+        task, _, steps = part.partition(":")
+        if task not in TASKS or not steps.isdigit():
+            raise SystemExit(f"--stages: {part!r} is not <task>:<steps> with a task in {TASKS}")
+        out.append((task, int(steps)))
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--task", choices=["colour", "colour_named", "corpus"], default="corpus")
-    ap.add_argument("--rows", type=int, default=3000, help="rows drawn; the last 200 are held out")
+    ap.add_argument("--task", choices=TASKS, default="corpus")
+    ap.add_argument("--stages", default=None, help="curriculum <task>:<steps>,...; replaces --task / --steps")
+    ap.add_argument("--rows", type=int, default=3000, help="rows drawn per stage; the last stage's last 200 are "
+                                                            "held out (with --fresh: the tokenizer's rows)")
+    ap.add_argument("--fresh", action="store_true", help="draw and encode every training batch anew")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--mcq-ratio", type=float, default=0.6, help="corpus task: share asked as lettered choices")
     ap.add_argument("--image-size", type=int, default=96)
     ap.add_argument("--shape-size", type=int, default=16)
     ap.add_argument("--steps", type=int, default=1000)
@@ -83,7 +116,7 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=64, help="language model width (demo: 64)")
     ap.add_argument("--vision-hidden", type=int, default=32, help="vision tower width (demo: 32)")
     ap.add_argument("--layers", type=int, default=2, help="language model layers (demo: 2)")
-    ap.add_argument("--warm-task", choices=["colour", "colour_named", "corpus"], default=None,
+    ap.add_argument("--warm-task", choices=TASKS, default=None,
                     help="a curriculum: first train --warm-steps on this task's rows, then --steps on --task")
     ap.add_argument("--warm-steps", type=int, default=0)
     ap.add_argument("--work", default="/tmp/gdo_pretrain_probe")
@@ -97,27 +130,32 @@ def main() -> None:
     from gdo_utils.train.families import family_of_model_path
     from gdo_utils.train.records import parse_c1_row
 
-    work = Path(a.work) / a.task
-    rows = draw_rows(a.task, a.rows, a.image_size, a.shape_size, work / "images", seed=0)
-    warm_rows = (draw_rows(a.warm_task, a.rows, a.image_size, a.shape_size, work / "warm_images", seed=1)
-                 if a.warm_task else [])
-    model_dir = build_tiny_vlm(work / "model", [m["content"] for r in rows + warm_rows for m in r["messages"]],
-                               seed=0, hidden=a.hidden)
+    stages = parse_stages(a.stages) if a.stages else \
+        ([(a.warm_task, a.warm_steps)] if a.warm_task else []) + [(a.task, a.steps)]
+    work = Path(a.work) / "_".join(t for t, _ in stages)
+    # each stage its own rows (seed + 1 + index); the last stage's last HELD rows are the held-out set
+    pools = [draw_rows(t, a.rows, a.image_size, a.shape_size, work / f"stage{k}", a.seed * 100 + 1 + k, a.mcq_ratio)
+             for k, (t, _) in enumerate(stages)]
+    held_rows = pools[-1][-HELD:]
+    pools[-1] = pools[-1][:-HELD]
+    model_dir = build_tiny_vlm(work / "model", [m["content"] for rows in pools + [held_rows] for r in rows
+                                                for m in r["messages"]], seed=a.seed, hidden=a.hidden)
     proc = AutoProcessor.from_pretrained(str(model_dir))
     proc.tokenizer.padding_side = "right"
     family = family_of_model_path(str(model_dir))
     settings = EncodeSettings(min_pixels=a.image_size ** 2, max_pixels=a.image_size ** 2)
     collator = Collator(proc, family, settings)
-    recs = [parse_c1_row(r, "probe", i) for i, r in enumerate(rows)]
-    encoded = [collator.encode(r, load_media(r, settings, family)) for r in recs]
-    train, held = encoded[:-HELD], encoded[-HELD:]
-    warm = [collator.encode(r, load_media(r, settings, family))
-            for r in (parse_c1_row(x, "warm", i) for i, x in enumerate(warm_rows))]
-    held_types = [question_type(r["messages"][0]["content"]) for r in rows[-HELD:]]
+
+    def encode(rows: list[dict], tag: str) -> list:
+        return [collator.encode(r, load_media(r, settings, family))
+                for r in (parse_c1_row(x, tag, i) for i, x in enumerate(rows))]
+
+    held = encode(held_rows, "held")
+    held_types = [question_type(r["messages"][0]["content"]) for r in held_rows]
     cfg = AutoConfig.from_pretrained(str(model_dir))
     cfg.vision_config.hidden_size, cfg.vision_config.intermediate_size = a.vision_hidden, 2 * a.vision_hidden
     cfg.text_config.num_hidden_layers = a.layers
-    torch.manual_seed(0)
+    torch.manual_seed(a.seed)
     model = AutoModelForImageTextToText.from_config(cfg, attn_implementation="eager")
     pad = proc.tokenizer.pad_token_id
 
@@ -125,7 +163,7 @@ def main() -> None:
         model.eval()
         hits: dict[str, list[bool]] = {}
         with torch.no_grad():
-            for i in range(0, HELD, 32):
+            for i in range(0, len(held), 32):
                 batch = pad_and_concat(held[i:i + 32], pad)
                 labels = batch.pop("labels")
                 pred = model(**batch).logits.argmax(-1)
@@ -135,38 +173,55 @@ def main() -> None:
         model.train()
         return {k: round(100 * sum(v) / len(v), 1) for k, v in sorted(hits.items())}
 
-    rng = random.Random(0)
-    curve = []
+    rng = random.Random(a.seed)
+    curve: list[dict] = []
+    seen = {"rows": 0}
 
-    def train_on(rows_enc: list, steps: int, phase: str) -> None:
-        """`steps` AdamW steps over shuffled epochs of `rows_enc` (linear warm-up and decay within the phase)."""
+    def batches(task: str, rows: list[dict], k: int):
+        """Encoded training batches: shuffled epochs of the stage's rows, or (--fresh) new rows every batch."""
+        if a.fresh:
+            g = np.random.default_rng([a.seed, 7919, k])
+            folder = work / f"fresh{k}"
+            while True:
+                drawn = [draw_row(task, g, a.image_size, a.shape_size, folder / f"b{j:02d}.jpg", a.mcq_ratio, j)
+                         for j in range(a.batch)]
+                yield encode(drawn, "fresh")
+        enc = encode(rows, task)
+        order: list[int] = []
+        while True:
+            if not order:
+                order = list(range(len(enc)))
+                rng.shuffle(order)
+            yield [enc[order.pop()] for _ in range(min(a.batch, len(order)))]
+
+    def train_on(task: str, rows: list[dict], steps: int, k: int) -> None:
+        """`steps` AdamW steps on the stage's batches (linear warm-up and decay within the stage)."""
         opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.0)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 25) * max(0.0, 1 - s / steps))
-        order: list[int] = []
-        t0 = time.process_time()
+        t0, stage_rows = time.process_time(), 0
+        source = batches(task, rows, k)
         for step in range(1, steps + 1):
-            if not order:
-                order = list(range(len(rows_enc)))
-                rng.shuffle(order)
-            batch = pad_and_concat([rows_enc[order.pop()] for _ in range(min(a.batch, len(order)))], pad)
-            loss = model(**batch).loss
+            items = next(source)
+            seen["rows"] += len(items)
+            stage_rows += len(items)
+            loss = model(**pad_and_concat(items, pad)).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             sched.step()
             opt.zero_grad()
-            if step % a.every == 0:
-                curve.append({"phase": phase, "step": step, "loss": round(loss.item(), 3), "held_out": score(),
-                              "cpu_s": round(time.process_time() - t0, 1)})
+            if step % a.every == 0 or step == steps:
+                curve.append({"phase": f"{k}:{task}", "step": step, "loss": round(loss.item(), 3),
+                              "rows_seen": seen["rows"],
+                              "epoch": None if a.fresh else round(stage_rows / max(1, len(rows)), 2),
+                              "held_out": score(), "cpu_s": round(time.process_time() - t0, 1)})
                 print(json.dumps(curve[-1]), flush=True)
 
-    if warm:
-        train_on(warm, a.warm_steps, f"warm:{a.warm_task}")
-    train_on(train, a.steps, a.task)
+    for k, ((task, steps), rows) in enumerate(zip(stages, pools)):
+        train_on(task, rows, steps, k)
     counts = {t: held_types.count(t) for t in sorted(set(held_types))}
-    write_results(a.out, {"args": vars(a), "held_out_n": counts,
+    write_results(a.out, {"args": vars(a), "stages": stages, "held_out_n": counts,
                           "params": sum(p.numel() for p in model.parameters()), "curve": curve})
-
 
 if __name__ == "__main__":
     main()

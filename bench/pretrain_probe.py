@@ -63,15 +63,20 @@ def draw_row(task: str, rng: np.random.Generator, size: int, shape: int, path: P
              i: int) -> dict:
     """One single-turn row of the task (training-file layout, absolute image path); its image is written."""
     k = 1 if task == "colour" else int(rng.integers(1, 4 if task in ("colour_named", "text_named") else 5))
-    sc = scenes.ImageScene(str(rng.choice(list(scenes.BACKGROUNDS))), scenes.distinct_shapes(rng, k, size, shape),
-                           size)
+    while True:  # a named kind must name one shape: redraw scenes where every kind shown repeats
+        sc = scenes.ImageScene(str(rng.choice(list(scenes.BACKGROUNDS))), scenes.distinct_shapes(rng, k, size, shape),
+                               size)
+        kinds = [x.kind for x in sc.shapes]
+        if task == "corpus" or any(kinds.count(x) == 1 for x in kinds):
+            break
+    target = next(x for x in sc.shapes if kinds.count(x.kind) == 1) if task != "corpus" else sc.shapes[0]
     shown = scenes.ImageScene(sc.background, [], size) if task == "text_named" else sc
     _save_jpg(path, scenes.render_image(shown))
     if task == "corpus":
         facts = bc._facts(sc.shapes, "image", rng, size)
         q, a = bc._qa(facts[int(rng.integers(len(facts)))], rng, mcq_ratio)
     else:
-        q, a = f"What colour is the {sc.shapes[0].kind}?", sc.shapes[0].color
+        q, a = f"What colour is the {target.kind}?", target.color
         if task == "text_named":
             names = [f"{bc.article(sc.shapes[j].name)} {sc.shapes[j].name}" for j in rng.permutation(k)]
             listed = names[0] if k == 1 else ", ".join(names[:-1]) + " and " + names[-1]

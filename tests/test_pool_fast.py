@@ -232,7 +232,8 @@ def test_namespaced_duplicates_across_files_fast_equals_slow(tmp_path):
 
 
 def test_cli_user_error_is_one_line_and_start_up_skips_the_report_package(tmp_path):
-    """A bad input prints one "error:" line (exit 1); the pool command never imports the report/train packages."""
+    """A bad input prints one "error:" line (exit 1); the pool command never imports the report/train packages,
+    nor torch (closing a torch.distributed group at exit must not import it: 300-400 MB on the release path)."""
     import subprocess
     import sys
 
@@ -242,7 +243,7 @@ def test_cli_user_error_is_one_line_and_start_up_skips_the_report_package(tmp_pa
         pf.write_text(json.dumps({"run_name": name, "output_root": str(tmp_path / "out"), "pool": {"check_media": False},
                                   "pools": {"gdo": [{"format": "onevision", "path": str(path)}]}}))
         code = ("import sys; from gdo_utils.cli import main; rc = main(['pool', '--params', sys.argv[1]]); "
-                "print('loaded', sorted(m for m in ('gdo_utils.report', 'gdo_utils.train') if m in sys.modules)); "
+                "print('loaded', sorted(m for m in ('gdo_utils.report', 'gdo_utils.train', 'torch') if m in sys.modules)); "
                 "sys.exit(rc)")
         res = subprocess.run([sys.executable, "-c", code, str(pf)], capture_output=True, text=True, cwd=tmp_path)
         if name == "good":

@@ -140,8 +140,8 @@ class ModelsConfig(Strict):
     build_tiny: bool = Field(False, description="Build tiny offline models into outputs/<run>/models/ (demo).")
     tiny_corpus: str = Field("toyworld:tokenizer_corpus.json",
                              description="JSON list of texts the tiny tokenizer is trained on (build_tiny only).")
-    tiny_layers: int = Field(2, ge=1, description="Language-model layers of the tiny Qwen3-VL (build_tiny only). 2: the "
-                                                  "demo; the probes found binding a colour to a named shape needs 4.")
+    tiny_layers: int = Field(2, ge=1, description="Language-model layers of the tiny Qwen3-VL (build_tiny only; 2: "
+                                                  "the demo). bench/README.md: 4 did not bind colours to shapes better.")
     pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
 
 

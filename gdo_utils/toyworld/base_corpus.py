@@ -136,7 +136,7 @@ def write_base_corpus(cfg: ToyWorldConfig, root: str | Path, pool_scenes: set[st
 PROBE_FILE = "colour_probe/corpus.jsonl"
 
 
-def write_colour_probe(root: str | Path, n: int, size: int, seed: int, shape_fraction: float | None = None) -> Path:
+def write_colour_probe(root: str | Path, n: int, size: int, seed: int) -> Path:
     """A one-skill corpus (one shape per image, "What colour is the <kind>?"): can the base model see at all?
 
     The base corpus mixes five question types, and the tiny VLM stays at their answer priors for at least
@@ -151,7 +151,7 @@ def write_colour_probe(root: str | Path, n: int, size: int, seed: int, shape_fra
     lines = []
     for i in range(n):
         scene = ImageScene(str(rng.choice(list(BACKGROUNDS))),
-                           distinct_shapes(rng, 1, size, shape_side(size, shape_fraction)), size)
+                           distinct_shapes(rng, 1, size, shape_side(size)), size)
         rel = f"colour_probe/images/img_{i:05d}.jpg"
         _save_jpg(root / rel, render_image(scene))
         shape = scene.shapes[0]

@@ -116,7 +116,7 @@ def render_video(scene: VideoScene) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- sampling scenes
 def distinct_shapes(rng: np.random.Generator, n: int, size: int, shape_size: int,
-                     x_range: tuple[int, int] | None = None) -> list[Shape]:
+                    x_range: tuple[int, int] | None = None) -> list[Shape]:
     """n shapes with distinct (colour, kind) on a coarse grid (no overlaps), positions seeded."""
     combos = [(c, k) for c in COLORS for k in SHAPES]
     picks = rng.choice(len(combos), size=n, replace=False)

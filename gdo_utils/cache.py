@@ -20,7 +20,7 @@ import logging
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from .io import MANIFEST_NAME, read_json, sha256_file, write_json
 
@@ -57,6 +57,16 @@ def _imports(file: Path, root: Path) -> tuple[str, ...]:
     return _parsed_imports(*_stat_key(file), root)
 
 
+def _statements(body: list) -> Iterator:
+    """Every statement of a module, nested ones included (imports are statements: expressions never need a visit)."""
+    for node in body:
+        yield node
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            inner = getattr(node, name, None)
+            if isinstance(inner, list):
+                yield from _statements(inner)
+
+
 @lru_cache(maxsize=None)
 def _parsed_imports(file: Path, size: int, mtime_ns: int, root: Path) -> tuple[str, ...]:
     """`_imports` of one version of `file` (parsed once per process per (path, size, mtime_ns))."""
@@ -66,7 +76,7 @@ def _parsed_imports(file: Path, size: int, mtime_ns: int, root: Path) -> tuple[s
     name = _module_name(file, root)
     base = name.split(".") if file.name == "__init__.py" else name.split(".")[:-1]
     out: set[str] = set()
-    for node in ast.walk(ast.parse(file.read_bytes(), filename=str(file))):
+    for node in _statements(ast.parse(file.read_bytes(), filename=str(file)).body):
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names if a.name.split(".")[0] == pkg}
         elif isinstance(node, ast.ImportFrom):

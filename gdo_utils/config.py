@@ -179,7 +179,8 @@ class PoolStageConfig(Strict):
     max_frames: int = Field(32, ge=1, description="T: uniform subsampling of video frames.")
     check_media: bool = Field(True, description="Open every media file; unreadable ones go to quarantine.")
     workers: int = Field(2, ge=1, description="Processes reading files of different id namespaces at once "
-                                              "(the image and the video file); output identical to one.")
+                                              "(the image and the video file): this one and workers - 1 "
+                                              "more; output identical to one.")
     default_source: Literal["release", "file_stem"] = Field(
         "release", description="data_source of rows without one (and no `source` on the pool source): "
                                "release = the format's name (onevision / llava_video, as the release's "

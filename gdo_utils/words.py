@@ -54,7 +54,7 @@ def _offsets_and_bytes(arr: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray
     return off - off[0], data[off[0]:off[-1]]
 
 
-CHUNK_ROWS = 1 << 18   # rows per vectorised pass: bounds the temporary arrays (~10x the text bytes)
+CHUNK_ROWS = 1 << 16   # rows per vectorised pass: bounds the temporary arrays (~10x the text bytes)
 
 
 def _chunked(fn, arr: pa.LargeStringArray) -> tuple[np.ndarray, ...]:

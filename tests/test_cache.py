@@ -220,3 +220,23 @@ def test_model_fingerprint_changes_when_a_checkpoint_is_rewritten(tmp_path):
     st = (d / "config.json").stat()
     os.utime(d / "model.safetensors", ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
     assert model_fingerprint(str(d)) != first
+
+
+def test_code_version_follows_imports_nested_in_any_statement(tmp_path, monkeypatch):
+    """Lazy imports inside functions, classes, try/except/finally, with, if/else, loops and match all count."""
+    import gdo_utils.cache as cache
+
+    pkg = _toy_package(tmp_path, monkeypatch)
+    mods = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8"]
+    for m in mods:
+        (pkg / f"{m}.py").write_text("V = 1\n")
+    (pkg / "a.py").write_text(
+        "def f():\n    from gdo_utils import m1\n"
+        "class C:\n    def g(self):\n        import gdo_utils.m2\n"
+        "try:\n    pass\nexcept ImportError:\n    from gdo_utils import m3\nelse:\n    pass\nfinally:\n    from gdo_utils import m4\n"
+        "with open(__file__):\n    from gdo_utils import m5\n"
+        "if False:\n    pass\nelse:\n    from gdo_utils import m6\n"
+        "for _ in ():\n    pass\nelse:\n    from gdo_utils import m7\n"
+        "match 1:\n    case 2:\n        from gdo_utils import m8\n")
+    names = {f.name for f in cache._closure(["gdo_utils.a"])}
+    assert {f"{m}.py" for m in mods} <= names and "c.py" not in names

@@ -234,18 +234,28 @@ def test_importing_the_pool_readers_loads_no_toyworld_module():
     assert out.stdout.strip() == "[]"
 
 
-def test_reading_namespaces_in_parallel_gives_the_same_pool(tmp_path, media_dir):
-    """pool.workers: the image and the video file read by two processes, rows and report as with one."""
+@pytest.mark.parametrize("order", ["ov,vv", "vv,ov", "ov,vv,ov2", "vv,ov,vv2,ov2"])
+def test_reading_namespaces_in_parallel_gives_the_same_pool(tmp_path, media_dir, order):
+    """pool.workers: this process reads the first file's namespace, workers the others; rows and report as with one."""
     one = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
-    ov = _jsonl(media_dir / "ov.jsonl", [{"id": "x", "images": ["a.jpg"], **one}, {"id": "x", "images": ["b.jpg"], **one},
-                                         "{broken"])
-    vv = _jsonl(media_dir / "vv.jsonl", [{"id": "x", "video": "v2.mp4", **one}, {"id": "y", "video": "bad.mp4", **one}])
-    pools = {"gdo": [{"format": "onevision", "path": str(ov)}, {"format": "llava_video", "path": str(vv)}]}
+    files = {"ov": _jsonl(media_dir / "ov.jsonl", [{"id": "x", "images": ["a.jpg"], **one},
+                                                   {"id": "x", "images": ["b.jpg"], **one}, "{broken"]),
+             "vv": _jsonl(media_dir / "vv.jsonl", [{"id": "x", "video": "v2.mp4", **one},
+                                                   {"id": "y", "video": "bad.mp4", **one}]),
+             "ov2": _jsonl(media_dir / "ov2.jsonl", [{"id": "x", "images": ["c.jpg"], **one}]),
+             "vv2": _jsonl(media_dir / "vv2.jsonl", [{"id": "y", "video": "v2.mp4", **one}])}
+    fmt = {"ov": "onevision", "vv": "llava_video", "ov2": "onevision", "vv2": "llava_video"}
+    pools = {"gdo": [{"format": fmt[k], "path": str(files[k])} for k in order.split(",")]}
     res = {}
-    for w in (1, 2):
+    for w in (1, 2, 3):
         p = params_from_dict({"run_name": "t", "output_root": str(tmp_path / str(w)), "pools": pools,
                               "pool": {"workers": w}})
         res[w] = build_pool(p, p.pools.gdo, "gdo", "pools.gdo")
-    pd.testing.assert_frame_equal(res[1].table, res[2].table)
-    pd.testing.assert_frame_equal(res[1].quarantine, res[2].quarantine)
-    assert res[1].report == res[2].report and list(res[2].table["qa_uid"]) == ["ov::x::t0", "ov::x#dup1::t0", "vv::x::t0"]
+    for w in (2, 3):
+        pd.testing.assert_frame_equal(res[1].table, res[w].table)
+        pd.testing.assert_frame_equal(res[1].quarantine, res[w].quarantine)
+        assert res[1].report == res[w].report
+    uids = list(res[2].table["qa_uid"])
+    assert uids[:3] == (["ov::x::t0", "ov::x#dup1::t0", "vv::x::t0"] if order.startswith("ov")
+                        else ["vv::x::t0", "ov::x::t0", "ov::x#dup1::t0"])
+    assert len(uids) == len(set(uids))

@@ -6,6 +6,7 @@ set directly (the selection's input), so the hand-working needs no text statisti
 """
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 
@@ -200,6 +201,26 @@ def test_tie_numbers_release_stream_interleaves_reservoir_draws():
     # the kit's PCG64 numbers are another stream
     ctx = context_from_tables(make_params("kit"), pd.DataFrame([row("a", 0.1), row("b", 0.2)]).drop(columns="_score"), None)
     assert ctx.scores()["tie"].tolist() != list(R42[:2])
+
+
+@pytest.mark.parametrize("n,seed,uniform", [(0, 1, 5), (1, 1, 0), (3, 2, 1), (100, 5, 0), (5000, 42, 37),
+                                             (5000, 9, 10000), (70000, 42, 1000)])
+def test_release_stream_equals_the_standard_library_draws(n, seed, uniform):
+    # the release's loop written with random.Random's own random / randint / shuffle (bit lengths up to 17)
+    rng, cap = random.Random(seed), max(uniform, math.ceil(uniform * 1.35)) if uniform else 0
+    ties, res = [], []
+    for i in range(n):
+        ties.append(rng.random())
+        if len(res) < cap:
+            res.append(i)
+        else:
+            j = rng.randint(1, i + 1)
+            if j <= cap:
+                res[j - 1] = i
+    shuffled = list(res)
+    rng.shuffle(shuffled)
+    st = release_stream(n, seed, uniform)
+    assert (st.ties.tolist(), st.reservoir.tolist(), st.shuffled.tolist()) == (ties, res, shuffled)
 
 
 def test_rounding_float_vs_tolerance():

@@ -217,6 +217,18 @@ def test_text_statistics_match_the_regex_definition():
     assert list(d) == [len(set(x.lower() for x in WORD_TOKEN_RE.findall(t))) for t in texts]
 
 
+@pytest.mark.parametrize("chunk", [1, 2, 3, 64])
+def test_text_statistics_are_the_same_across_chunk_boundaries(monkeypatch, chunk):
+    import gdo_utils.words as words
+
+    texts = ["Hello, world!", "", "  a_b 12x  é ü-z ", None, "The the THE cat", "x" * 5 + " ..." + " y", "日本 go", "a"]
+    want = [len(WORD_TOKEN_RE.findall(t or "")) for t in texts]
+    monkeypatch.setattr(words, "CHUNK_ROWS", chunk)
+    assert list(word_counts(pd.Series(texts, dtype=object))) == want
+    n, d = answer_token_stats(pd.Series(texts, dtype=object))
+    assert list(n) == want and list(d) == [len({x.lower() for x in WORD_TOKEN_RE.findall(t or "")}) for t in texts]
+
+
 def test_temporal_regex_and_mcq_options():
     q = pd.Series(["What happens BEFORE the end?", "Is it beforehand?", "What is it?", "Then what?"])
     assert list(temporal_match(q)) == [True, False, False, True]

@@ -164,8 +164,9 @@ def build_pool(params: Params, sources: list[PoolSource], pool: str, field_prefi
     """Read every source of one pool (file order) into QA rows + quarantine + report.
 
     With `sink`, each record batch is handed to it and not kept (PoolResult.arrow is None). Files of
-    different id namespaces (the image and the video file of the GDO pool) are read by
-    `pool.workers` processes at once; the rows still come out in file order, identical to one process.
+    different id namespaces (the image and the video file of the GDO pool) are read at once by this
+    process (the first file's namespace) and up to `pool.workers - 1` worker processes (the others);
+    the rows still come out in file order, identical to one process.
     """
     from tqdm.auto import tqdm
 
@@ -176,17 +177,35 @@ def build_pool(params: Params, sources: list[PoolSource], pool: str, field_prefi
     emit = sink or batches.append
     results: dict[int, tuple] = {}
     summary = PoolSummary()
+    seen: dict[str, Counter] = {g: Counter() for g in groups}
+    renamed: dict[str, set] = {g: set() for g in groups}
+
+    def read_here(job: FileJob) -> None:
+        ns = id_prefix(job.src.format, pool)
+        reader = _reader(job, pool, params, seen[ns], renamed[ns])
+        for b in reader.batches():
+            summary.add(b)
+            emit(b)
+        results[job.index] = (reader.quarantine, reader.report)
+
     if params.pool.workers > 1 and len(groups) > 1:
         import multiprocessing as mp
         import tempfile
         from concurrent.futures import ProcessPoolExecutor
 
+        # this process reads the first file's namespace itself (its rows go straight to the sink); the
+        # other namespaces are read by worker processes at the same time and replayed from their spill files
+        here = id_prefix(jobs[0].src.format, pool)
+        others = {ns: g for ns, g in groups.items() if ns != here}
         with tempfile.TemporaryDirectory(prefix="gdo_pool_") as spill:
             ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-            with ProcessPoolExecutor(min(params.pool.workers, len(groups)), mp_context=ctx) as ex:
-                futures = {ns: ex.submit(read_namespace, g, pool, params, spill) for ns, g in groups.items()}
-                for job in jobs:  # replay in file order, each file as soon as its worker is done
+            with ProcessPoolExecutor(min(params.pool.workers - 1, len(others)), mp_context=ctx) as ex:
+                futures = {ns: ex.submit(read_namespace, g, pool, params, spill) for ns, g in others.items()}
+                for job in jobs:  # in file order, each worker's file as soon as its worker is done
                     ns = id_prefix(job.src.format, pool)
+                    if ns == here:
+                        read_here(job)
+                        continue
                     if job.index not in results:
                         for index, q, rep, summ in futures[ns].result():
                             results[index] = (q, rep)
@@ -198,15 +217,8 @@ def build_pool(params: Params, sources: list[PoolSource], pool: str, field_prefi
                         for i in range(reader.num_record_batches):
                             emit(reader.get_batch(i))
     else:
-        seen: dict[str, Counter] = {g: Counter() for g in groups}
-        renamed: dict[str, set] = {g: set() for g in groups}
         for job in tqdm(jobs, desc=f"pool {pool}", disable=len(jobs) < 2):
-            ns = id_prefix(job.src.format, pool)
-            reader = _reader(job, pool, params, seen[ns], renamed[ns])
-            for b in reader.batches():
-                summary.add(b)
-                emit(b)
-            results[job.index] = (reader.quarantine, reader.report)
+            read_here(job)
     quarantine: list[dict] = []
     files: list[dict] = []
     for job in jobs:

@@ -46,23 +46,39 @@ def reservoir_cap(uniform_count: int) -> int:
 
 
 def release_stream(n: int, seed: int, uniform_count: int) -> ReleaseStream:
-    """Replay the release's random stream over `n` rows in file order (ties, reservoir, shuffle)."""
+    """Replay the release's random stream over `n` rows in file order (ties, reservoir, shuffle).
+
+    `randint(1, m)` and `shuffle` are the standard library's (`1 + _randbelow(m)`: `getrandbits(k)`,
+    k = m.bit_length(), redrawn while >= m), written out over `getrandbits` so a million rows do not pay
+    randint's argument checks; tests compare the draws with `random.Random`'s own methods."""
     rng = random.Random(seed)
     cap = reservoir_cap(uniform_count)
     head = min(n, cap)
-    ties = np.empty(n, dtype=np.float64)
-    draw = rng.random
-    ties[:head] = [draw() for _ in range(head)]     # rows filling the reservoir draw no index
+    draw, bits = rng.random, rng.getrandbits
+    ties = [draw() for _ in range(head)]     # rows filling the reservoir draw no index
     res = list(range(head))
-    randint = rng.randint
-    for i in range(head, n):
-        ties[i] = draw()
-        j = randint(1, i + 1)
-        if j <= cap:
-            res[j - 1] = i
+    tie = ties.append
+    i = head
+    while i < n:                             # rows whose randint bound m = i + 1 has k bits
+        k = (i + 1).bit_length()
+        for i in range(i, min(n, (1 << k) - 1)):
+            tie(draw())
+            m = i + 1
+            r = bits(k)
+            while r >= m:
+                r = bits(k)
+            if r < cap:                      # randint(1, m) = r + 1 <= cap
+                res[r] = i
+        i += 1
     shuffled = list(res)
-    rng.shuffle(shuffled)
-    return ReleaseStream(ties=ties, reservoir=np.asarray(res, dtype=np.int64),
+    for i in range(len(shuffled) - 1, 0, -1):   # random.shuffle: j = _randbelow(i + 1)
+        m = i + 1
+        k = m.bit_length()
+        j = bits(k)
+        while j >= m:
+            j = bits(k)
+        shuffled[i], shuffled[j] = shuffled[j], shuffled[i]
+    return ReleaseStream(ties=np.asarray(ties, dtype=np.float64), reservoir=np.asarray(res, dtype=np.int64),
                          shuffled=np.asarray(shuffled, dtype=np.int64), uniform_count=int(uniform_count),
                          reservoir_cap=cap)
 

@@ -142,6 +142,8 @@ class ModelsConfig(Strict):
                              description="JSON list of texts the tiny tokenizer is trained on (build_tiny only).")
     tiny_layers: int = Field(2, ge=1, description="Language-model layers of the tiny Qwen3-VL (build_tiny only; 2: "
                                                   "the demo). bench/README.md: 4 did not bind colours to shapes better.")
+    tiny_hidden: int = Field(64, ge=16, description="Language-model width of the tiny Qwen3-VL (build_tiny only; 64: "
+                                                     "the demo; the vision tower's output width follows it).")
     pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
 
 

@@ -202,7 +202,8 @@ def ensure_models(params: Params) -> dict:
     if not manifest_matches(root, h, [(vlm_dir / "config.json").absolute(), clip_file.absolute()]):
         t0 = time.time()
         init_dir = root / "tiny-qwen3vl-init" if pretrain else vlm_dir
-        build_tiny_vlm(init_dir, read_corpus(corpus_file), seed=params.seed, layers=params.models.tiny_layers)
+        build_tiny_vlm(init_dir, read_corpus(corpus_file), seed=params.seed, hidden=params.models.tiny_hidden,
+                       layers=params.models.tiny_layers)
         build_tiny_clip(clip_dir, seed=params.seed)
         if pretrain:
             from .pretrain import pretrain_base

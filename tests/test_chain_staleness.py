@@ -93,21 +93,23 @@ def test_tiny_models_are_built_once_under_a_relative_output_root(repo_root, tmp_
     assert mf.read_bytes() == first and w.stat().st_mtime_ns == t
 
 
-def test_models_tiny_layers_sets_the_built_language_model_depth_and_its_key(repo_root, tmp_path, monkeypatch):
-    """models.tiny_layers builds that many LLM layers, and changing it rebuilds the models (it is in their key)."""
+def test_models_tiny_layers_and_hidden_set_the_built_language_model_and_its_key(repo_root, tmp_path, monkeypatch):
+    """models.tiny_layers / tiny_hidden build that LLM depth and width, and changing either rebuilds the models
+    (both are in their key)."""
     from gdo_utils.config import load_params
     from gdo_utils.models import ensure_models
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "corpus.json").write_text(json.dumps(["What colour is the square?", "The square is red."] * 20))
-    depth = {}
-    for layers in (4, 2):
+    built = {}
+    for layers, hidden in ((4, 64), (2, 64), (2, 96)):
         p = load_params(repo_root / "params/demo.yaml", [f"output_root={tmp_path}", "models.tiny_corpus=corpus.json",
-                                                          f"models.tiny_layers={layers}"])
+                                                          f"models.tiny_layers={layers}", f"models.tiny_hidden={hidden}"])
         ensure_models(p)
         cfg = json.loads((p.run_dir / "models" / "tiny-qwen3vl" / "config.json").read_text())
-        depth[layers] = (cfg["text_config"]["num_hidden_layers"],
-                         len({k.split(".layers.")[1].split(".")[0] for k in load_file(
-                             p.run_dir / "models" / "tiny-qwen3vl" / "model.safetensors")
-                             if "language_model.layers." in k}))
-    assert depth == {4: (4, 4), 2: (2, 2)}
+        weights = load_file(p.run_dir / "models" / "tiny-qwen3vl" / "model.safetensors")
+        built[(layers, hidden)] = (cfg["text_config"]["num_hidden_layers"], cfg["text_config"]["hidden_size"],
+                                   len({k.split(".layers.")[1].split(".")[0] for k in weights
+                                        if "language_model.layers." in k}),
+                                   weights["model.language_model.embed_tokens.weight"].shape[1])
+    assert built == {(4, 64): (4, 64, 4, 64), (2, 64): (2, 64, 2, 64), (2, 96): (2, 96, 2, 96)}

@@ -152,7 +152,8 @@ def read_namespace(jobs: list[FileJob], pool: str, params: Params, spill_dir: st
     out = []
     for job in jobs:
         reader, summary = _reader(job, pool, params, seen, renamed), PoolSummary()
-        with pa.OSFile(str(Path(spill_dir) / f"{job.index}.arrow"), "wb") as fh, pa.ipc.new_file(fh, QA_SCHEMA, options=SPILL_OPTIONS) as w:
+        spill = Path(spill_dir) / f"{job.index}.arrow"
+        with pa.OSFile(str(spill), "wb") as fh, pa.ipc.new_file(fh, QA_SCHEMA, options=SPILL_OPTIONS) as w:
             for b in reader.batches():
                 summary.add(b)
                 w.write_batch(b)

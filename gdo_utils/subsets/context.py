@@ -224,6 +224,9 @@ def load_context(params: Params, hashes: dict | None = None) -> PoolContext:
     # the load's peak is ~500 MB lower, at 1M ~150 MB, for ~0.5 s more wall time than the thread
     codes = _codes(table, pool_file(params))
     ctx = _context_with_strata(params, table, codes, hashes)
+    del table
+    if "question_raw" in ctx.table.columns:   # read for the strata only (MCQ option lines before collapse);
+        ctx.table = ctx.table.drop(columns="question_raw")   # the written rows' prompts come from qa.parquet
     log.info("subsets: pool of %d QA (%d video), %d strata, %d distinct texts", ctx.n, int(ctx.is_video.sum()),
              ctx.strata.n_strata, int(ctx.text_code.max()) + 1 if ctx.n else 0)
     return ctx

@@ -229,6 +229,17 @@ def test_text_statistics_are_the_same_across_chunk_boundaries(monkeypatch, chunk
     assert list(n) == want and list(d) == [len({x.lower() for x in WORD_TOKEN_RE.findall(t or "")}) for t in texts]
 
 
+def test_dedup_key_is_the_joined_question_answer_text():
+    """The release deduplicates on question + "|||" + answer: two different pairs whose joined texts are equal
+    are one text; equal pairs are one text; a "|" alone changes nothing."""
+    from gdo_utils.subsets.context import text_codes
+
+    q = pd.Series(["a|||b", "a", "x", "a|||b", "a|b", "a", "a|", "a", "q"])
+    a = pd.Series(["c", "b|||c", "y", "c", "c", "b|c", "|b", "||b", "q"])
+    # joined: a|||b|||c, a|||b|||c, x|||y, a|||b|||c, a|b|||c, a|||b|c, a|||||b (a, 5 bars, b) twice, q|||q
+    assert text_codes(q, a).tolist() == [0, 0, 1, 0, 2, 3, 4, 4, 5]
+
+
 def test_temporal_regex_and_mcq_options():
     q = pd.Series(["What happens BEFORE the end?", "Is it beforehand?", "What is it?", "Then what?"])
     assert list(temporal_match(q)) == [True, False, False, True]

@@ -141,10 +141,21 @@ def dense_codes(values: pd.Series) -> np.ndarray:
 
 
 def text_codes(question: pd.Series, answer: pd.Series) -> np.ndarray:
-    """One code per distinct (question, answer) pair: the dedup key question + "|||" + answer."""
+    """One code per distinct dedup key question + "|||" + answer (the release's text key), dense, in order of
+    first appearance.
+
+    Keyed by the pair of the two texts' codes, except rows with a "|" in either text: two different pairs
+    give the same joined key only when the longer question runs into the other's separator, so both rows hold
+    a "|" ("a|||b" + "c" and "a" + "b|||c"); those rows alone are keyed by the joined string."""
     q = dense_codes(question)
     a = dense_codes(answer)
     key = q * (int(a.max()) + 1 if len(a) else 1) + a
+    qa, aa = as_arrow(question), as_arrow(answer)
+    bar = pc.or_(pc.match_substring(qa, "|"), pc.match_substring(aa, "|")).to_numpy(zero_copy_only=False)
+    if bar.any():
+        rows = pa.array(np.flatnonzero(bar))
+        joined = pc.binary_join_element_wise(qa.take(rows), aa.take(rows), pa.scalar("|||", pa.large_string()))
+        key[bar] = int(key.max()) + 1 + dense_codes(joined)
     codes, _ = pd.factorize(key)
     return codes.astype(np.int64)
 

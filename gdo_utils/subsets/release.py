@@ -45,38 +45,35 @@ def reservoir_cap(uniform_count: int) -> int:
     return max(uniform_count, int(math.ceil(uniform_count * max(1.0, RANDOM_OVERSAMPLE))))
 
 
+def _randbelow(bits, m: int) -> int:
+    """random.Random._randbelow(m) over the generator's `getrandbits`: k = m.bit_length() bits, redrawn while >= m."""
+    k = m.bit_length()
+    r = bits(k)
+    while r >= m:
+        r = bits(k)
+    return r
+
+
 def release_stream(n: int, seed: int, uniform_count: int) -> ReleaseStream:
     """Replay the release's random stream over `n` rows in file order (ties, reservoir, shuffle).
 
-    `randint(1, m)` and `shuffle` are the standard library's (`1 + _randbelow(m)`: `getrandbits(k)`,
-    k = m.bit_length(), redrawn while >= m), written out over `getrandbits` so a million rows do not pay
-    randint's argument checks; tests compare the draws with `random.Random`'s own methods."""
+    `randint(1, m)` is `1 + _randbelow(m)` and `shuffle` swaps with `_randbelow(i + 1)`; both are written over
+    `getrandbits` so a million rows do not pay randint's argument checks; tests compare the draws with
+    `random.Random`'s own methods."""
     rng = random.Random(seed)
     cap = reservoir_cap(uniform_count)
     head = min(n, cap)
     draw, bits = rng.random, rng.getrandbits
     ties = [draw() for _ in range(head)]     # rows filling the reservoir draw no index
     res = list(range(head))
-    tie = ties.append
-    i = head
-    while i < n:                             # rows whose randint bound m = i + 1 has k bits
-        k = (i + 1).bit_length()
-        for i in range(i, min(n, (1 << k) - 1)):
-            tie(draw())
-            m = i + 1
-            r = bits(k)
-            while r >= m:
-                r = bits(k)
-            if r < cap:                      # randint(1, m) = r + 1 <= cap
-                res[r] = i
-        i += 1
+    for i in range(head, n):
+        ties.append(draw())
+        r = _randbelow(bits, i + 1)          # randint(1, i + 1) - 1
+        if r < cap:
+            res[r] = i
     shuffled = list(res)
-    for i in range(len(shuffled) - 1, 0, -1):   # random.shuffle: j = _randbelow(i + 1)
-        m = i + 1
-        k = m.bit_length()
-        j = bits(k)
-        while j >= m:
-            j = bits(k)
+    for i in range(len(shuffled) - 1, 0, -1):   # random.shuffle
+        j = _randbelow(bits, i + 1)
         shuffled[i], shuffled[j] = shuffled[j], shuffled[i]
     return ReleaseStream(ties=np.asarray(ties, dtype=np.float64), reservoir=np.asarray(res, dtype=np.int64),
                          shuffled=np.asarray(shuffled, dtype=np.int64), uniform_count=int(uniform_count),

@@ -470,3 +470,35 @@ def test_duplicated_pool_ids_are_refused(tmp_path):
     write_parquet(p.stage_dir("pool") / "qa.parquet", pa.Table.from_pandas(qa, schema=QA_SCHEMA, preserve_index=False))
     with pytest.raises(ValueError, match="qa_uid.*duplicated"):
         build_profile(p, "temp")
+
+
+@pytest.mark.parametrize("prompt_text", ["question", "question_raw"])
+def test_loaded_context_holds_no_texts_and_writes_the_same_records(params, tmp_path, prompt_text):
+    """load_context drops the texts once the codes and strata have read them (the selection and the writes
+    never hold the pool's texts); the written records read them back from qa.parquet and are byte for byte
+    those of a context that keeps the texts in memory."""
+    from gdo_utils.subsets.context import TEXT_COLUMNS, context_from_tables, descriptors_file, pool_file
+    from gdo_utils.subsets.decomposition import top_picks
+    from gdo_utils.subsets.files import RowSource, write_subset_files
+
+    p = params_from_dict({**params.model_dump(), "subsets": {**params.subsets.model_dump(), "prompt_text": prompt_text}})
+    ctx = load_context(p)
+    assert not set(TEXT_COLUMNS) & set(ctx.table.columns)
+    pool = read_parquet(pool_file(p))
+    full = context_from_tables(p, pool, read_parquet(descriptors_file(p)))
+    assert {"question", "answer"} <= set(full.table.columns)
+    np.testing.assert_array_equal(ctx.text_code, full.text_code)
+    rows = np.random.default_rng(3).choice(ctx.n, 300, replace=False)
+    digests = [write_subset_files(c, tmp_path / name, rows, None, c.scores(), RowSource(c, rows))
+               for name, c in (("loaded", ctx), ("in_memory", full))]
+    assert digests[0] == digests[1]
+    records = [json.loads(line) for line in (tmp_path / "loaded" / "train.jsonl").read_text().splitlines()]
+    by_uid = pool.set_index("qa_uid")
+    assert len(records) == 300
+    for rec in records[:20]:
+        user, assistant = rec["messages"]
+        assert user["content"].endswith(by_uid.loc[rec["id"], prompt_text])
+        assert assistant["content"] == by_uid.loc[rec["id"], "answer"]
+    build_profile(p, "temp_plus")
+    top = top_picks(p, "temp_plus", ctx, n=5)
+    assert list(top["question"]) == list(pool.set_index("qa_uid").loc[top["qa_uid"], "question"])

@@ -13,6 +13,7 @@ import pandas as pd
 from ..config import Params
 from .build import subset_rows
 from .context import PoolContext
+from .files import column_of
 
 TERMS = ("term_base", "term_vds", "term_quality", "term_missing_descriptors")
 BASE_INPUTS = ("naturalness", "difficulty", "alignment", "temporal_bonus", "source_prior", "base")
@@ -23,7 +24,7 @@ def top_picks(params: Params, name: str, ctx: PoolContext, n: int = 8) -> pd.Dat
     rows = subset_rows(params, name, ctx)
     scores = ctx.scores().iloc[rows]
     top = scores.sort_values(["score", "tie"], ascending=False, kind="stable").head(n)
-    info = ctx.table.loc[top.index, ["bucket", "question"]]
+    info = ctx.table.loc[top.index, ["bucket"]].assign(question=column_of(ctx, top.index.to_numpy(), "question").to_pylist())
     out = pd.concat([top[["qa_uid", "score", *TERMS, *BASE_INPUTS]], info], axis=1)
     return out.reset_index(drop=True)
 

@@ -1,7 +1,8 @@
 """Writing a selected set of pool rows: train.jsonl, selected_ids.txt and selection.parquet.
 
-Media lists (the largest pool column) are read once per build for the union of the rows to write
-(`RowSource`); the text columns come from the already-loaded pool table.
+Media lists (the largest pool column) and the texts are read once per build for the union of the rows
+to write (`RowSource`); the id and label columns come from the already-loaded pool table. A context built
+from in-memory tables (`context_from_tables`) keeps its texts, and they are taken from there.
 """
 from __future__ import annotations
 
@@ -21,13 +22,18 @@ REQUIRED = ("train.jsonl", "selected_ids.txt", "report.json", "card.md")
 WRITE_BATCH = 8192   # rows of train.jsonl taken from the RowSource and built as Python objects at a time
 
 
+TABLE_COLUMNS = ("qa_uid", "question", "answer", "source", "bucket", "video_uid")   # of a training record
+
+
 class RowSource:
-    """Training-record columns of a set of pool rows: text from the loaded table, media read once from Parquet."""
+    """Training-record columns of a set of pool rows: media and texts read once from Parquet, ids and labels
+    (and texts, when the context holds them) from the loaded table."""
 
     def __init__(self, ctx: PoolContext, rows: np.ndarray) -> None:
         self.ctx = ctx
         self.rows = np.unique(np.asarray(rows, dtype=np.int64))
-        cols = ["media_kind", "media", "frame_indices"]
+        self.from_table = [c for c in TABLE_COLUMNS if c in ctx.table.columns]
+        cols = ["media_kind", "media", "frame_indices"] + [c for c in TABLE_COLUMNS if c not in self.from_table]
         if ctx.params.subsets.prompt_text == "question_raw":
             cols.append("question_raw")
         self.table = read_rows(pool_file(ctx.params), self.rows, cols)
@@ -36,9 +42,17 @@ class RowSource:
         """qa_uid, question, answer and the media columns of `rows` (each must be in this source)."""
         t = self.table.take(pa.array(np.searchsorted(self.rows, rows)))
         idx = pa.array(rows)
-        for c in ("qa_uid", "question", "answer", "source", "bucket", "video_uid"):
+        for c in self.from_table:
             t = t.append_column(c, as_arrow(self.ctx.table[c]).take(idx))
         return t
+
+
+def column_of(ctx: PoolContext, rows: np.ndarray, name: str) -> pa.Array:
+    """One column of some pool rows, in their order: from the loaded table, else (the texts) from qa.parquet."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if name in ctx.table.columns:
+        return as_arrow(ctx.table[name]).take(pa.array(rows))
+    return read_rows(pool_file(ctx.params), rows, [name]).column(name).combine_chunks()
 
 
 def sorted_by_uid(ctx: PoolContext, rows: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ gdo_utils.pretrain does, split by question type, so one can see which skill is l
 Tasks:
   colour        one shape per image, "What colour is the <kind>?" (open answer)
   colour_named  1-3 shapes, "What colour is the <kind>?" (binding a kind to its colour; open answer)
+  kind          the kind of the only shape ("What shape is shown?"): can the vision tower tell the kinds apart
   text_named    the same question on a blank image whose shapes are listed in the prompt ("The image shows a red
                 circle and a blue square."): binding in words, no pixels to read
   corpus        1-4 shapes, the base corpus's question mix (colour, count, which object, left / right,
@@ -47,13 +48,13 @@ from gdo_utils.toyworld import scenes  # noqa: E402
 from gdo_utils.toyworld.generate import _save_jpg  # noqa: E402
 
 HELD = 200
-TASKS = ("colour", "colour_named", "text_named", "corpus")
+TASKS = ("colour", "kind", "colour_named", "text_named", "corpus")
 
 
 def question_type(q: str) -> str:
     """The question's type, from its wording (the toy world's fixed templates)."""
     for key, name in (("How many", "count"), ("What colour", "colour"), ("Which of", "which"), ("Is there", "yes/no"),
-                      ("left or on the right", "left/right")):
+                      ("left or on the right", "left/right"), ("What shape", "kind")):
         if key in q:
             return name
     return "other"
@@ -62,7 +63,7 @@ def question_type(q: str) -> str:
 def draw_row(task: str, rng: np.random.Generator, size: int, shape: int, path: Path, mcq_ratio: float,
              i: int) -> dict:
     """One single-turn row of the task (training-file layout, absolute image path); its image is written."""
-    k = 1 if task == "colour" else int(rng.integers(1, 4 if task in ("colour_named", "text_named") else 5))
+    k = 1 if task in ("colour", "kind") else int(rng.integers(1, 4 if task in ("colour_named", "text_named") else 5))
     while True:  # a named kind must name one shape: redraw scenes where every kind shown repeats
         sc = scenes.ImageScene(str(rng.choice(list(scenes.BACKGROUNDS))), scenes.distinct_shapes(rng, k, size, shape),
                                size)
@@ -77,6 +78,8 @@ def draw_row(task: str, rng: np.random.Generator, size: int, shape: int, path: P
         q, a = bc._qa(facts[int(rng.integers(len(facts)))], rng, mcq_ratio)
     else:
         q, a = f"What colour is the {target.kind}?", target.color
+        if task == "kind":
+            q, a = "What shape is shown?", target.kind
         if task == "text_named":
             names = [f"{bc.article(sc.shapes[j].name)} {sc.shapes[j].name}" for j in rng.permutation(k)]
             listed = names[0] if k == 1 else ", ".join(names[:-1]) + " and " + names[-1]

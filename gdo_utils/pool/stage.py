@@ -145,7 +145,8 @@ QA_COMPRESSION = "lz4"
 # statistics only on the flat columns: those of the texts and frame lists are never read and cost ~0.5 CPU s
 # at 1M pairs (write 2.5 -> 1.8 CPU s with both choices; the same rows and values)
 QA_DICTIONARY = ["source", "source_group", "bucket", "media_kind", "pool", "source_file"]
-QA_STATISTICS = [f.name for f in QA_SCHEMA if not pa.types.is_list(f.type) and f.name not in ("question", "question_raw", "answer")]
+QA_STATISTICS = [f.name for f in QA_SCHEMA
+                 if not pa.types.is_list(f.type) and f.name not in ("question", "question_raw", "answer")]
 # spill files of the worker processes: LZ4 frames (fast), ~5x fewer bytes through the file system than raw
 # Arrow buffers (the repeated frame lists compress well); the replay decompresses them
 SPILL_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")

@@ -259,8 +259,8 @@ def context_from_tables(params: Params, table: pd.DataFrame, descriptors: pd.Dat
 def _context_with_strata(params: Params, table: pd.DataFrame, codes: tuple[np.ndarray, np.ndarray],
                          hashes: dict | None = None) -> PoolContext:
     """The context of a pool table and its (text, video) codes: computes the strata, drops the texts from
-    `table` (in place: the caller's frame loses them too), then reads the descriptors (before the strata
-    only when temporal_category=tnc needs them), so the texts and the descriptors are never held together."""
+    `table` (in place: the caller's frame loses them too), then reads the descriptors, so the texts and the
+    descriptors are never held together (except under temporal_category=tnc, whose strata read them)."""
     s = params.subsets
     tnc = s.temporal_category == "tnc"
     desc = read_descriptors(descriptors_file(params), s.allow_no_descriptors) if tnc else None

@@ -2,7 +2,7 @@
 
 The toy base model's probes (bench/pretrain_probe.py) plateau on "What colour is the circle?" at the score of
 naming *any* listed colour. This probe strips everything else away: no image, no chat template, no tokenizer,
-no Trainer; a row is a list of token ids over a 90-word vocabulary ("the image shows a red circle , a blue
+no Trainer; a row is a list of token ids over a 92-word vocabulary ("the image shows a red circle , a blue
 square and a green star . what colour is the circle ? <ans>") and the loss is the cross-entropy of the colour
 at the last position. 1-3 objects of distinct kinds, colours drawn with repetition, every batch new rows;
 400 fixed held-out rows scored by argmax. Naming any listed colour scores (1 + 1/2 + 1/3) / 3 = 61% (a little

@@ -502,3 +502,19 @@ def test_loaded_context_holds_no_texts_and_writes_the_same_records(params, tmp_p
     build_profile(p, "temp_plus")
     top = top_picks(p, "temp_plus", ctx, n=5)
     assert list(top["question"]) == list(pool.set_index("qa_uid").loc[top["qa_uid"], "question"])
+
+
+def test_rows_are_not_read_back_from_a_pool_rewritten_after_the_context_was_loaded(params):
+    """The written rows' texts and media are read from qa.parquet at write time: when the pool stage has rewritten
+    its outputs since load_context, that is refused instead of mixing two pools."""
+    from gdo_utils.subsets.context import SubsetInputError, pool_file
+    from gdo_utils.subsets.files import RowSource, column_of
+
+    ctx = load_context(params)
+    RowSource(ctx, np.arange(5))                       # unchanged: reads
+    (pool_file(params).parent / "manifest.json").write_text(json.dumps({"outputs_sha256": {"qa.parquet": "other"}}))
+    with pytest.raises(SubsetInputError, match="rewrote its outputs"):
+        RowSource(ctx, np.arange(5))
+    with pytest.raises(SubsetInputError, match="rewrote its outputs"):
+        column_of(ctx, np.arange(5), "question")
+    RowSource(load_context(params), np.arange(5))     # a context loaded again reads

@@ -125,6 +125,15 @@ def _codes(table: pd.DataFrame, path: Path) -> tuple[np.ndarray, np.ndarray]:
     return text_codes(table["question"], table["answer"]), dense_codes(table["video_uid"])
 
 
+def check_inputs_unchanged(ctx: "PoolContext") -> None:
+    """An error when the pool or descriptor stage rewrote its outputs after `ctx` was loaded: rows read back from
+    qa.parquet (texts, media) must be those the context's codes, strata and hashes were computed from."""
+    was = ctx.hashes.get("upstream")
+    if was is not None and was != upstream_digest([pool_file(ctx.params).parent, descriptors_file(ctx.params).parent]):
+        raise SubsetInputError(f"{pool_file(ctx.params)}: the pool or descriptor stage rewrote its outputs after this "
+                               f"context was loaded; load it again (load_context)")
+
+
 def read_descriptors(path: Path, allow_missing: bool = False) -> pd.DataFrame | None:
     """descriptors.parquet; when absent an error (or None with a warning if `allow_missing`)."""
     if not path.is_file():

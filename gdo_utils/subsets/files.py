@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..io import sha256_file, write_parquet, write_text
-from .context import PoolContext, pool_file
+from .context import PoolContext, check_inputs_unchanged, pool_file
 from .export import read_rows, write_training_file
 from .text import as_arrow
 
@@ -30,6 +30,7 @@ class RowSource:
     (and texts, when the context holds them) from the loaded table."""
 
     def __init__(self, ctx: PoolContext, rows: np.ndarray) -> None:
+        check_inputs_unchanged(ctx)
         self.ctx = ctx
         self.rows = np.unique(np.asarray(rows, dtype=np.int64))
         self.from_table = [c for c in TABLE_COLUMNS if c in ctx.table.columns]
@@ -53,6 +54,7 @@ def column_of(ctx: PoolContext, rows: np.ndarray, name: str) -> pa.Array:
     rows = np.asarray(rows, dtype=np.int64)
     if name in ctx.table.columns:
         return as_arrow(ctx.table[name]).take(pa.array(rows))
+    check_inputs_unchanged(ctx)
     return read_rows(pool_file(ctx.params), rows, [name]).column(name).combine_chunks()
 
 

@@ -12,12 +12,15 @@ Tasks:
   colour        one shape per image, "What colour is the <kind>?" (open answer)
   colour_named  1-3 shapes, "What colour is the <kind>?" (binding a kind to its colour; open answer)
   kind          the kind of the only shape ("What shape is shown?"): can the vision tower tell the kinds apart
+  kind_letter   the same, the three kinds given as shuffled lettered options, answered with the letter (chance 1/3):
+                can the language model map an answer it knows to its option's letter
   text_named    the same question on a blank image whose shapes are listed in the prompt ("The image shows a red
                 circle and a blue square."): binding in words, no pixels to read
   corpus        1-4 shapes, the base corpus's question mix (colour, count, which object, left / right,
                 yes / no; lettered multiple choice (`--mcq-ratio`) or short answer, gdo_utils.toyworld.base_corpus)
 
-A curriculum is `--stages colour:300,colour_named:2000` (each stage its own rows, its own warm-up and decay;
+A curriculum is `--stages colour:300,colour_named:2000` (a stage may mix tasks row by row,
+`corpus+colour_named:1500`, scored on its first task's held-out rows) (each stage its own rows, its own warm-up and decay;
 held-out rows are the last stage's task). `--fresh` draws and encodes every training batch anew (never a row
 twice), so a curve cannot come from memorising a fixed pool; `--seed` sets rows, initialisation and order.
 
@@ -45,25 +48,23 @@ from common import write_results  # noqa: E402
 
 from gdo_utils.toyworld import base_corpus as bc  # noqa: E402
 from gdo_utils.toyworld import scenes  # noqa: E402
+from gdo_utils.toyworld.base_corpus import question_type  # noqa: E402
 from gdo_utils.toyworld.generate import _save_jpg  # noqa: E402
 
 HELD = 200
-TASKS = ("colour", "kind", "colour_named", "text_named", "corpus")
-
-
-def question_type(q: str) -> str:
-    """The question's type, from its wording (the toy world's fixed templates)."""
-    for key, name in (("How many", "count"), ("What colour", "colour"), ("Which of", "which"), ("Is there", "yes/no"),
-                      ("left or on the right", "left/right"), ("What shape", "kind")):
-        if key in q:
-            return name
-    return "other"
+TASKS = ("colour", "kind", "kind_letter", "colour_named", "text_named", "corpus")
 
 
 def draw_row(task: str, rng: np.random.Generator, size: int, shape: int, path: Path, mcq_ratio: float,
              i: int) -> dict:
-    """One single-turn row of the task (training-file layout, absolute image path); its image is written."""
-    k = 1 if task in ("colour", "kind") else int(rng.integers(1, 4 if task in ("colour_named", "text_named") else 5))
+    """One single-turn row of the task (training-file layout, absolute image path); its image is written.
+
+    A mix ("corpus+colour_named") draws each row's task uniformly from its parts.
+    """
+    if "+" in task:
+        parts = task.split("+")
+        task = parts[int(rng.integers(len(parts)))]
+    k = 1 if task in ("colour", "kind", "kind_letter") else int(rng.integers(1, 4 if task in ("colour_named", "text_named") else 5))
     while True:  # a named kind must name one shape: redraw scenes where every kind shown repeats
         sc = scenes.ImageScene(str(rng.choice(list(scenes.BACKGROUNDS))), scenes.distinct_shapes(rng, k, size, shape),
                                size)
@@ -80,6 +81,10 @@ def draw_row(task: str, rng: np.random.Generator, size: int, shape: int, path: P
         q, a = f"What colour is the {target.kind}?", target.color
         if task == "kind":
             q, a = "What shape is shown?", target.kind
+        if task == "kind_letter":  # the same question with the three kinds as shuffled lettered options
+            opts = [scenes.SHAPES[j] for j in rng.permutation(len(scenes.SHAPES))]
+            q = bc.mcq_prompt("What shape is shown?", opts, 0)
+            a = bc.LETTERS[opts.index(target.kind)]
         if task == "text_named":
             names = [f"{bc.article(sc.shapes[j].name)} {sc.shapes[j].name}" for j in rng.permutation(k)]
             listed = names[0] if k == 1 else ", ".join(names[:-1]) + " and " + names[-1]
@@ -100,8 +105,8 @@ def parse_stages(spec: str) -> list[tuple[str, int]]:
     out = []
     for part in spec.split(","):
         task, _, steps = part.partition(":")
-        if task not in TASKS or not steps.isdigit():
-            raise SystemExit(f"--stages: {part!r} is not <task>:<steps> with a task in {TASKS}")
+        if any(t not in TASKS for t in task.split("+")) or not steps.isdigit():
+            raise SystemExit(f"--stages: {part!r} is not <task>[+<task>...]:<steps> with tasks in {TASKS}")
         out.append((task, int(steps)))
     return out
 
@@ -146,6 +151,10 @@ def main() -> None:
              for k, (t, _) in enumerate(stages)]
     held_rows = pools[-1][-HELD:]
     pools[-1] = pools[-1][:-HELD]
+    last = stages[-1][0]
+    if "+" in last:  # a mix is scored on its first part's questions (its own draw, never trained on)
+        held_rows = draw_rows(last.split("+")[0], HELD, a.image_size, a.shape_size, work / "held",
+                              a.seed * 100 + 99, a.mcq_ratio)
     model_dir = build_tiny_vlm(work / "model", [m["content"] for rows in pools + [held_rows] for r in rows
                                                 for m in r["messages"]], seed=a.seed, hidden=a.hidden)
     proc = AutoProcessor.from_pretrained(str(model_dir))

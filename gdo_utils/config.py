@@ -124,10 +124,20 @@ class ClipConfig(Strict):
     model_config_path: str | None = Field(None, description="open_clip JSON config for custom (tiny) archs.")
 
 
+class PretrainStage(Strict):
+    """One curriculum stage of the base model: its rows and its own training overrides."""
+
+    corpus: str = Field(description="Rows of this stage (training-file layout, media relative to the toy world).")
+    train: dict[str, Any] = Field(default_factory=dict, description="Overrides of the train section for this "
+                                  "stage (validated as the train section).")
+
+
 class PretrainConfig(Strict):
     """Teach the tiny demo VLM the toy world before any selection run (gdo_utils.pretrain; build_tiny only)."""
 
     enabled: bool = Field(False, description="Train the tiny VLM on the base corpus; the result is models.vlm.path.")
+    curriculum: list[PretrainStage] = Field(default_factory=list, description="Stages trained in order before the "
+                                            "corpus, each from the previous one's weights (empty: the corpus only).")
     corpus: str = Field("toyworld:base_corpus/corpus.jsonl", description="Rows the base model is trained on.")
     held_out: int = Field(100, ge=1, description="Last rows of the corpus kept out of training, to measure learning.")
     train: dict[str, Any] = Field(default_factory=dict, description="Overrides of the train section for this "
@@ -173,6 +183,21 @@ class ToyWorldConfig(Strict):
     base_corpus_static_ratio: float = Field(0.15, ge=0, le=1, description="Share of base-corpus rows on static clips.")
     base_corpus_mcq_ratio: float = Field(0.6, ge=0, le=1, description="Share of base-corpus rows asked as lettered "
                                          "multiple choice (the rest: short open answers).")
+    base_skills: dict[Literal["kind", "colour_named"], int] = Field(
+        default_factory=dict, description="Rows of each skill drill written to base_corpus/<skill>.jsonl (the base "
+        "model's curriculum: kind = name a lone shape, colour_named = colour of the named shape). Empty: none.")
+    base_corpus_skill_ratio: float = Field(0.0, ge=0, le=1, description="Share of base-corpus rows that are drills "
+                                           "of base_skills (drawn evenly), so the curriculum's skills stay in the "
+                                           "mix. 0: none (the corpus as before).")
+
+    @model_validator(mode="after")
+    def _skills(self) -> "ToyWorldConfig":
+        bad = {k: v for k, v in self.base_skills.items() if v < 0}
+        if bad:
+            raise ValueError(f"base_skills: rows must be >= 0, got {bad}")
+        if self.base_corpus_skill_ratio > 0 and not self.base_skills:
+            raise ValueError("base_corpus_skill_ratio > 0 needs base_skills (the drills to mix into the corpus)")
+        return self
     shape_fraction: float | None = Field(None, gt=0, le=1, description="Side of every drawn shape as a fraction of "
                                          "its 3x3 grid cell (0.875: 28 px at 96 px). None: the demo's max(8, size // 6).")
 

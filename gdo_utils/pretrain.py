@@ -12,7 +12,11 @@ trained weights become `models.vlm.path`, the base every later stage uses.
       subsets/base_corpus/train.jsonl   the corpus rows (absolute media paths), minus the held-out rows
       held_out.jsonl                    the fixed held-out rows (never trained on)
       train/base_corpus/                the training run folder (gdo_utils.train layout)
-      held_out.json                     accuracy of the initial and the trained model on the held-out rows
+      subsets/curriculum_<k>/, train/curriculum_<k>/, held_out_curriculum_<k>.jsonl, stages/curriculum_<k>/
+                                        the same per curriculum stage (models.pretrain.curriculum), trained in
+                                        order before the corpus, each from the previous stage's weights
+      held_out.json                     accuracy of the initial and the trained model on the held-out rows,
+                                        overall, lettered / open and per question type; every stage's own
       manifest.json
 
 Held-out accuracy is exact-match of greedy decoding, computed in one teacher-forced pass: a reply equals
@@ -38,12 +42,13 @@ SUBSET = "base_corpus"
 MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors")
 
 
-def corpus_rows(params: Params) -> list[dict]:
-    """The toy world's base-corpus rows with absolute media paths (the training-file contract)."""
-    path = resolve_path(params, params.models.pretrain.corpus, "models.pretrain.corpus")
+def read_rows(params: Params, spec: str, field: str) -> list[dict]:
+    """Rows of a corpus file (media relative to the toy world) with absolute media paths (the training-file contract)."""
+    path = resolve_path(params, spec, field)
     if not path.is_file():
-        raise FileNotFoundError(f"{path} (models.pretrain.corpus) not found: set toyworld.n_base_corpus > 0 and "
-                                "generate the toy world first (notebook 00 / gdo-repro toyworld)")
+        raise FileNotFoundError(f"{path} ({field}) not found: set toyworld.n_base_corpus > 0 (the corpus) or "
+                                "toyworld.base_skills (the drills) and generate the toy world first (notebook 00 / "
+                                "gdo-repro toyworld)")
     root = params.toyworld_dir.resolve()
     rows = []
     with open(path, encoding="utf-8") as fh:
@@ -55,25 +60,38 @@ def corpus_rows(params: Params) -> list[dict]:
     return rows
 
 
-def split_rows(rows: list[dict], held_out: int) -> tuple[list[dict], list[dict]]:
+def corpus_rows(params: Params) -> list[dict]:
+    """The toy world's base-corpus rows with absolute media paths."""
+    return read_rows(params, params.models.pretrain.corpus, "models.pretrain.corpus")
+
+
+def split_rows(rows: list[dict], held_out: int, field: str = "models.pretrain.corpus") -> tuple[list[dict], list[dict]]:
     """The last `held_out` rows are the fixed held-out set; the rest are trained on."""
     if held_out >= len(rows):
-        raise ValueError(f"models.pretrain.held_out={held_out} leaves no training rows ({len(rows)} corpus rows)")
+        raise ValueError(f"models.pretrain.held_out={held_out} leaves no training rows ({len(rows)} rows in {field})")
     return rows[: len(rows) - held_out], rows[len(rows) - held_out:]
 
 
-def pretrain_params(params: Params, init_dir: Path) -> Params:
-    """Params whose run folder is outputs/<run>/pretrain and whose train section is the pretraining recipe."""
+def stages_of(params: Params) -> list[tuple[str, str, str, dict]]:
+    """(run name, corpus, its config field, train overrides) of every stage: the curriculum in order, then the corpus."""
+    pre = params.models.pretrain
+    out = [(f"curriculum_{k}", st.corpus, f"models.pretrain.curriculum[{k}].corpus", dict(st.train))
+           for k, st in enumerate(pre.curriculum)]
+    return out + [(SUBSET, pre.corpus, "models.pretrain.corpus", dict(pre.train))]
+
+
+def pretrain_params(params: Params, init_dir: Path, name: str = SUBSET, over: dict | None = None,
+                    field: str = "models.pretrain.train") -> Params:
+    """Params whose run folder is outputs/<run>/pretrain and whose train section is one stage's recipe."""
     from pydantic import ValidationError
 
-    over = dict(params.models.pretrain.train)
+    over = dict(params.models.pretrain.train if over is None else over)
     try:
         train = TrainConfig.model_validate({**params.train.model_dump(mode="python", exclude={"runs", "run_overrides"}),
-                                            **over, "runs": [SUBSET], "base_model": str(init_dir.resolve())})
+                                            **over, "runs": [name], "base_model": str(init_dir.resolve())})
     except ValidationError as err:
         e = err.errors()[0]
-        raise ValueError(f"{params.source_file}: models.pretrain.train.{'.'.join(map(str, e['loc']))}: "
-                         f"{e['msg']}") from None
+        raise ValueError(f"{params.source_file}: {field}.{'.'.join(map(str, e['loc']))}: {e['msg']}") from None
     return params.model_copy(update={"output_root": str(params.run_dir.resolve()), "run_name": "pretrain",
                                      "train": train})
 
@@ -95,7 +113,10 @@ def held_out_accuracy(model_dir: str | Path, rows: list[dict], min_pixels: int, 
     settings = EncodeSettings(min_pixels=min_pixels, max_pixels=max_pixels)
     collator = Collator(proc, family, settings)
     model = AutoModelForImageTextToText.from_pretrained(str(model_dir), attn_implementation="eager").eval()
+    from .toyworld.base_corpus import question_type
+
     hits: dict[str, list[bool]] = {"mcq": [], "open": []}
+    by_type: dict[str, list[bool]] = {}
     for i in range(0, len(rows), batch_size):
         recs = [parse_c1_row(r, "held_out", i + j) for j, r in enumerate(rows[i:i + batch_size])]
         batch = pad_and_concat([collator.encode(r, load_media(r, settings, family)) for r in recs],
@@ -108,53 +129,80 @@ def held_out_accuracy(model_dir: str | Path, rows: list[dict], min_pixels: int, 
             ok = bool((pred[j, :-1][mask] == labels[j, 1:][mask]).all())
             answer = rec.messages[-1]["content"]
             hits["mcq" if len(answer) == 1 and answer in "ABCD" else "open"].append(ok)
-    out: dict[str, Any] = {}
-    for name, h in [("all", hits["mcq"] + hits["open"]), *hits.items()]:
-        k, n = sum(h), len(h)
-        acc = 100.0 * k / n if n else float("nan")
-        out[name] = {"n": n, "correct": k, "accuracy": acc, "ci95": list(wilson_interval(acc, n))}
+            by_type.setdefault(question_type(rec.messages[0]["content"]), []).append(ok)
+    out: dict[str, Any] = {name: _share(h) for name, h in [("all", hits["mcq"] + hits["open"]), *hits.items()]}
     out["mcq"]["chance"] = chance_level([4] * len(hits["mcq"]))
+    out["by_type"] = {name: _share(h) for name, h in sorted(by_type.items())}
     return out
 
 
+def _share(hits: list[bool]) -> dict:
+    """n, correct, accuracy (%) and its 95% Wilson interval of a list of exact-match hits."""
+    k, n = sum(hits), len(hits)
+    acc = 100.0 * k / n if n else float("nan")
+    return {"n": n, "correct": k, "accuracy": acc, "ci95": list(wilson_interval(acc, n))}
+
+
 def pretrain_hash(params: Params) -> str:
-    """Key of the trained base: the pretraining settings, the corpus bytes, the seed and the code."""
+    """Key of the trained base: the pretraining settings, every stage's corpus bytes, the seed and the code."""
     from .cache import code_version
 
-    corpus = resolve_path(params, params.models.pretrain.corpus, "models.pretrain.corpus")
+    corpora = [sha256_file(resolve_path(params, spec, field)) for _, spec, field, _ in stages_of(params)]
     return params_hash({"pretrain": params.models.pretrain.model_dump(mode="json"), "train": params.train.model_dump(
-        mode="json", exclude={"runs", "run_overrides"}), "seed": params.seed, "corpus": sha256_file(corpus),
-        "code": code_version(["gdo_utils.pretrain"])})
+        mode="json", exclude={"runs", "run_overrides"}), "seed": params.seed, "corpus": corpora[-1],
+        "curriculum": corpora[:-1], "code": code_version(["gdo_utils.pretrain"])})
+
+
+def export_model(init_dir: Path, checkpoint: Path, out_dir: Path) -> None:
+    """A loadable model folder: the checkpoint's weights and config, the initial model's processor and tokenizer."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for f in init_dir.iterdir():
+        if f.is_file() and f.name not in MODEL_FILES:
+            shutil.copy2(f, out_dir / f.name)
+    for name in MODEL_FILES:
+        shutil.copy2(checkpoint / name, out_dir / name)
 
 
 def pretrain_base(params: Params, init_dir: Path, out_dir: Path) -> dict:
-    """Train the tiny VLM in `init_dir` on the base corpus with the kit's trainer; save the result in `out_dir`."""
+    """Train the tiny VLM in `init_dir` on the curriculum, then the base corpus, with the kit's trainer; save in `out_dir`.
+
+    Each stage starts from the previous stage's weights and keeps its last `held_out` rows out of training; the
+    report gives every stage's held-out accuracy before and after it, overall and per question type.
+    """
     from .train.run import train_subset
 
     t0 = time.time()
     root = params.stage_dir("pretrain")
-    rows = corpus_rows(params)
-    train_rows, held = split_rows(rows, params.models.pretrain.held_out)
-    sub = pretrain_params(params, init_dir)
-    write_jsonl(sub.stage_dir("subsets", SUBSET, "train.jsonl"), train_rows)
-    write_jsonl(root / "held_out.jsonl", held)
-    info = train_subset(sub, SUBSET)
-    last = sub.stage_dir("train", SUBSET, info["checkpoints"][-1]["name"])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for f in init_dir.iterdir():       # processor and tokenizer files come from the initial model
-        if f.is_file() and f.name not in MODEL_FILES:
-            shutil.copy2(f, out_dir / f.name)
-    for name in MODEL_FILES:
-        shutil.copy2(last / name, out_dir / name)
-    report = {"corpus_rows": len(rows), "trained_rows": len(train_rows), "held_out_rows": len(held),
-              "steps": info.get("steps"), "checkpoint": last.name,
-              "held_out_initial": held_out_accuracy(init_dir, held, sub.train.min_pixels, sub.train.max_pixels),
-              "held_out_trained": held_out_accuracy(out_dir, held, sub.train.min_pixels, sub.train.max_pixels),
+    n_held = params.models.pretrain.held_out
+    cur, stages = init_dir, []
+    for name, spec, field, over in stages_of(params):
+        rows = read_rows(params, spec, field)
+        train_rows, held = split_rows(rows, n_held, field)
+        sub = pretrain_params(params, cur, name, over, field.rsplit(".", 1)[0] + ".train")
+        write_jsonl(sub.stage_dir("subsets", name, "train.jsonl"), train_rows)
+        write_jsonl(root / f"held_out_{name}.jsonl" if name != SUBSET else root / "held_out.jsonl", held)
+        info = train_subset(sub, name)
+        last = sub.stage_dir("train", name, info["checkpoints"][-1]["name"])
+        dest = out_dir if name == SUBSET else root / "stages" / name
+        export_model(init_dir, last, dest)
+        stages.append({"stage": name, "corpus": spec, "rows": len(rows), "trained_rows": len(train_rows),
+                       "held_out_rows": len(held), "steps": info.get("steps"), "checkpoint": last.name,
+                       "held_out_before": held_out_accuracy(cur, held, sub.train.min_pixels, sub.train.max_pixels),
+                       "held_out_after": held_out_accuracy(dest, held, sub.train.min_pixels, sub.train.max_pixels)})
+        log.info("pretraining stage %s: %d rows, held-out accuracy %.1f%% -> %.1f%%", name, len(train_rows),
+                 stages[-1]["held_out_before"]["all"]["accuracy"], stages[-1]["held_out_after"]["all"]["accuracy"])
+        cur = dest
+    final = stages[-1]
+    initial = final["held_out_before"] if len(stages) == 1 else \
+        held_out_accuracy(init_dir, held, sub.train.min_pixels, sub.train.max_pixels)   # the corpus's held-out rows
+    report = {"corpus_rows": final["rows"], "trained_rows": final["trained_rows"], "held_out_rows": final["held_out_rows"],
+              "steps": sum(st["steps"] or 0 for st in stages), "checkpoint": final["checkpoint"],
+              "held_out_initial": initial, "held_out_trained": final["held_out_after"], "stages": stages,
               "seconds": round(time.time() - t0, 1)}
     write_json(root / "held_out.json", report)
     write_manifest(root, stage="pretrain", params_hash=pretrain_hash(params), params_file=params.source_file,
                    wall_time_s=time.time() - t0, outputs=[root / "held_out.json", out_dir / "model.safetensors"])
-    log.info("base model trained on %d rows in %.0fs: held-out accuracy %.1f%% -> %.1f%%", len(train_rows),
+    log.info("base model trained in %d stages in %.0fs: held-out accuracy %.1f%% -> %.1f%%", len(stages),
              time.time() - t0, report["held_out_initial"]["all"]["accuracy"],
              report["held_out_trained"]["all"]["accuracy"])
     return report
@@ -174,7 +222,25 @@ def held_out_table(report: dict | None):
         return "models.pretrain is off: the base model is the randomly initialised tiny VLM"
     rows = []
     for model in ("initial", "trained"):
-        for part, r in report[f"held_out_{model}"].items():
+        res = report[f"held_out_{model}"]
+        parts = [(k, v) for k, v in res.items() if k != "by_type"] + \
+            [(f"type: {k}", v) for k, v in res.get("by_type", {}).items()]
+        for part, r in parts:
             rows.append({"model": model, "questions": part, "n": r["n"], "accuracy": r["accuracy"],
                          "ci95_low": r["ci95"][0], "ci95_high": r["ci95"][1], "chance": r.get("chance")})
+    return pd.DataFrame(rows).round(3)
+
+
+def stage_table(report: dict | None):
+    """Every pretraining stage's held-out accuracy before and after it, per question type, with 95% intervals."""
+    import pandas as pd
+
+    rows = []
+    for st in (report or {}).get("stages", []):
+        for when in ("before", "after"):
+            res = st[f"held_out_{when}"]
+            for part, r in [("all", res["all"]), *[(f"type: {k}", v) for k, v in res.get("by_type", {}).items()]]:
+                rows.append({"stage": st["stage"], "steps": st["steps"], "model": when, "questions": part,
+                             "n": r["n"], "accuracy": r["accuracy"], "ci95_low": r["ci95"][0],
+                             "ci95_high": r["ci95"][1]})
     return pd.DataFrame(rows).round(3)

@@ -119,3 +119,120 @@ def test_base_model_learns_to_see_colour_above_chance_and_is_cached(tmp_path, re
     stamp = p.stage_dir("models", "manifest.json").stat().st_mtime_ns
     ensure_models(p)                                     # same params, corpus and code: nothing is retrained
     assert p.stage_dir("models", "manifest.json").stat().st_mtime_ns == stamp
+
+
+DRILLS = dict(SMALL, image_size=96, shape_fraction=0.875, base_skills={"kind": 20, "colour_named": 30},
+              base_corpus_skill_ratio=0.5)
+
+
+def test_skill_drills_are_written_and_kept_in_the_corpus_mix(tmp_path):
+    """toyworld.base_skills writes one drill file per skill; base_corpus_skill_ratio mixes drills into the corpus."""
+    from gdo_utils.toyworld.base_corpus import question_type, skill_file
+    from gdo_utils.toyworld.scenes import COLORS, SHAPES
+
+    cfg = ToyWorldConfig(**DRILLS)
+    root = tmp_path / "tw"
+    report = generate_toyworld(cfg, root)
+    assert report["base_skills"] == {"kind": 20, "colour_named": 30}
+    for skill, answers in (("kind", SHAPES), ("colour_named", COLORS)):
+        rows = [json.loads(x) for x in (root / skill_file(skill)).read_text().splitlines()]
+        assert len(rows) == cfg.base_skills[skill]
+        assert {r["messages"][1]["content"] for r in rows} <= set(answers)
+        assert {question_type(r["messages"][0]["content"]) for r in rows} == {skill}
+        assert all((root / p).is_file() for r in rows for p in r["images"])
+    corpus = [json.loads(x) for x in (root / FILE).read_text().splitlines()]
+    drills = sum(report["base_corpus"].get(f"drill_{k}", 0) for k in cfg.base_skills)
+    kinds = [question_type(r["messages"][0]["content"]) for r in corpus]
+    assert drills == sum(k in ("kind", "colour_named") for k in kinds)
+    assert 0.2 * len(corpus) < drills < 0.8 * len(corpus)          # about half, as asked
+    assert report["base_corpus"]["image"] + report["base_corpus"]["static_clip"] + drills == len(corpus)
+    again = generate_toyworld(cfg, tmp_path / "again")                # deterministic
+    assert again["base_corpus"] == report["base_corpus"]
+    assert (tmp_path / "again" / skill_file("kind")).read_bytes() == (root / skill_file("kind")).read_bytes()
+
+
+def test_a_drill_names_one_shape_and_answers_for_it():
+    """colour_named asks about a kind shown exactly once and answers its colour; kind shows one shape."""
+    import numpy as np
+
+    from gdo_utils.toyworld.base_corpus import skill_qa
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        scene, q, a = skill_qa("colour_named", rng, 96, 28)
+        named = [s for s in scene.shapes if f" {s.kind}?" in q]
+        assert len(named) == 1 and a == named[0].color and 1 <= len(scene.shapes) <= 3
+        scene, q, a = skill_qa("kind", rng, 96, 28)
+        assert len(scene.shapes) == 1 and a == scene.shapes[0].kind
+    with pytest.raises(ValueError, match="unknown base-corpus skill 'count'"):
+        skill_qa("count", rng, 96, 28)
+
+
+def test_skill_settings_are_validated():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="base_corpus_skill_ratio > 0 needs base_skills"):
+        ToyWorldConfig(**{**SMALL, "base_corpus_skill_ratio": 0.5})
+    with pytest.raises(ValidationError, match="base_skills"):
+        ToyWorldConfig(**{**SMALL, "base_skills": {"motion": 10}})
+    with pytest.raises(ValidationError, match="rows must be >= 0"):
+        ToyWorldConfig(**{**SMALL, "base_skills": {"kind": -1}})
+
+
+CURRICULUM = ["toyworld.n_onevision=6", "toyworld.n_llava_video=2", "toyworld.n_llava665k=4",
+              "toyworld.n_visionflan=2", "toyworld.image_size=96", "toyworld.shape_fraction=0.875",
+              "toyworld.bench_questions_per_task=1", "toyworld.image_bench_size=1", "toyworld.n_base_corpus=40",
+              "toyworld.base_skills={kind: 40}", "toyworld.base_corpus_skill_ratio=0.25",
+              "models.pretrain.enabled=true", "models.pretrain.held_out=8",
+              "models.pretrain.curriculum=[{corpus: 'toyworld:base_corpus/kind.jsonl', train: {learning_rate: 3.0e-3, "
+              "num_epochs: 1, per_device_batch_size: 16, checkpoint_fractions: [1.0], eval_ratio: 0.0, "
+              "min_pixels: 9216, max_pixels: 9216}}]",
+              "models.pretrain.train={num_epochs: 1, per_device_batch_size: 16, checkpoint_fractions: [1.0], "
+              "eval_ratio: 0.0, min_pixels: 9216, max_pixels: 9216}"]
+
+
+def test_curriculum_stages_train_in_order_each_from_the_last(tmp_path, repo_root):
+    """models.pretrain.curriculum: each stage is its own run started from the previous stage's weights, the
+    corpus last; the report gives every stage's held-out accuracy per question type; the drill file is in the key."""
+    from safetensors.torch import load_file
+
+    from gdo_utils.config import load_params
+    from gdo_utils.models import ensure_models
+    from gdo_utils.pretrain import pretrain_hash, stage_table
+
+    p = load_params(repo_root / "params" / "demo.yaml", [f"output_root={tmp_path}", *CURRICULUM])
+    generate_toyworld(p.toyworld, p.toyworld_dir)
+    key = pretrain_hash(p)
+    ensure_models(p)
+    report = json.loads(p.stage_dir("pretrain", "held_out.json").read_text())
+    assert [s["stage"] for s in report["stages"]] == ["curriculum_0", "base_corpus"]
+    first, corpus = report["stages"]
+    assert (first["trained_rows"], first["held_out_rows"], first["steps"]) == (32, 8, 2)
+    assert set(first["held_out_after"]["by_type"]) == {"kind"}
+    assert corpus["trained_rows"] == 32 and report["held_out_trained"] == corpus["held_out_after"]
+    runs = p.stage_dir("pretrain", "train")
+    info0 = json.loads((runs / "curriculum_0" / "run_info.json").read_text())
+    info1 = json.loads((runs / "base_corpus" / "run_info.json").read_text())
+    assert info0["base_model"] == str(p.stage_dir("models", "tiny-qwen3vl-init").resolve())
+    assert info1["base_model"] == str(p.stage_dir("pretrain", "stages", "curriculum_0").resolve())
+    stage0 = load_file(p.stage_dir("pretrain", "stages", "curriculum_0", "model.safetensors"))
+    init = load_file(p.stage_dir("models", "tiny-qwen3vl-init", "model.safetensors"))
+    final = load_file(p.stage_dir("models", "tiny-qwen3vl", "model.safetensors"))
+    name = next(k for k in init if "embed_tokens" in k)
+    assert not (stage0[name] == init[name]).all() and not (final[name] == stage0[name]).all()
+    table = stage_table(report)
+    assert set(table["stage"]) == {"curriculum_0", "base_corpus"} and "type: kind" in set(table["questions"])
+    drill = p.toyworld_dir / "base_corpus" / "kind.jsonl"
+    drill.write_text(drill.read_text().replace('"circle"', '"square"', 1))
+    assert pretrain_hash(p) != key                      # a changed drill file is a new base model
+
+
+def test_a_bad_curriculum_stage_is_named(tmp_path, repo_root):
+    from gdo_utils.config import load_params
+    from gdo_utils.pretrain import pretrain_params, stages_of
+
+    p = load_params(repo_root / "params" / "demo.yaml",
+                    ["models.pretrain.curriculum=[{corpus: 'toyworld:k.jsonl', train: {learning_rate: -1}}]"])
+    name, _, field, over = stages_of(p)[0]
+    with pytest.raises(ValueError, match=r"models\.pretrain\.curriculum\[0\]\.train\.learning_rate"):
+        pretrain_params(p, tmp_path, name, over, field.rsplit(".", 1)[0] + ".train")

@@ -10,7 +10,9 @@ static only, so the base model has never been asked about direction, order or ch
 
 Written under `<toyworld>/base_corpus/`: `images/`, `frames/<clip>/`, and `corpus.jsonl`, one row per
 QA in the kit's training-file layout but with media paths relative to `<toyworld>` (gdo_utils.pretrain
-makes them absolute in its own training file).
+makes them absolute in its own training file). With `base_skills`, each skill drill (the curriculum
+trained before the corpus) is written to `<skill>.jsonl` with its images under `<skill>/`, and
+`base_corpus_skill_ratio` of the corpus's own rows are drills too, so the skills stay in the mix.
 """
 from __future__ import annotations
 
@@ -97,6 +99,83 @@ def _draw(rng: np.random.Generator, cfg: ToyWorldConfig, video: bool, taken: set
     raise RuntimeError("could not draw a held-out corpus scene in 100 attempts")
 
 
+SKILLS = ("kind", "colour_named")
+QUESTION_TYPES = (("How many", "count"), ("What colour is the", "colour"), ("Which of", "which"),
+                  ("Is there", "yes/no"), ("left or on the right", "left/right"), ("What shape", "kind"))
+
+
+def question_type(prompt: str) -> str:
+    """The type of a corpus or drill question, from its fixed wording (held-out accuracy is reported per type).
+
+    "colour" is the corpus's "What colour is the X in the image / video?"; "colour_named" the drill's "What colour
+    is the X?" with nothing after the kind.
+    """
+    for key, name in QUESTION_TYPES:
+        if key in prompt:
+            if name == "colour" and " in the " not in prompt.split(key, 1)[1].split("?", 1)[0]:
+                return "colour_named"
+            return name
+    return "other"
+
+
+def skill_file(skill: str) -> str:
+    """Path (under the toy world) of one skill drill's rows: `base_corpus/<skill>.jsonl`."""
+    return f"{DIR}/{skill}.jsonl"
+
+
+def skill_qa(skill: str, rng: np.random.Generator, size: int, shape: int) -> tuple[ImageScene, str, str]:
+    """One drill: a still scene, its question and the short answer.
+
+    kind          one shape, "What shape is shown?" -> its kind (the vision tower learns to name the kinds)
+    colour_named  1-3 shapes, "What colour is the <kind>?" -> the colour of the one shape of that kind
+                  (binds a colour to the object a question names; drawn again until the named kind is shown once)
+    """
+    if skill not in SKILLS:
+        raise ValueError(f"unknown base-corpus skill {skill!r}; known: {SKILLS}")
+    k = 1 if skill == "kind" else int(rng.integers(1, 4))
+    while True:
+        scene = ImageScene(str(rng.choice(list(BACKGROUNDS))), distinct_shapes(rng, k, size, shape), size)
+        kinds = [x.kind for x in scene.shapes]
+        once = [x for x in scene.shapes if kinds.count(x.kind) == 1]
+        if once:
+            break
+    if skill == "kind":
+        return scene, "What shape is shown?", once[0].kind
+    return scene, f"What colour is the {once[0].kind}?", once[0].color
+
+
+def _skill_row(skill: str, rng: np.random.Generator, cfg: ToyWorldConfig, root: Path, rel: str, row_id: str) -> str:
+    """One drill row (its image written under `root`), as a JSON line of the training-file layout."""
+    from .generate import _save_jpg
+
+    scene, q, a = skill_qa(skill, rng, cfg.image_size, shape_side(cfg.image_size, cfg.shape_fraction))
+    _save_jpg(root / rel, render_image(scene))
+    return json.dumps({"id": row_id, "media_kind": "image", "images": [rel],
+                       "messages": [{"role": "user", "content": "<image>\n" + q},
+                                    {"role": "assistant", "content": a}]})
+
+
+def write_skill_corpora(cfg: ToyWorldConfig, root: str | Path) -> dict[str, int]:
+    """Write each drill of `cfg.base_skills` (rows per skill) to `base_corpus/<skill>.jsonl`: the curriculum.
+
+    Drill scenes come from their own seed stream and are not kept apart from pool or benchmark scenes: a scene
+    of one shape is one of only 72 (colour, kind, background) looks in 9 places, so a pool of a few thousand
+    images already shows most of them. The drills ask only what the shape is and which colour a named shape
+    has, and every method's runs start from the same base model, so no selection gains from the overlap.
+    """
+    from .generate import held_out_seed
+
+    root = Path(root)
+    out = {}
+    for skill, n in cfg.base_skills.items():
+        rng = np.random.default_rng(held_out_seed(f"skill_{skill}", cfg.seed))
+        lines = [_skill_row(skill, rng, cfg, root, f"{DIR}/{skill}/img_{i:05d}.jpg", f"{skill}_{i:05d}")
+                 for i in range(n)]
+        write_text(root / skill_file(skill), "\n".join(lines) + ("\n" if lines else ""))
+        out[skill] = len(lines)
+    return out
+
+
 def write_base_corpus(cfg: ToyWorldConfig, root: str | Path, pool_scenes: set[str]) -> tuple[dict, set[str]]:
     """Write `cfg.n_base_corpus` QA rows (images + static clips) under `<root>/base_corpus/`.
 
@@ -108,7 +187,13 @@ def write_base_corpus(cfg: ToyWorldConfig, root: str | Path, pool_scenes: set[st
     taken = set(pool_scenes)
     rng = np.random.default_rng(held_out_seed("base_corpus", cfg.seed))
     lines, counts = [], {"image": 0, "static_clip": 0, "mcq": 0}
+    skills = list(cfg.base_skills)
     for i in range(cfg.n_base_corpus):
+        if cfg.base_corpus_skill_ratio and rng.random() < cfg.base_corpus_skill_ratio:   # a drill kept in the mix
+            skill = skills[int(rng.integers(len(skills)))]
+            lines.append(_skill_row(skill, rng, cfg, root, f"{DIR}/images/img_{i:05d}.jpg", f"base_{i:05d}"))
+            counts[f"drill_{skill}"] = counts.get(f"drill_{skill}", 0) + 1
+            continue
         video = rng.random() < cfg.base_corpus_static_ratio
         scene = _draw(rng, cfg, video, taken)
         facts = _facts(scene.shapes, "video" if video else "image", rng, scene.size)

@@ -8,6 +8,7 @@ Layout under `root` (outputs/<run>/toyworld/ in the demo):
   images/ coco/ flan/ frames/<vid>/ videos/<vid>.mp4    the media
   truth.parquet       one row per media item: kind, scene (JSON), file
   base_corpus/        the base model's corpus (held-out still images and static clips; n_base_corpus > 0)
+                      and its skill drills (<skill>.jsonl; base_skills)
   tokenizer_corpus.json  texts of the kind the world produces (the demo's tiny tokenizer is trained on them)
   report.json, manifest.json
 A few faults are injected on purpose (malformed line, missing image, corrupt mp4, empty answer,
@@ -30,7 +31,7 @@ from PIL import Image
 from ..config import ToyWorldConfig, canonical_json
 from ..io import manifest_matches, read_json, write_json, write_manifest, write_parquet, write_text
 from .image_bench import FILES as IMAGE_BENCH_FILES, BENCH_DIR as IMAGE_BENCH_DIR, write_image_benchmarks
-from .base_corpus import FILE as BASE_CORPUS_FILE, write_base_corpus
+from .base_corpus import FILE as BASE_CORPUS_FILE, skill_file, write_base_corpus, write_skill_corpora
 from .benchmarks import write_toy_benchmarks
 from .questions import QA, image_questions, sample_questions, text_only_question, video_questions
 from .scenes import VIDEO_KINDS, render_image, render_video, sample_image_scene, sample_video_scene
@@ -241,6 +242,7 @@ def generate_toyworld(cfg: ToyWorldConfig, root: str | Path, force: bool = False
              "tokenizer_corpus.json", "report.json"]
     files += [f"{IMAGE_BENCH_DIR}/{f}" for f in IMAGE_BENCH_FILES]
     files += [BASE_CORPUS_FILE] if cfg.n_base_corpus else []
+    files += [skill_file(k) for k in cfg.base_skills]
     if not force and manifest_matches(root, h, files):
         return read_json(root / "report.json")
     if root.exists():
@@ -265,6 +267,7 @@ def generate_toyworld(cfg: ToyWorldConfig, root: str | Path, force: bool = False
     steps.close()
     base_corpus, corpus_scenes = write_base_corpus(cfg, root, {t["scene"] for t in truth}) if cfg.n_base_corpus \
         else (None, set())
+    skills = write_skill_corpora(cfg, root) if cfg.base_skills else None
     # held-out scenes, official layouts (gdo_utils.evaluate); never a pool or base-corpus scene
     benchmarks = write_toy_benchmarks(cfg, root, truth + [{"scene": k} for k in sorted(corpus_scenes)])
     truth_df = pd.DataFrame(truth, columns=["media_id", "pool", "kind", "file", "scene"])
@@ -279,6 +282,7 @@ def generate_toyworld(cfg: ToyWorldConfig, root: str | Path, force: bool = False
         "image_benchmarks": image_bench,
         "benchmarks": benchmarks,
         "base_corpus": base_corpus,
+        "base_skills": skills,
     }
     write_json(root / "report.json", report)
     write_manifest(root, stage="toyworld", params_hash=h, wall_time_s=time.time() - t0,

@@ -15,6 +15,8 @@ Switches that isolate the obstacle:
   --combined                              each object is ONE token ("red_circle"): colour and kind already bound
                                           in the token, as they are in one merged visual token of a shape
   --direct                                the colour is asked right after the named kind (no "? <ans>")
+  --letters                               a lettered choice instead: the colour is given, the answer is the letter
+                                          written before the option that is that colour (chance 1/4)
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/binding_probe.py --steps 1500
     OMP_NUM_THREADS=1 .venv/bin/python bench/binding_probe.py --steps 1500 --combined
@@ -35,14 +37,31 @@ from common import write_results  # noqa: E402
 
 COLOURS = ["red", "blue", "green", "yellow", "orange", "purple", "white", "black"]
 KINDS = ["circle", "square", "triangle", "star", "diamond", "heart", "cross", "hexagon"]
+LETTERS = ["A", "B", "C", "D"]
 WORDS = [f"{c}_{k}" for c in COLOURS for k in KINDS] + \
-    ["a", ",", "and", ".", "what", "colour", "is", "the", "?", "shows", "image", "<ans>"] + COLOURS + KINDS
+    ["a", ",", "and", ".", "what", "colour", "is", "the", "?", "shows", "image", "<ans>"] + COLOURS + KINDS + \
+    ["options", ":", "answer"] + LETTERS
 VOCAB = {w: i + 2 for i, w in enumerate(WORDS)}
 HELD = 400
 
 
-def draw_row(rng: np.random.Generator, combined: bool, direct: bool) -> tuple[list[int], int, int]:
-    """Token ids of one row, the answer's id and the number of objects."""
+def letter_row(rng: np.random.Generator) -> tuple[list[int], int, int]:
+    """A lettered choice in words: "the colour is red . options : A . blue B . red C . green D . black . answer
+    <ans>" -> B (the letter written before the option that is the given colour; chance 1/4)."""
+    cols = rng.choice(len(COLOURS), 4, replace=False)
+    right = int(rng.integers(4))
+    seq = ["the", "colour", "is", COLOURS[cols[right]], ".", "options", ":"]
+    for j in range(4):
+        seq += [LETTERS[j], ".", COLOURS[cols[j]]]
+    seq += [".", "answer", "<ans>"]
+    return [VOCAB[w] for w in seq], VOCAB[LETTERS[right]], 4
+
+
+def draw_row(rng: np.random.Generator, combined: bool, direct: bool, letters: bool = False
+             ) -> tuple[list[int], int, int]:
+    """Token ids of one row, the answer's id and the number of objects (4: a lettered row's options)."""
+    if letters:
+        return letter_row(rng)
     k = int(rng.integers(1, 4))
     kinds = rng.choice(len(KINDS), k, replace=False)
     cols = rng.integers(0, len(COLOURS), k)
@@ -55,9 +74,9 @@ def draw_row(rng: np.random.Generator, combined: bool, direct: bool) -> tuple[li
     return [VOCAB[w] for w in seq], VOCAB[COLOURS[cols[target]]], k
 
 
-def draw_batch(rng: np.random.Generator, n: int, combined: bool, direct: bool):
+def draw_batch(rng: np.random.Generator, n: int, combined: bool, direct: bool, letters: bool = False):
     """Right-padded ids, attention mask, last positions, answers and object counts of n new rows."""
-    rows = [draw_row(rng, combined, direct) for _ in range(n)]
+    rows = [draw_row(rng, combined, direct, letters) for _ in range(n)]
     width = max(len(r[0]) for r in rows)
     ids = torch.zeros(n, width, dtype=torch.long)
     mask = torch.zeros(n, width, dtype=torch.long)
@@ -91,6 +110,7 @@ def main() -> None:
     ap.add_argument("--arch", default="qwen3vl", choices=["qwen3vl", "qwen3", "llama", "gpt2"])
     ap.add_argument("--combined", action="store_true", help="one token per object (colour and kind bound)")
     ap.add_argument("--direct", action="store_true", help="ask the colour right after the named kind")
+    ap.add_argument("--letters", action="store_true", help="the lettered-choice task instead (see letter_row)")
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--every", type=int, default=250)
     ap.add_argument("--batch", type=int, default=64)
@@ -107,7 +127,7 @@ def main() -> None:
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 50) * max(0.0, 1 - s / a.steps))
-    held = draw_batch(np.random.default_rng([a.seed, 999]), HELD, a.combined, a.direct)
+    held = draw_batch(np.random.default_rng([a.seed, 999]), HELD, a.combined, a.direct, a.letters)
 
     def score() -> dict:
         model.eval()
@@ -117,13 +137,13 @@ def main() -> None:
             ok = (pred == y).numpy()
         model.train()
         return {"all": round(100 * float(ok.mean()), 1),
-                **{f"{n}_objects": round(100 * float(ok[k == n].mean()), 1) for n in (1, 2, 3)}}
+                **{f"{n}_objects": round(100 * float(ok[k == n].mean()), 1) for n in (1, 2, 3) if (k == n).any()}}
 
     rng = np.random.default_rng(a.seed)
     t0 = time.process_time()
     curve = []
     for step in range(1, a.steps + 1):
-        ids, mask, last, y, _ = draw_batch(rng, a.batch, a.combined, a.direct)
+        ids, mask, last, y, _ = draw_batch(rng, a.batch, a.combined, a.direct, a.letters)
         logits = model(input_ids=ids, attention_mask=mask).logits[torch.arange(len(y)), last]
         loss = torch.nn.functional.cross_entropy(logits, y)
         loss.backward()

@@ -14,6 +14,8 @@ Tasks:
   kind          the kind of the only shape ("What shape is shown?"): can the vision tower tell the kinds apart
   kind_letter   the same, the three kinds given as shuffled lettered options, answered with the letter (chance 1/3):
                 can the language model map an answer it knows to its option's letter
+  letter_text   no image: the answer is given in words ("The image shows a circle. What shape is shown?" or "The shape
+                is red. What colour is the shape?") with lettered options; only the letter is asked
   text_named    the same question on a blank image whose shapes are listed in the prompt ("The image shows a red
                 circle and a blue square."): binding in words, no pixels to read
   corpus        1-4 shapes, the base corpus's question mix (colour, count, which object, left / right,
@@ -52,7 +54,7 @@ from gdo_utils.toyworld.base_corpus import question_type  # noqa: E402
 from gdo_utils.toyworld.generate import _save_jpg  # noqa: E402
 
 HELD = 200
-TASKS = ("colour", "kind", "kind_letter", "colour_named", "text_named", "corpus")
+TASKS = ("colour", "kind", "kind_letter", "letter_text", "colour_named", "text_named", "corpus")
 
 
 def draw_row(task: str, rng: np.random.Generator, size: int, shape: int, path: Path, mcq_ratio: float,
@@ -64,6 +66,18 @@ def draw_row(task: str, rng: np.random.Generator, size: int, shape: int, path: P
     if "+" in task:
         parts = task.split("+")
         task = parts[int(rng.integers(len(parts)))]
+    if task == "letter_text":   # no image: the answer is given in words, only the letter is asked
+        if rng.random() < 0.5:
+            kind = scenes.SHAPES[int(rng.integers(len(scenes.SHAPES)))]
+            stem, a, opts = f"The image shows a {kind}. What shape is shown?", kind, list(scenes.SHAPES)
+        else:
+            cols = [list(scenes.COLORS)[j] for j in rng.permutation(len(scenes.COLORS))[:4]]
+            a = cols[0]
+            stem, opts = f"The shape is {a}. What colour is the shape?", cols
+        opts = [opts[j] for j in rng.permutation(len(opts))]
+        return {"id": f"p{i}", "media_kind": "text", "images": [],
+                "messages": [{"role": "user", "content": bc.mcq_prompt(stem, opts, 0)},
+                             {"role": "assistant", "content": bc.LETTERS[opts.index(a)]}]}
     k = 1 if task in ("colour", "kind", "kind_letter") else int(rng.integers(1, 4 if task in ("colour_named", "text_named") else 5))
     while True:  # a named kind must name one shape: redraw scenes where every kind shown repeats
         sc = scenes.ImageScene(str(rng.choice(list(scenes.BACKGROUNDS))), scenes.distinct_shapes(rng, k, size, shape),

@@ -183,9 +183,10 @@ class ToyWorldConfig(Strict):
     base_corpus_static_ratio: float = Field(0.15, ge=0, le=1, description="Share of base-corpus rows on static clips.")
     base_corpus_mcq_ratio: float = Field(0.6, ge=0, le=1, description="Share of base-corpus rows asked as lettered "
                                          "multiple choice (the rest: short open answers).")
-    base_skills: dict[Literal["kind", "colour_named"], int] = Field(
+    base_skills: dict[Literal["kind", "colour_named", "letter"], int] = Field(
         default_factory=dict, description="Rows of each skill drill written to base_corpus/<skill>.jsonl (the base "
-        "model's curriculum: kind = name a lone shape, colour_named = colour of the named shape). Empty: none.")
+        "model's curriculum: kind = name a lone shape, colour_named = colour of the named shape, letter = pick "
+        "the option's letter of an answer given in words, no image). Empty: none.")
     base_corpus_skill_ratio: float = Field(0.0, ge=0, le=1, description="Share of base-corpus rows that are drills "
                                            "of base_skills (drawn evenly), so the curriculum's skills stay in the "
                                            "mix. 0: none (the corpus as before).")

@@ -121,7 +121,7 @@ def test_base_model_learns_to_see_colour_above_chance_and_is_cached(tmp_path, re
     assert p.stage_dir("models", "manifest.json").stat().st_mtime_ns == stamp
 
 
-DRILLS = dict(SMALL, image_size=96, shape_fraction=0.875, base_skills={"kind": 20, "colour_named": 30},
+DRILLS = dict(SMALL, image_size=96, shape_fraction=0.875, base_skills={"kind": 20, "colour_named": 30, "letter": 25},
               base_corpus_skill_ratio=0.5)
 
 
@@ -133,8 +133,8 @@ def test_skill_drills_are_written_and_kept_in_the_corpus_mix(tmp_path):
     cfg = ToyWorldConfig(**DRILLS)
     root = tmp_path / "tw"
     report = generate_toyworld(cfg, root)
-    assert report["base_skills"] == {"kind": 20, "colour_named": 30}
-    for skill, answers in (("kind", SHAPES), ("colour_named", COLORS)):
+    assert report["base_skills"] == {"kind": 20, "colour_named": 30, "letter": 25}
+    for skill, answers in (("kind", SHAPES), ("colour_named", COLORS), ("letter", "ABCD")):
         rows = [json.loads(x) for x in (root / skill_file(skill)).read_text().splitlines()]
         assert len(rows) == cfg.base_skills[skill]
         assert {r["messages"][1]["content"] for r in rows} <= set(answers)
@@ -143,7 +143,7 @@ def test_skill_drills_are_written_and_kept_in_the_corpus_mix(tmp_path):
     corpus = [json.loads(x) for x in (root / FILE).read_text().splitlines()]
     drills = sum(report["base_corpus"].get(f"drill_{k}", 0) for k in cfg.base_skills)
     kinds = [question_type(r["messages"][0]["content"]) for r in corpus]
-    assert drills == sum(k in ("kind", "colour_named") for k in kinds)
+    assert drills == sum(k in ("kind", "colour_named", "letter") for k in kinds)
     assert 0.2 * len(corpus) < drills < 0.8 * len(corpus)          # about half, as asked
     assert report["base_corpus"]["image"] + report["base_corpus"]["static_clip"] + drills == len(corpus)
     again = generate_toyworld(cfg, tmp_path / "again")                # deterministic
@@ -164,8 +164,29 @@ def test_a_drill_names_one_shape_and_answers_for_it():
         assert len(named) == 1 and a == named[0].color and 1 <= len(scene.shapes) <= 3
         scene, q, a = skill_qa("kind", rng, 96, 28)
         assert len(scene.shapes) == 1 and a == scene.shapes[0].kind
-    with pytest.raises(ValueError, match="unknown base-corpus skill 'count'"):
+    with pytest.raises(ValueError, match="unknown image skill 'count'"):
         skill_qa("count", rng, 96, 28)
+
+
+def test_the_letter_drill_asks_for_the_letter_of_the_answer_it_gives():
+    """letter: no image; the answer is stated in words, the reply is the letter of the option holding it."""
+    import re
+
+    import numpy as np
+
+    from gdo_utils.toyworld.base_corpus import letter_qa, question_type
+
+    rng = np.random.default_rng(1)
+    styles = set()
+    for _ in range(300):
+        q, a = letter_qa(rng)
+        given = re.search(r"Given: the shape (?:is (?:an? )?|moves )(\w+)|Given: there are (\w+)", q)
+        value = given.group(1) or given.group(2)
+        options = dict(re.findall(r"^\(?([A-D])[.)] (\w+)", q, re.M))
+        assert 3 <= len(options) <= 4 and options[a] == value, q
+        assert list(options.values()).count(value) == 1 and question_type(q) == "letter" and "<image>" not in q
+        styles.add(q.splitlines()[-1])
+    assert len(styles) == 4                     # every instruction style of the corpus's lettered questions
 
 
 def test_skill_settings_are_validated():

@@ -16,6 +16,7 @@ Tasks:
                 can the language model map an answer it knows to its option's letter
   letter_text   no image: the answer is given in words ("The image shows a circle. What shape is shown?" or "The shape
                 is red. What colour is the shape?") with lettered options; only the letter is asked
+  letter_kit    the kit's letter drill (toyworld.base_skills letter: four facts, four instruction styles)
   text_named    the same question on a blank image whose shapes are listed in the prompt ("The image shows a red
                 circle and a blue square."): binding in words, no pixels to read
   corpus        1-4 shapes, the base corpus's question mix (colour, count, which object, left / right,
@@ -54,7 +55,7 @@ from gdo_utils.toyworld.base_corpus import question_type  # noqa: E402
 from gdo_utils.toyworld.generate import _save_jpg  # noqa: E402
 
 HELD = 200
-TASKS = ("colour", "kind", "kind_letter", "letter_text", "colour_named", "text_named", "corpus")
+TASKS = ("colour", "kind", "kind_letter", "letter_text", "letter_kit", "colour_named", "text_named", "corpus")
 
 
 def draw_row(task: str, rng: np.random.Generator, size: int, shape: int, path: Path, mcq_ratio: float,
@@ -66,6 +67,10 @@ def draw_row(task: str, rng: np.random.Generator, size: int, shape: int, path: P
     if "+" in task:
         parts = task.split("+")
         task = parts[int(rng.integers(len(parts)))]
+    if task == "letter_kit":    # the kit's letter drill (gdo_utils.toyworld.base_corpus.letter_qa)
+        q, a = bc.letter_qa(rng)
+        return {"id": f"p{i}", "media_kind": "text", "images": [],
+                "messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
     if task == "letter_text":   # no image: the answer is given in words, only the letter is asked
         if rng.random() < 0.5:
             kind = scenes.SHAPES[int(rng.integers(len(scenes.SHAPES)))]

@@ -3,15 +3,15 @@
 # Runs `gdo-repro toyworld` and `gdo-repro models` on the miniature's params with a minimal pool, 96-pixel images
 # and shapes filling their cells; every stage's last 200 rows are held out; results in
 # <out>/miniature/pretrain/held_out.json (per stage, per question type).
-#   bash bench/curriculum_kit.sh [out folder] [recipe] [epochs of the letter drill, full recipe only]
+#   bash bench/curriculum_kit.sh [out folder] [recipe] [epochs of the letter drill] [order]   (the last two: full)
 # recipe binding (default): 300 steps naming a lone shape's kind, then the named-shape colour drill as the corpus
 #                           (2 epochs of 12,000 rows, linear schedule, no weight decay)
-# recipe full:              the letter drill (100,000 text rows, batch 32, 2 epochs), then kind, then the
-#                           named-shape colour drill, then the base corpus (8,000 rows, a quarter of them drills,
-#                           2 epochs)
+# recipe full:              the letter drill (100,000 text rows, batch 32, 2 epochs), the kind drill and the
+#                           named-shape colour drill (order letter-first: in that order; letter-last: kind, colour,
+#                           letter), then the base corpus (8,000 rows, a quarter of them drills, 2 epochs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${1:-/tmp/gdo_curriculum_kit}; RECIPE=${2:-binding}; LETTER_EPOCHS=${3:-2}
+OUT=${1:-/tmp/gdo_curriculum_kit}; RECIPE=${2:-binding}; LETTER_EPOCHS=${3:-2}; ORDER=${4:-letter-first}
 T="checkpoint_fractions: [1.0], eval_ratio: 0.0, min_pixels: 9216, max_pixels: 9216, per_device_batch_size: 16, warmup_ratio: 0.02"
 LIN="learning_rate: 2.0e-3, weight_decay: 0.0, lr_scheduler: linear, $T"
 KIND="{corpus: 'toyworld:base_corpus/kind.jsonl', train: {learning_rate: 2.0e-3, num_epochs: 1, $T}}"
@@ -23,9 +23,16 @@ if [ "$RECIPE" = binding ]; then
       models.pretrain.corpus=toyworld:base_corpus/colour_named.jsonl "models.pretrain.curriculum=[$KIND]"
       "models.pretrain.train={num_epochs: 2, $LIN}")
 else
+  LETTER="{corpus: 'toyworld:base_corpus/letter.jsonl', train: {num_epochs: $LETTER_EPOCHS, ${LIN/per_device_batch_size: 16/per_device_batch_size: 32}}}"
+  COLOUR="{corpus: 'toyworld:base_corpus/colour_named.jsonl', train: {num_epochs: 2, $LIN}}"
+  case "$ORDER" in
+    letter-first) STAGES="$LETTER, $KIND, $COLOUR" ;;
+    letter-last) STAGES="$KIND, $COLOUR, $LETTER" ;;
+    *) echo "order: letter-first or letter-last" >&2; exit 2 ;;
+  esac
   O+=(toyworld.n_base_corpus=8000 toyworld.base_corpus_skill_ratio=0.25
       "toyworld.base_skills={kind: 5000, letter: 100200, colour_named: 12200}"
-      "models.pretrain.curriculum=[{corpus: 'toyworld:base_corpus/letter.jsonl', train: {num_epochs: $LETTER_EPOCHS, ${LIN/per_device_batch_size: 16/per_device_batch_size: 32}}}, $KIND, {corpus: 'toyworld:base_corpus/colour_named.jsonl', train: {num_epochs: 2, $LIN}}]"
+      "models.pretrain.curriculum=[$STAGES]"
       "models.pretrain.train={num_epochs: 2, $LIN}")
 fi
 S=(); for o in "${O[@]}"; do S+=(--set "$o"); done

@@ -8,7 +8,8 @@
 #                           (2 epochs of 12,000 rows, linear schedule, no weight decay)
 # recipe full:              the letter drill (100,000 text rows, batch 32, 2 epochs), the kind drill and the
 #                           named-shape colour drill (order letter-first: in that order; letter-last: kind, colour,
-#                           letter), then the base corpus (8,000 rows, a quarter of them drills, 2 epochs)
+#                           letter; mixed: kind, then letters and colours in one stage), then the base corpus
+#                           (8,000 rows, a quarter of them drills, 2 epochs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-/tmp/gdo_curriculum_kit}; RECIPE=${2:-binding}; LETTER_EPOCHS=${3:-2}; ORDER=${4:-letter-first}
@@ -28,7 +29,8 @@ else
   case "$ORDER" in
     letter-first) STAGES="$LETTER, $KIND, $COLOUR" ;;
     letter-last) STAGES="$KIND, $COLOUR, $LETTER" ;;
-    *) echo "order: letter-first or letter-last" >&2; exit 2 ;;
+    mixed) STAGES="$KIND, {corpus: ['toyworld:base_corpus/letter.jsonl', 'toyworld:base_corpus/colour_named.jsonl'], train: {num_epochs: $LETTER_EPOCHS, ${LIN/per_device_batch_size: 16/per_device_batch_size: 32}}}" ;;
+    *) echo "order: letter-first, letter-last or mixed" >&2; exit 2 ;;
   esac
   O+=(toyworld.n_base_corpus=8000 toyworld.base_corpus_skill_ratio=0.25
       "toyworld.base_skills={kind: 5000, letter: 100200, colour_named: 12200}"

@@ -127,7 +127,16 @@ class ClipConfig(Strict):
 class PretrainStage(Strict):
     """One curriculum stage of the base model: its rows and its own training overrides."""
 
-    corpus: str = Field(description="Rows of this stage (training-file layout, media relative to the toy world).")
+    corpus: str | list[str] = Field(description="Rows of this stage (training-file layout, media relative to the toy "
+                                    "world); several files are trained together, shuffled, each keeping its share "
+                                    "of the held-out rows.")
+
+    @field_validator("corpus")
+    @classmethod
+    def _some_corpus(cls, v: str | list[str]) -> str | list[str]:
+        if isinstance(v, list) and not v:
+            raise ValueError("a curriculum stage needs at least one corpus file")
+        return v
     train: dict[str, Any] = Field(default_factory=dict, description="Overrides of the train section for this "
                                   "stage (validated as the train section).")
 

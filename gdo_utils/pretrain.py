@@ -72,12 +72,28 @@ def split_rows(rows: list[dict], held_out: int, field: str = "models.pretrain.co
     return rows[: len(rows) - held_out], rows[len(rows) - held_out:]
 
 
-def stages_of(params: Params) -> list[tuple[str, str, str, dict]]:
-    """(run name, corpus, its config field, train overrides) of every stage: the curriculum in order, then the corpus."""
+def stages_of(params: Params) -> list[tuple[str, list[str], list[str], dict, str]]:
+    """(run name, corpus files, their config fields, train overrides, the overrides' field) of every stage: the
+    curriculum in order, then the corpus."""
     pre = params.models.pretrain
-    out = [(f"curriculum_{k}", st.corpus, f"models.pretrain.curriculum[{k}].corpus", dict(st.train))
-           for k, st in enumerate(pre.curriculum)]
-    return out + [(SUBSET, pre.corpus, "models.pretrain.corpus", dict(pre.train))]
+    out = []
+    for k, st in enumerate(pre.curriculum):
+        specs = [st.corpus] if isinstance(st.corpus, str) else list(st.corpus)
+        fields = [f"models.pretrain.curriculum[{k}].corpus"] if isinstance(st.corpus, str) else \
+            [f"models.pretrain.curriculum[{k}].corpus[{j}]" for j in range(len(specs))]
+        out.append((f"curriculum_{k}", specs, fields, dict(st.train), f"models.pretrain.curriculum[{k}].train"))
+    return out + [(SUBSET, [pre.corpus], ["models.pretrain.corpus"], dict(pre.train), "models.pretrain.train")]
+
+
+def stage_rows(params: Params, specs: list[str], fields: list[str], held_out: int) -> tuple[int, list, list]:
+    """A stage's row count, training rows and held-out rows: each file keeps its last rows of an even share of
+    `held_out` (the first files one more when it does not divide), so every file's skill is measured."""
+    total, train, held = 0, [], []
+    for j, (spec, field) in enumerate(zip(specs, fields)):
+        rows = read_rows(params, spec, field)
+        tr, ho = split_rows(rows, held_out // len(specs) + (j < held_out % len(specs)), field)
+        total, train, held = total + len(rows), train + tr, held + ho
+    return total, train, held
 
 
 def pretrain_params(params: Params, init_dir: Path, name: str = SUBSET, over: dict | None = None,
@@ -147,7 +163,8 @@ def pretrain_hash(params: Params) -> str:
     """Key of the trained base: the pretraining settings, every stage's corpus bytes, the seed and the code."""
     from .cache import code_version
 
-    corpora = [sha256_file(resolve_path(params, spec, field)) for _, spec, field, _ in stages_of(params)]
+    corpora = [[sha256_file(resolve_path(params, spec, field)) for spec, field in zip(specs, fields)]
+               for _, specs, fields, _, _ in stages_of(params)]
     return params_hash({"pretrain": params.models.pretrain.model_dump(mode="json"), "train": params.train.model_dump(
         mode="json", exclude={"runs", "run_overrides"}), "seed": params.seed, "corpus": corpora[-1],
         "curriculum": corpora[:-1], "code": code_version(["gdo_utils.pretrain"])})
@@ -175,17 +192,17 @@ def pretrain_base(params: Params, init_dir: Path, out_dir: Path) -> dict:
     root = params.stage_dir("pretrain")
     n_held = params.models.pretrain.held_out
     cur, stages = init_dir, []
-    for name, spec, field, over in stages_of(params):
-        rows = read_rows(params, spec, field)
-        train_rows, held = split_rows(rows, n_held, field)
-        sub = pretrain_params(params, cur, name, over, field.rsplit(".", 1)[0] + ".train")
+    for name, specs, fields, over, train_field in stages_of(params):
+        n_rows, train_rows, held = stage_rows(params, specs, fields, n_held)
+        sub = pretrain_params(params, cur, name, over, train_field)
         write_jsonl(sub.stage_dir("subsets", name, "train.jsonl"), train_rows)
         write_jsonl(root / f"held_out_{name}.jsonl" if name != SUBSET else root / "held_out.jsonl", held)
         info = train_subset(sub, name)
         last = sub.stage_dir("train", name, info["checkpoints"][-1]["name"])
         dest = out_dir if name == SUBSET else root / "stages" / name
         export_model(init_dir, last, dest)
-        stages.append({"stage": name, "corpus": spec, "rows": len(rows), "trained_rows": len(train_rows),
+        stages.append({"stage": name, "corpus": specs[0] if len(specs) == 1 else specs, "rows": n_rows,
+                       "trained_rows": len(train_rows),
                        "held_out_rows": len(held), "steps": info.get("steps"), "checkpoint": last.name,
                        "held_out_before": held_out_accuracy(cur, held, sub.train.min_pixels, sub.train.max_pixels),
                        "held_out_after": held_out_accuracy(dest, held, sub.train.min_pixels, sub.train.max_pixels)})

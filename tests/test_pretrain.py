@@ -254,6 +254,33 @@ def test_a_bad_curriculum_stage_is_named(tmp_path, repo_root):
 
     p = load_params(repo_root / "params" / "demo.yaml",
                     ["models.pretrain.curriculum=[{corpus: 'toyworld:k.jsonl', train: {learning_rate: -1}}]"])
-    name, _, field, over = stages_of(p)[0]
+    name, _, _, over, train_field = stages_of(p)[0]
     with pytest.raises(ValueError, match=r"models\.pretrain\.curriculum\[0\]\.train\.learning_rate"):
-        pretrain_params(p, tmp_path, name, over, field.rsplit(".", 1)[0] + ".train")
+        pretrain_params(p, tmp_path, name, over, train_field)
+
+
+def test_a_stage_of_several_files_trains_them_together_and_holds_out_from_each(tmp_path, repo_root):
+    """A curriculum stage may list several files: their rows are trained together and each file keeps an even
+    share of the held-out rows (so every skill is measured); every file's bytes are in the base model's key."""
+    from gdo_utils.config import ParamsError, load_params
+    from gdo_utils.pretrain import pretrain_hash, stage_rows, stages_of
+
+    stage = "models.pretrain.curriculum=[{corpus: ['toyworld:a.jsonl', 'toyworld:b.jsonl']}]"
+    p = load_params(repo_root / "params" / "demo.yaml", [f"output_root={tmp_path}", stage, "models.pretrain.held_out=5"])
+    p.toyworld_dir.mkdir(parents=True)
+    for name, n in (("a", 10), ("b", 7)):
+        rows = [{"id": f"{name}{i}", "media_kind": "text", "images": [],
+                 "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]} for i in range(n)]
+        (p.toyworld_dir / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (p.toyworld_dir / "base_corpus").mkdir()
+    (p.toyworld_dir / "base_corpus" / "corpus.jsonl").write_text("")
+    name, specs, fields, _, _ = stages_of(p)[0]
+    assert fields == ["models.pretrain.curriculum[0].corpus[0]", "models.pretrain.curriculum[0].corpus[1]"]
+    total, train, held = stage_rows(p, specs, fields, 5)
+    assert total == 17 and len(train) == 12
+    assert [r["id"] for r in held] == ["a7", "a8", "a9", "b5", "b6"]
+    key = pretrain_hash(p)
+    (p.toyworld_dir / "b.jsonl").write_text((p.toyworld_dir / "b.jsonl").read_text().replace('"q"', '"Q"', 1))
+    assert pretrain_hash(p) != key
+    with pytest.raises(ParamsError, match=r"curriculum\.0\.corpus.*at least one corpus file"):
+        load_params(repo_root / "params" / "demo.yaml", ["models.pretrain.curriculum=[{corpus: []}]"])

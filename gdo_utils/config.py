@@ -130,6 +130,8 @@ class PretrainStage(Strict):
     corpus: str | list[str] = Field(description="Rows of this stage (training-file layout, media relative to the toy "
                                     "world); several files are trained together, shuffled, each keeping its share "
                                     "of the held-out rows.")
+    train: dict[str, Any] = Field(default_factory=dict, description="Overrides of the train section for this "
+                                  "stage (validated as the train section).")
 
     @field_validator("corpus")
     @classmethod
@@ -137,8 +139,6 @@ class PretrainStage(Strict):
         if isinstance(v, list) and not v:
             raise ValueError("a curriculum stage needs at least one corpus file")
         return v
-    train: dict[str, Any] = Field(default_factory=dict, description="Overrides of the train section for this "
-                                  "stage (validated as the train section).")
 
 
 class PretrainConfig(Strict):
@@ -199,6 +199,8 @@ class ToyWorldConfig(Strict):
     base_corpus_skill_ratio: float = Field(0.0, ge=0, le=1, description="Share of base-corpus rows that are drills "
                                            "of base_skills (drawn evenly), so the curriculum's skills stay in the "
                                            "mix. 0: none (the corpus as before).")
+    shape_fraction: float | None = Field(None, gt=0, le=1, description="Side of every drawn shape as a fraction of "
+                                         "its 3x3 grid cell (0.875: 28 px at 96 px). None: the demo's max(8, size // 6).")
 
     @model_validator(mode="after")
     def _skills(self) -> "ToyWorldConfig":
@@ -208,8 +210,6 @@ class ToyWorldConfig(Strict):
         if self.base_corpus_skill_ratio > 0 and not self.base_skills:
             raise ValueError("base_corpus_skill_ratio > 0 needs base_skills (the drills to mix into the corpus)")
         return self
-    shape_fraction: float | None = Field(None, gt=0, le=1, description="Side of every drawn shape as a fraction of "
-                                         "its 3x3 grid cell (0.875: 28 px at 96 px). None: the demo's max(8, size // 6).")
 
 
 class PoolStageConfig(Strict):

@@ -185,8 +185,9 @@ def write_skill_corpora(cfg: ToyWorldConfig, root: str | Path) -> dict[str, int]
 
     Drill scenes come from their own seed stream and are not kept apart from pool or benchmark scenes: a scene
     of one shape is one of only 72 (colour, kind, background) looks in 9 places, so a pool of a few thousand
-    images already shows most of them. The drills ask only what the shape is and which colour a named shape
-    has, and every method's runs start from the same base model, so no selection gains from the overlap.
+    images already shows most of them. The picture drills ask only what the shape is and which colour a named
+    shape has (the letter drill has no picture), and every method's runs start from the same base model, so no
+    selection gains from the overlap.
     """
     from .generate import held_out_seed
 

@@ -71,7 +71,7 @@ def test_no_corpus_by_default(tmp_path):
 
 
 def test_miniature_params_are_the_documented_composition(repo_root):
-    """params/miniature.yaml's pool sizes are the ones docs/toyworld.md fixed before any result."""
+    """params/miniature.yaml's pool sizes are the ones docs/toyworld.md fixed before any result, its scenes the second run's."""
     import re
 
     from gdo_utils.config import load_params
@@ -81,8 +81,12 @@ def test_miniature_params_are_the_documented_composition(repo_root):
     assert set(documented) == {"n_onevision", "n_llava_video", "n_llava665k", "n_visionflan"}
     tw = load_params(repo_root / "params" / "miniature.yaml").toyworld
     assert {k: getattr(tw, k) for k in documented} == documented
-    assert f"`mcq_ratio: {tw.mcq_ratio}`" in doc and tw.frames_per_video == 8 and tw.image_size == tw.video_size == 64
+    assert f"`mcq_ratio: {tw.mcq_ratio}`" in doc and tw.frames_per_video == 8 and tw.image_size == tw.video_size == 96
     assert (tw.base_corpus_static_ratio, tw.base_corpus_mcq_ratio) == (0.15, 0.6)   # the doc's 15% and 60%
+    for field in ("image_size", "video_size", "shape_fraction", "base_corpus_skill_ratio"):   # the second run's recipe
+        assert f"`{field}: {getattr(tw, field)}`" in doc, field
+    skills = re.search(r"`base_skills: \{([^}]*)\}`", doc).group(1)
+    assert {k: int(v) for k, v in re.findall(r"(\w+): (\d+)", skills)} == tw.base_skills
 
 
 SEE = ["toyworld.n_onevision=6", "toyworld.n_llava_video=2", "toyworld.n_llava665k=4", "toyworld.n_visionflan=2",

@@ -22,7 +22,7 @@ trained weights become `models.vlm.path`, the base every later stage uses.
 Held-out accuracy is exact-match of greedy decoding, computed in one teacher-forced pass: a reply equals
 the reference answer (and its end-of-turn token) exactly when the argmax at every answer position is
 the reference token. Accuracies are in percent with 95% Wilson intervals (gdo_utils.binomial);
-multiple-choice rows (letters A-D) have chance level 25%.
+multiple-choice rows (letters A-D) have chance level 1 / (their number of options), 25-33%.
 """
 from __future__ import annotations
 
@@ -129,9 +129,10 @@ def held_out_accuracy(model_dir: str | Path, rows: list[dict], min_pixels: int, 
     settings = EncodeSettings(min_pixels=min_pixels, max_pixels=max_pixels)
     collator = Collator(proc, family, settings)
     model = AutoModelForImageTextToText.from_pretrained(str(model_dir), attn_implementation="eager").eval()
-    from .toyworld.base_corpus import question_type
+    from .toyworld.base_corpus import option_count, question_type
 
     hits: dict[str, list[bool]] = {"mcq": [], "open": []}
+    options: list[int] = []
     by_type: dict[str, list[bool]] = {}
     for i in range(0, len(rows), batch_size):
         recs = [parse_c1_row(r, "held_out", i + j) for j, r in enumerate(rows[i:i + batch_size])]
@@ -144,10 +145,16 @@ def held_out_accuracy(model_dir: str | Path, rows: list[dict], min_pixels: int, 
             mask = labels[j, 1:] != IGNORE_INDEX
             ok = bool((pred[j, :-1][mask] == labels[j, 1:][mask]).all())
             answer = rec.messages[-1]["content"]
-            hits["mcq" if len(answer) == 1 and answer in "ABCD" else "open"].append(ok)
+            lettered = len(answer) == 1 and answer in "ABCD"
+            hits["mcq" if lettered else "open"].append(ok)
+            if lettered:
+                options.append(option_count(rec.messages[0]["content"]))
+                if not options[-1]:
+                    raise ValueError(f"held-out row {i + j}: the answer is a letter ({answer}) but the question lists "
+                                     "no lettered options")
             by_type.setdefault(question_type(rec.messages[0]["content"]), []).append(ok)
     out: dict[str, Any] = {name: _share(h) for name, h in [("all", hits["mcq"] + hits["open"]), *hits.items()]}
-    out["mcq"]["chance"] = chance_level([4] * len(hits["mcq"]))
+    out["mcq"]["chance"] = chance_level(options)   # 1 / options of each lettered row (the letter drill has 3 or 4)
     out["by_type"] = {name: _share(h) for name, h in sorted(by_type.items())}
     return out
 

@@ -193,6 +193,19 @@ def test_the_letter_drill_asks_for_the_letter_of_the_answer_it_gives():
     assert len(styles) == 4                     # every instruction style of the corpus's lettered questions
 
 
+def test_the_chance_level_counts_each_questions_options():
+    """A lettered question's chance is 1 / its options, in every instruction style (the letter drill has 3 or 4)."""
+    from gdo_utils.binomial import chance_level
+    from gdo_utils.toyworld.base_corpus import mcq_prompt, option_count
+
+    for style in range(4):
+        for n in (2, 3, 4):
+            prompt = mcq_prompt("What colour is the circle?", ["red", "A. blue", "green", "(B) cyan"][:n], style)
+            assert option_count(prompt) == n, (style, n, prompt)
+    assert option_count("What colour is the circle in the image?") == 0
+    assert round(chance_level([option_count(mcq_prompt("Q?", ["a", "b", "c"], s)) for s in range(4)]), 2) == 33.33
+
+
 def test_skill_settings_are_validated():
     from pydantic import ValidationError
 

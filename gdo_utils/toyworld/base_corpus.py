@@ -17,6 +17,7 @@ trained before the corpus) is written to `<skill>.jsonl` with its images under `
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,14 @@ def mcq_prompt(question: str, options: list[str], style: int) -> str:
         return f"Question: {question}\nOptions:\n{lines}\nAnswer with the option letter only."
     lines = "".join(f"\n({LETTERS[i]}) {o}" for i, o in enumerate(options))
     return f"{question}{lines}\nAnswer the question with the option letter"
+
+
+OPTION_LINE = re.compile(r"^(?:\(([A-D])\) |([A-D])\. )", re.M)
+
+
+def option_count(prompt: str) -> int:
+    """Lettered options in a prompt `mcq_prompt` wrote (0 for an open question): its chance level is 1 / that."""
+    return len(OPTION_LINE.findall(prompt))
 
 
 def _facts(shapes, medium: str, rng: np.random.Generator, size: int) -> list[tuple[str, str, list[str], bool]]:

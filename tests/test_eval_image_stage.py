@@ -50,5 +50,18 @@ def test_image_stage_cli_writes_c3_and_rel(demo, tmp_path):
     assert not (ev / "ofa_full_llava665k/checkpoint-16/vqav2.submission.json").exists()
     rel = (ev / "rel.csv").read_text()
     assert "ofa_llava665k" in rel and "ofa_random_llava665k" in rel
+    # every end score of the real logs gets a bootstrap interval around it (the units reproduce each benchmark's score)
+    import pandas as pd
+
+    ci = pd.read_csv(ev / "image_intervals.csv")
+    assert sorted(zip(ci["subset"], ci["benchmark"])) == sorted(
+        (s, b) for s in rep["runs"] for b in ("mmbench_en", "pope", "vqav2"))
+    ends = traj[(traj["level"] == "overall") & traj["benchmark"].isin(["mmbench_en", "pope", "vqav2"])]
+    ends = ends.sort_values("samples_seen").groupby(["subset", "benchmark"]).tail(1).set_index(["subset", "benchmark"])
+    for r in ci.itertuples():
+        assert r.score == pytest.approx(ends.loc[(r.subset, r.benchmark), "accuracy"])
+        assert r.ci95_low <= r.score <= r.ci95_high
+    rel_df = pd.read_csv(ev / "rel.csv")
+    assert {"rel_ci95_low", "rel_ci95_high"} <= set(rel_df.columns)
     again = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and json.loads(again.stdout)["image_suite"]["evaluated"] == []

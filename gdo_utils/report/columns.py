@@ -65,7 +65,8 @@ def run_frames(run: pd.DataFrame, paper: pd.DataFrame, keys: list[tuple[str, str
 
     The CSV is wide (<col>, <col>_paper, <col>_diff, and <col>_n where the run frame has n_<col>). The display is
     long - one line per row and quantity: This run, Paper, run - paper - so that it reads on a page whatever the
-    number of columns. An accuracy with n_<col> shows its n and 95% Wilson interval; a value with a non-empty
+    number of columns. An accuracy with n_<col> shows its n and 95% Wilson interval (a score that is not a proportion:
+    its n, and the bootstrap interval of lo_<col> / hi_<col> when the frame has them); a value with a non-empty
     why_<col> shows "undefined" (the reason goes in the table's notes); a missing value of a row with a non-empty
     missing_why shows that text (e.g. "not trained on the demo") instead of "—".
     """
@@ -85,6 +86,11 @@ def run_frames(run: pd.DataFrame, paper: pd.DataFrame, keys: list[tuple[str, str
         absent = m["missing_why"].fillna("").astype(str).to_numpy() if "missing_why" in m else None
         if ns is not None:
             csv[f"{c.name}_n"] = [str(int(n)) if not fmt.is_missing(x) else "" for x, n in zip(mine, ns)]
+        lo = m[f"lo_{c.name}"].astype(float).to_numpy() if f"lo_{c.name}" in m else None
+        hi = m[f"hi_{c.name}"].astype(float).to_numpy() if f"hi_{c.name}" in m else None
+        if lo is not None and hi is not None:
+            csv[f"{c.name}_ci95_low"] = [fmt.csv_number(x, c.decimals + RUN_EXTRA_DECIMALS) for x in lo]
+            csv[f"{c.name}_ci95_high"] = [fmt.csv_number(x, c.decimals + RUN_EXTRA_DECIMALS) for x in hi]
         unit = "k" if c.kind == "kilo" else "x" if c.kind == "times" else ""
         for i in range(len(m)):
             if why is not None and why[i]:
@@ -92,8 +98,10 @@ def run_frames(run: pd.DataFrame, paper: pd.DataFrame, keys: list[tuple[str, str
             elif absent is not None and absent[i] and fmt.is_missing(mine[i]):
                 shown = absent[i]
             elif ns is not None and not fmt.is_missing(mine[i]):
+                ci = ("" if lo is None or hi is None or fmt.is_missing(lo[i]) else
+                      f", 95% CI {c.show(lo[i])}-{c.show(hi[i])}")
                 shown = (format_accuracy(mine[i], int(ns[i]), c.decimals) if c.binomial
-                         else f"{c.show(mine[i])} (n={int(ns[i])})")
+                         else f"{c.show(mine[i])} (n={int(ns[i])}{ci})")
             else:
                 shown = c.show(mine[i])
             lines.append((i, {**{label: str(m[k].iloc[i]) for k, label in keys}, "Quantity": c.label,

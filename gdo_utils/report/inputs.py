@@ -8,6 +8,7 @@ pool is compared with the published LLaVA-665K rows and a single transfer pool w
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
@@ -40,6 +41,10 @@ class RunInputs:
     ofa_pools: list[OFAPool]
     chance: dict[str, dict[str, float]] = field(default_factory=dict)  # benchmark -> {"" | subtask: chance %}
     demo: bool = False
+    # bootstrap intervals the image evaluation wrote (eval/image_intervals.csv, eval/rel.csv): (subset, benchmark)
+    # -> (low, high) of the end score, and subset -> (low, high) of its Rel
+    score_ci: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    rel_ci: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.index = TrajectoryIndex(self.traj)
@@ -103,10 +108,27 @@ def ofa_pools(params: Params) -> list[OFAPool]:
     return out
 
 
+def read_intervals(eval_dir: Path) -> tuple[dict[tuple[str, str], tuple[float, float]], dict[str, tuple[float, float]]]:
+    """The image evaluation's bootstrap intervals: end scores (image_intervals.csv) and Rel (rel.csv); {} if absent."""
+    scores, rels = {}, {}
+    f = eval_dir / "image_intervals.csv"
+    if f.is_file():
+        for r in pd.read_csv(f).itertuples():
+            scores[(str(r.subset), str(r.benchmark))] = (float(r.ci95_low), float(r.ci95_high))
+    f = eval_dir / "rel.csv"
+    if f.is_file():
+        rel = pd.read_csv(f)
+        if {"rel_ci95_low", "rel_ci95_high"} <= set(rel.columns):
+            rels = {str(r.subset): (float(r.rel_ci95_low), float(r.rel_ci95_high)) for r in rel.itertuples()}
+    return scores, rels
+
+
 def run_inputs(params: Params, traj: pd.DataFrame, chance: dict[str, dict[str, float]] | None = None) -> RunInputs:
     """Resolve the report section of the params against a validated trajectory table (and the chance levels)."""
     r = params.report
     profiles = {name: (p.subset, p.uniform or params.subsets.uniform_name(p.subset)) for name, p in r.profiles.items()}
     temporal = [tuple(t.split(":", 1)) for t in r.temporal_subtasks]
     demo = bool(params.toyworld.enabled or params.models.build_tiny)
-    return RunInputs(traj, profiles, r.main_profile, dict(r.ablations), temporal, ofa_pools(params), chance or {}, demo)
+    score_ci, rel_ci = read_intervals(Path(params.run_dir) / "eval")
+    return RunInputs(traj, profiles, r.main_profile, dict(r.ablations), temporal, ofa_pools(params), chance or {}, demo,
+                     score_ci, rel_ci)

@@ -95,9 +95,13 @@ def run_rel(inputs: RunInputs) -> tuple[pd.DataFrame, pd.DataFrame]:
             partial, n = rel_partial(scores, full)
             rel_rows.append({"pool": pool.pool, "published_pool": pool.published or "", "method": method, "subset": subset,
                              "Rel": rel(scores, full), "rel_partial": partial, "n_benchmarks": n})
+            ci = {b: inputs.score_ci.get((subset, b), (float("nan"), float("nan"))) for b in IMAGE_BENCHMARKS}
+            rel_rows[-1].update(zip(("rel_ci95_low", "rel_ci95_high"), inputs.rel_ci.get(subset, (float("nan"),) * 2)))
             score_rows.append({"pool": pool.pool, "published_pool": pool.published or "", "method": method,
                                **{benchmark_display(b): v for b, v in scores.items()},
                                **{f"n_{benchmark_display(b)}": inputs.end_n(subset, b) for b in IMAGE_BENCHMARKS},
+                               **{f"lo_{benchmark_display(b)}": ci[b][0] for b in IMAGE_BENCHMARKS},
+                               **{f"hi_{benchmark_display(b)}": ci[b][1] for b in IMAGE_BENCHMARKS},
                                "missing_why": inputs.not_trained_phrase if inputs.not_trained([subset]) else ""})
     return pd.DataFrame(rel_rows), pd.DataFrame(score_rows)
 
@@ -138,12 +142,17 @@ def rel_table(inputs: RunInputs | None = None) -> Table:
     csv, disp = run_frames(run, pub, keys, [REL_COL], match=["published_pool", "method"])
     csv["rel_partial"] = [fixed(x, 1, missing="") for x in run["rel_partial"]]
     csv["n_benchmarks"] = run["n_benchmarks"].astype(str).to_numpy()
-    disp["Rel over evaluated (benchmarks)"] = [f"{fixed(x, 1)} ({n} of 10)" for x, n in zip(run["rel_partial"],
-                                                                                         run["n_benchmarks"])]
+    csv["rel_partial_ci95_low"] = [fixed(x, 1, missing="") for x in run["rel_ci95_low"]]
+    csv["rel_partial_ci95_high"] = [fixed(x, 1, missing="") for x in run["rel_ci95_high"]]
+    disp["Rel over evaluated (benchmarks)"] = [
+        f"{fixed(x, 1)} ({n} of 10" + (f"; 95% CI {fixed(lo, 1)}-{fixed(hi, 1)}, paired bootstrap)" if lo == lo else ")")
+        for x, n, lo, hi in zip(run["rel_partial"], run["n_benchmarks"], run["rel_ci95_low"], run["rel_ci95_high"])]
     notes = untrained_rows(inputs) + [
              "Paper beside OFA 15%: the OFA abstract; beside Random 15% and Full data: VisNec's rows (arXiv 2603.01195).",
              "Rel needs all ten image benchmarks of the subset and of its full-data run; 'Rel over evaluated' averages the "
-             "benchmarks both have (not comparable with the paper's Rel)."]
+             "benchmarks both have (not comparable with the paper's Rel).",
+             "Rel's 95% interval: the questions of every benchmark drawn with replacement (within each subtask), the same "
+             "draw for the subset's run and the full-data run, Rel recomputed per draw (2.5 / 97.5 percentiles)."]
     return Table("ofa_rel", title, "This run: each OFA subset's last checkpoint against the same pool's full-data run.",
                  csv, disp, claim=claim, notes=notes,
                  source=f"this run vs {published.OFA_ABSTRACT} (OFA 15%) and {published.VISNEC_ROWS} (Random, Full data)")
@@ -171,6 +180,8 @@ def scores_table(inputs: RunInputs) -> Table:
     notes.append("VQAv2: a run's local score is VQA soft accuracy on val; the papers print test-dev, scored by the EvalAI "
                  "server (a test-dev run leaves the cell empty and writes the submission file). POPE: the mean of the "
                  "per-split F1, as the papers print it. MME-P: the raw perception score.")
+    notes.append("Intervals: F1, soft accuracy and circular accuracy are not proportions of independent trials, so each "
+                 "95% interval is a bootstrap over the questions (MMBench: its circular groups), drawn within subtasks.")
     return Table("ofa_scores", "Image-benchmark scores of the OFA rows", "This run's last checkpoints (n = questions "
                  "scored); the paper's Random / Full-Data rows are VisNec's (arXiv 2603.01195).", csv, disp,
                  notes=notes, claim=headline_claim(),

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 from PIL import Image
@@ -27,7 +28,7 @@ from PIL import Image
 from ...cache import code_version
 from ...config import Params, params_hash, resolve_path
 from ...imageprep import ImagePrep, image_prep
-from ...io import read_json, read_parquet, write_json, write_parquet
+from ...io import read_json, read_parquet, write_json, write_parquet, write_text
 from ...shards import dist_info, merge_parts, run_sharded
 from ..stage import (
     Checkpoint,
@@ -287,6 +288,62 @@ def run_image_suite(params: Params, run_dirs: Sequence[str | Path] | None = None
             "seconds": round(time.time() - t0, 2), "eval_dirs": sorted({str(r.eval_dir) for r in runs})}
 
 
+# ----------------------------------------------------------------------------- intervals of the end scores
+INTERVALS_FILE = "image_intervals.csv"   # eval/: each image subset's last-checkpoint score with a bootstrap interval
+INTERVAL_COLUMNS = ["subset", "checkpoint", "benchmark", "score", "ci95_low", "ci95_high", "units", "method"]
+
+
+def _last_logs(eval_dir: Path, traj: pd.DataFrame, subset: str, params: Params) -> tuple[str | None, dict]:
+    """(last checkpoint, benchmark -> scored log) of one subset's image benchmarks (the Rel stage's checkpoint)."""
+    from ..rel import final_scores
+
+    fin = final_scores(traj, subset, params.evaluate.image.benchmarks)
+    if fin.empty:
+        return None, {}
+    logs = {}
+    for r in fin.itertuples():
+        f = eval_dir / subset / str(r.checkpoint) / f"{r.benchmark}.log.parquet"
+        if f.is_file():
+            logs[r.benchmark] = scored_view(pd.read_parquet(f), params.evaluate.extraction)
+    return str(fin["checkpoint"].iloc[-1]), logs
+
+
+def score_intervals(eval_dir: Path, traj: pd.DataFrame, params: Params) -> pd.DataFrame:
+    """95% bootstrap intervals of every subset's last image-benchmark scores (gdo_utils.evaluate.bootstrap)."""
+    from ..bootstrap import checked_units, score_interval, scores_under
+
+    rows = []
+    image = traj[traj["benchmark"].isin(list(params.evaluate.image.benchmarks))] if len(traj) else traj
+    for subset in sorted(set(image["subset"])) if len(image) else []:
+        ck, logs = _last_logs(eval_dir, traj, subset, params)
+        for b, log in sorted(logs.items()):
+            units = checked_units(log, b, IMAGE_BENCHMARKS[b].aggregate)
+            if units is None:
+                continue  # a score the units cannot reproduce gets no interval rather than a wrong one
+            score = float(scores_under(units, np.ones((1, len(units.keys))))[0])
+            lo, hi = score_interval(units, seed=params.seed)
+            rows.append({"subset": subset, "checkpoint": ck, "benchmark": b, "score": score, "ci95_low": lo,
+                         "ci95_high": hi, "units": len(units.keys), "method": "bootstrap over questions"})
+    return pd.DataFrame(rows, columns=INTERVAL_COLUMNS)
+
+
+def with_rel_intervals(rel: pd.DataFrame, eval_dir: Path, traj: pd.DataFrame, params: Params) -> pd.DataFrame:
+    """Rel's 95% paired bootstrap interval (the subset's and the full-data run's questions drawn together)."""
+    from ..bootstrap import paired_units, rel_interval
+    from ..rel import subset_names
+
+    lo, hi = [], []
+    aggregates = {b: IMAGE_BENCHMARKS[b].aggregate for b in params.evaluate.image.benchmarks}
+    for r in rel.itertuples():
+        _, logs = _last_logs(eval_dir, traj, r.subset, params)
+        _, full = _last_logs(eval_dir, traj, subset_names(r.pool)["full"], params)
+        pairs = paired_units(logs, full, aggregates) if r.role != "full" else []
+        a, b = rel_interval(pairs, seed=params.seed) if pairs else (float("nan"), float("nan"))
+        lo.append(a)
+        hi.append(b)
+    return rel.assign(rel_ci95_low=lo, rel_ci95_high=hi)
+
+
 def ofa_pools(params: Params) -> list[str]:
     """The source pool and each transfer pool (Rel is computed per pool against its own full-data run)."""
     src = [params.pools.ofa_source.name] if params.pools.ofa_source else []
@@ -304,6 +361,9 @@ def run_image_stage(params: Params, run_dirs: Sequence[str | Path] | None = None
     for d in report.get("eval_dirs", []):
         traj = write_trajectory(Path(d))
         rel, ratios = relative_performance(traj, ofa_pools(params), params.evaluate.image.benchmarks)
+        intervals = score_intervals(Path(d), traj, params)
+        write_text(Path(d) / INTERVALS_FILE, intervals.to_csv(index=False))
+        rel = with_rel_intervals(rel, Path(d), traj, params)
         write_rel_tables(rel, ratios, d)
         report.setdefault("rel", []).extend(rel.to_dict("records"))
     return report

@@ -494,3 +494,14 @@ def test_reference_figures_follow_the_release():
 
     for f in (conv, front):
         plt.close(f)
+
+
+def test_the_provenance_says_which_kind_of_toy_model_made_the_numbers(repo_root):
+    """The demo's tiny model is random; the miniature's was first trained on the toy world: the report says which."""
+    from gdo_utils.config import load_params
+    from gdo_utils.report.build import provenance
+
+    demo = provenance(load_params(repo_root / "params" / "demo.yaml"), "run", None)["demo_note"]
+    mini = provenance(load_params(repo_root / "params" / "miniature.yaml"), "run", None)["demo_note"]
+    assert "randomly initialised" in demo and "miniature number" not in demo
+    assert "miniature number" in mini and "first trained on the toy world" in mini and "randomly" not in mini

@@ -62,6 +62,11 @@ def resolve_mode(params: Params, mode: str | None, sweep: bool = False) -> str:
 def _demo_note(params: Params, mode: str) -> str:
     if mode == "reference":
         return "none: reference mode shows only the papers' published numbers."
+    if params.models.build_tiny and params.models.pretrain.enabled:
+        return ("every run number (trajectory, OFA stage, sweep) is a miniature number: toy world, a tiny model first "
+                "trained on the toy world's base corpus (its held-out accuracy: pretrain/held_out.json), a few hundred "
+                "to a few thousand samples; it can speak to the papers' mechanism at toy scale only where its "
+                "intervals clear chance, never to their numbers. Published numbers are the papers'.")
     if params.toyworld.enabled or params.models.build_tiny:
         return ("every run number (trajectory, OFA stage, sweep) is a demo number: toy world, tiny randomly initialised "
                 "models, a few samples; it exercises the machinery and says nothing about the papers' claims. "

@@ -505,3 +505,32 @@ def test_the_provenance_says_which_kind_of_toy_model_made_the_numbers(repo_root)
     mini = provenance(load_params(repo_root / "params" / "miniature.yaml"), "run", None)["demo_note"]
     assert "randomly initialised" in demo and "miniature number" not in demo
     assert "miniature number" in mini and "first trained on the toy world" in mini and "randomly" not in mini
+
+
+def test_run_mode_shows_the_image_intervals_only_beside_the_scores_they_were_computed_for(tmp_path, repo_root,
+                                                                                           monkeypatch):
+    """OFA scores and Rel carry the evaluation's bootstrap intervals; an interval file older than the trajectory
+    (its recorded score differs) gives no interval rather than a stale one."""
+    _with_chance(monkeypatch)
+    params = _params(tmp_path, repo_root)
+    rows = _traj_rows()
+    for subset, samples, acc in (("ofa_llava665k", 15, 60.0), ("ofa_random_llava665k", 15, 50.0),
+                                 ("ofa_full_llava665k", 100, 80.0)):
+        rows.append({"subset": subset, "checkpoint": f"checkpoint-{samples}", "samples_seen": samples,
+                     "benchmark": "vqav2", "level": "overall", "subtask": "", "accuracy": acc, "n": 100,
+                     "engine": "kit", "contract": "toy"})
+    _write_traj(params, rows)
+    ev = params.run_dir / "eval"
+    pd.DataFrame([("ofa_llava665k", "checkpoint-15", "vqav2", 60.0, 51.0, 69.0),
+                  ("ofa_random_llava665k", "checkpoint-15", "vqav2", 49.0, 40.0, 58.0)],   # stale: the trajectory says 50
+                 columns=["subset", "checkpoint", "benchmark", "score", "ci95_low", "ci95_high"]).to_csv(
+        ev / "image_intervals.csv", index=False)
+    pd.DataFrame([("ofa_llava665k", 75.0, 62.5, 88.0), ("ofa_random_llava665k", 60.0, 50.0, 71.0)],
+                 columns=["subset", "rel", "rel_ci95_low", "rel_ci95_high"]).to_csv(ev / "rel.csv", index=False)
+    rep = build_report(params)
+    scores = _long(rep, "ofa_scores")
+    assert scores.loc[("llava665k", "LLaVA-665K", "OFA 15%", "VQAv2"), "This run"] == "60.0 (n=100, 95% CI 51.0-69.0)"
+    assert scores.loc[("llava665k", "LLaVA-665K", "Random 15%", "VQAv2"), "This run"] == "50.0 (n=100)"
+    rel = rep.tables["ofa_rel"].display.set_index(["Pool", "Method"])["Rel over evaluated (benchmarks)"]
+    assert rel.loc[("llava665k", "OFA 15%")] == "75.0 (1 of 10; 95% CI 62.5-88.0, paired bootstrap)"
+    assert rel.loc[("llava665k", "Random 15%")] == "62.5 (1 of 10)"   # rel.csv's 60.0 is another Rel: no interval

@@ -42,9 +42,9 @@ class RunInputs:
     chance: dict[str, dict[str, float]] = field(default_factory=dict)  # benchmark -> {"" | subtask: chance %}
     demo: bool = False
     # bootstrap intervals the image evaluation wrote (eval/image_intervals.csv, eval/rel.csv): (subset, benchmark)
-    # -> (low, high) of the end score, and subset -> (low, high) of its Rel
-    score_ci: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
-    rel_ci: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # -> (score, low, high) of the end score, and subset -> (Rel, low, high); used only beside the same value
+    score_ci: dict[tuple[str, str], tuple[float, float, float]] = field(default_factory=dict)
+    rel_ci: dict[str, tuple[float, float, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.index = TrajectoryIndex(self.traj)
@@ -83,6 +83,14 @@ class RunInputs:
         """samples_seen of the subset's last checkpoint, else NaN."""
         return self.index.end_samples(subset)
 
+    def score_interval(self, subset: str, benchmark: str) -> tuple[float, float]:
+        """The bootstrap interval of the subset's end score, NaNs unless it was computed for that very score."""
+        return _matching(self.score_ci.get((subset, benchmark)), self.end_value(subset, benchmark))
+
+    def rel_interval(self, subset: str, rel_value: float) -> tuple[float, float]:
+        """Rel's paired bootstrap interval, NaNs unless it was computed for that very Rel."""
+        return _matching(self.rel_ci.get(subset), rel_value)
+
     @property
     def main(self) -> tuple[str, str]:
         """(GDO subset, Uni-10x subset) of the main table."""
@@ -108,18 +116,26 @@ def ofa_pools(params: Params) -> list[OFAPool]:
     return out
 
 
-def read_intervals(eval_dir: Path) -> tuple[dict[tuple[str, str], tuple[float, float]], dict[str, tuple[float, float]]]:
+def _matching(rec: tuple[float, float, float] | None, value: float) -> tuple[float, float]:
+    """(low, high) of a recorded (value, low, high) when its value is this one (a file older than the trajectory is not)."""
+    if rec is None or value != value or abs(rec[0] - value) > 1e-6 * max(1.0, abs(value)):
+        return float("nan"), float("nan")
+    return rec[1], rec[2]
+
+
+def read_intervals(eval_dir: Path) -> tuple[dict[tuple[str, str], tuple[float, float, float]],
+                                            dict[str, tuple[float, float, float]]]:
     """The image evaluation's bootstrap intervals: end scores (image_intervals.csv) and Rel (rel.csv); {} if absent."""
     scores, rels = {}, {}
     f = eval_dir / "image_intervals.csv"
     if f.is_file():
         for r in pd.read_csv(f).itertuples():
-            scores[(str(r.subset), str(r.benchmark))] = (float(r.ci95_low), float(r.ci95_high))
+            scores[(str(r.subset), str(r.benchmark))] = (float(r.score), float(r.ci95_low), float(r.ci95_high))
     f = eval_dir / "rel.csv"
     if f.is_file():
         rel = pd.read_csv(f)
         if {"rel_ci95_low", "rel_ci95_high"} <= set(rel.columns):
-            rels = {str(r.subset): (float(r.rel_ci95_low), float(r.rel_ci95_high)) for r in rel.itertuples()}
+            rels = {str(r.subset): (float(r.rel), float(r.rel_ci95_low), float(r.rel_ci95_high)) for r in rel.itertuples()}
     return scores, rels
 
 

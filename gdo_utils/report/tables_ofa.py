@@ -95,8 +95,8 @@ def run_rel(inputs: RunInputs) -> tuple[pd.DataFrame, pd.DataFrame]:
             partial, n = rel_partial(scores, full)
             rel_rows.append({"pool": pool.pool, "published_pool": pool.published or "", "method": method, "subset": subset,
                              "Rel": rel(scores, full), "rel_partial": partial, "n_benchmarks": n})
-            ci = {b: inputs.score_ci.get((subset, b), (float("nan"), float("nan"))) for b in IMAGE_BENCHMARKS}
-            rel_rows[-1].update(zip(("rel_ci95_low", "rel_ci95_high"), inputs.rel_ci.get(subset, (float("nan"),) * 2)))
+            ci = {b: inputs.score_interval(subset, b) for b in IMAGE_BENCHMARKS}
+            rel_rows[-1].update(zip(("rel_ci95_low", "rel_ci95_high"), inputs.rel_interval(subset, partial)))
             score_rows.append({"pool": pool.pool, "published_pool": pool.published or "", "method": method,
                                **{benchmark_display(b): v for b, v in scores.items()},
                                **{f"n_{benchmark_display(b)}": inputs.end_n(subset, b) for b in IMAGE_BENCHMARKS},

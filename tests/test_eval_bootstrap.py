@@ -97,3 +97,22 @@ def test_the_report_shows_a_bootstrap_interval_beside_a_score_that_is_not_a_prop
     _, plain = run_frames(run.drop(columns=["lo_POPE", "hi_POPE"]), paper, [("pool", "Pool"), ("method", "Method")],
                           [Col("POPE", "POPE", 1, binomial=False)])
     assert plain["This run"].iloc[0] == "72.2 (n=240)"
+
+
+def test_mmbench_units_are_its_circular_groups():
+    """A group (the original question and its circular copies) counts only when every copy is right, as MMBench scores."""
+    from gdo_utils.evaluate.image.mmbench import CIRCULAR_STRIDE
+
+    rng = np.random.default_rng(4)
+    rows = []
+    for i in range(16):
+        right = rng.random(4) < (0.9 if i % 2 else 0.5)
+        for k in range(4):
+            qid = i + k * CIRCULAR_STRIDE
+            rows.append({"question_id": str(qid), "group": str(i), "subtask": f"cat{i % 3}", "gold": "A",
+                         "parsed": "A" if right[k] else "B", "score": float(right[k])})
+    log = pd.DataFrame(rows)
+    own = next(r.accuracy for r in IMAGE_BENCHMARKS["mmbench_en"].aggregate(log) if r.level == "overall")
+    units = B.checked_units(log, "mmbench_en", IMAGE_BENCHMARKS["mmbench_en"].aggregate)
+    assert 0 < own < 100 and units is not None and len(units.keys) == 16
+    assert B.scores_under(units, np.ones((1, 16)))[0] == pytest.approx(own)

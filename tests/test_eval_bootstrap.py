@@ -116,3 +116,25 @@ def test_mmbench_units_are_its_circular_groups():
     units = B.checked_units(log, "mmbench_en", IMAGE_BENCHMARKS["mmbench_en"].aggregate)
     assert 0 < own < 100 and units is not None and len(units.keys) == 16
     assert B.scores_under(units, np.ones((1, 16)))[0] == pytest.approx(own)
+
+
+def test_runs_that_answered_different_questions_get_no_rel_interval_and_the_stage_goes_on(tmp_path, repo_root, caplog):
+    from gdo_utils.config import load_params
+    from gdo_utils.evaluate.image.stage import with_rel_intervals
+
+    params = load_params(repo_root / "params" / "demo.yaml", [f"output_root={tmp_path}",
+                                                               "evaluate.image.benchmarks=[vqav2]"])
+    ev = tmp_path / "eval"
+    traj, n_questions = [], {"ofa_p": 40, "ofa_full_p": 41}          # the full run has one more question
+    for subset, n in n_questions.items():
+        log = mean_log(np.r_[np.ones(n // 2), np.zeros(n - n // 2)])
+        log = log.assign(parsed_release=log["parsed"], score_release=log["score"], parsed_robust=log["parsed"],
+                         score_robust=log["score"])
+        (ev / subset / "checkpoint-1").mkdir(parents=True)
+        log.to_parquet(ev / subset / "checkpoint-1" / "vqav2.log.parquet")
+        traj.append({"subset": subset, "checkpoint": "checkpoint-1", "samples_seen": 1, "benchmark": "vqav2",
+                     "level": "overall", "subtask": "", "accuracy": 100.0 * (n // 2) / n})
+    rel = pd.DataFrame([{"pool": "p", "subset": "ofa_p", "role": "ofa"}, {"pool": "p", "subset": "ofa_full_p", "role": "full"}])
+    out = with_rel_intervals(rel, ev, pd.DataFrame(traj), params)
+    assert out[["rel_ci95_low", "rel_ci95_high"]].isna().all().all()
+    assert "ofa_p: no Rel interval" in caplog.text and "same questions" in caplog.text

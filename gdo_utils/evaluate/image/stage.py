@@ -338,7 +338,11 @@ def with_rel_intervals(rel: pd.DataFrame, eval_dir: Path, traj: pd.DataFrame, pa
         _, logs = _last_logs(eval_dir, traj, r.subset, params)
         _, full = _last_logs(eval_dir, traj, subset_names(r.pool)["full"], params)
         pairs = paired_units(logs, full, aggregates) if r.role != "full" else []
-        a, b = rel_interval(pairs, seed=params.seed) if pairs else (float("nan"), float("nan"))
+        try:
+            a, b = rel_interval(pairs, seed=params.seed) if pairs else (float("nan"), float("nan"))
+        except ValueError as exc:  # the two runs' logs hold different questions: no paired interval, said so
+            log.warning("%s: no Rel interval: %s", r.subset, exc)
+            a, b = float("nan"), float("nan")
         lo.append(a)
         hi.append(b)
     return rel.assign(rel_ci95_low=lo, rel_ci95_high=hi)

@@ -37,7 +37,7 @@ def test_units_reproduce_the_benchmarks_own_scores():
         units = B.checked_units(log, name, IMAGE_BENCHMARKS[name].aggregate)
         assert units is not None, name
         own = next(r.accuracy for r in IMAGE_BENCHMARKS[name].aggregate(log) if r.level == "overall")
-        assert B.scores_under(units, np.ones((1, len(units.keys))))[0] == pytest.approx(own, abs=1e-9)
+        assert B.observed_score(units) == pytest.approx(own, abs=1e-9)
 
 
 def test_a_score_the_units_cannot_reproduce_gets_no_interval():
@@ -115,12 +115,12 @@ def test_mmbench_units_are_its_circular_groups():
     own = next(r.accuracy for r in IMAGE_BENCHMARKS["mmbench_en"].aggregate(log) if r.level == "overall")
     units = B.checked_units(log, "mmbench_en", IMAGE_BENCHMARKS["mmbench_en"].aggregate)
     assert 0 < own < 100 and units is not None and len(units.keys) == 16
-    assert B.scores_under(units, np.ones((1, 16)))[0] == pytest.approx(own)
+    assert B.observed_score(units) == pytest.approx(own)
 
 
 def test_runs_that_answered_different_questions_get_no_rel_interval_and_the_stage_goes_on(tmp_path, repo_root, caplog):
     from gdo_utils.config import load_params
-    from gdo_utils.evaluate.image.stage import with_rel_intervals
+    from gdo_utils.evaluate.image.stage import last_logs, with_rel_intervals
 
     params = load_params(repo_root / "params" / "demo.yaml", [f"output_root={tmp_path}",
                                                                "evaluate.image.benchmarks=[vqav2]"])
@@ -135,6 +135,6 @@ def test_runs_that_answered_different_questions_get_no_rel_interval_and_the_stag
         traj.append({"subset": subset, "checkpoint": "checkpoint-1", "samples_seen": 1, "benchmark": "vqav2",
                      "level": "overall", "subtask": "", "accuracy": 100.0 * (n // 2) / n})
     rel = pd.DataFrame([{"pool": "p", "subset": "ofa_p", "role": "ofa"}, {"pool": "p", "subset": "ofa_full_p", "role": "full"}])
-    out = with_rel_intervals(rel, ev, pd.DataFrame(traj), params)
+    out = with_rel_intervals(rel, last_logs(ev, pd.DataFrame(traj), params), params)
     assert out[["rel_ci95_low", "rel_ci95_high"]].isna().all().all()
     assert "ofa_p: no Rel interval" in caplog.text and "same questions" in caplog.text

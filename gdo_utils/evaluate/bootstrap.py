@@ -86,6 +86,11 @@ def scores_under(units: Units, weights: np.ndarray) -> np.ndarray:
     return score_from_sums(sums, counts, units.kind)
 
 
+def observed_score(units: Units) -> float:
+    """The score with nothing resampled (every unit once): what the benchmark's own aggregate gives."""
+    return float(scores_under(units, np.ones((1, len(units.keys))))[0])
+
+
 def checked_units(log: pd.DataFrame, benchmark: str, aggregate: Callable[[pd.DataFrame], list]) -> Units | None:
     """Units of the log when their observed score equals the benchmark's own overall score, else None."""
     rows = aggregate(log)
@@ -93,7 +98,7 @@ def checked_units(log: pd.DataFrame, benchmark: str, aggregate: Callable[[pd.Dat
     if overall is None or log.empty:
         return None
     units = units_of(log, benchmark)
-    mine = float(scores_under(units, np.ones((1, len(units.keys))))[0])
+    mine = observed_score(units)
     return units if abs(mine - float(overall)) <= 1e-6 * max(1.0, abs(float(overall))) else None
 
 

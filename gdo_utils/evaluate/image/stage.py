@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 from PIL import Image
@@ -308,26 +307,31 @@ def _last_logs(eval_dir: Path, traj: pd.DataFrame, subset: str, params: Params) 
     return str(fin["checkpoint"].iloc[-1]), logs
 
 
-def score_intervals(eval_dir: Path, traj: pd.DataFrame, params: Params) -> pd.DataFrame:
+def last_logs(eval_dir: Path, traj: pd.DataFrame, params: Params) -> dict[str, tuple[str | None, dict]]:
+    """Every image subset's (last checkpoint, benchmark -> scored log), read once for both interval tables."""
+    image = traj[traj["benchmark"].isin(list(params.evaluate.image.benchmarks))] if len(traj) else traj
+    return {s: _last_logs(eval_dir, traj, s, params) for s in (sorted(set(image["subset"])) if len(image) else [])}
+
+
+def score_intervals(logs_by_subset: dict[str, tuple[str | None, dict]], params: Params) -> pd.DataFrame:
     """95% bootstrap intervals of every subset's last image-benchmark scores (gdo_utils.evaluate.bootstrap)."""
-    from ..bootstrap import checked_units, score_interval, scores_under
+    from ..bootstrap import checked_units, observed_score, score_interval
 
     rows = []
-    image = traj[traj["benchmark"].isin(list(params.evaluate.image.benchmarks))] if len(traj) else traj
-    for subset in sorted(set(image["subset"])) if len(image) else []:
-        ck, logs = _last_logs(eval_dir, traj, subset, params)
+    for subset, (ck, logs) in logs_by_subset.items():
         for b, log in sorted(logs.items()):
             units = checked_units(log, b, IMAGE_BENCHMARKS[b].aggregate)
             if units is None:
                 continue  # a score the units cannot reproduce gets no interval rather than a wrong one
-            score = float(scores_under(units, np.ones((1, len(units.keys))))[0])
+            score = observed_score(units)
             lo, hi = score_interval(units, seed=params.seed)
             rows.append({"subset": subset, "checkpoint": ck, "benchmark": b, "score": score, "ci95_low": lo,
                          "ci95_high": hi, "units": len(units.keys), "method": "bootstrap over questions"})
     return pd.DataFrame(rows, columns=INTERVAL_COLUMNS)
 
 
-def with_rel_intervals(rel: pd.DataFrame, eval_dir: Path, traj: pd.DataFrame, params: Params) -> pd.DataFrame:
+def with_rel_intervals(rel: pd.DataFrame, logs_by_subset: dict[str, tuple[str | None, dict]],
+                       params: Params) -> pd.DataFrame:
     """Rel's 95% paired bootstrap interval (the subset's and the full-data run's questions drawn together)."""
     from ..bootstrap import paired_units, rel_interval
     from ..rel import subset_names
@@ -335,8 +339,8 @@ def with_rel_intervals(rel: pd.DataFrame, eval_dir: Path, traj: pd.DataFrame, pa
     lo, hi = [], []
     aggregates = {b: IMAGE_BENCHMARKS[b].aggregate for b in params.evaluate.image.benchmarks}
     for r in rel.itertuples():
-        _, logs = _last_logs(eval_dir, traj, r.subset, params)
-        _, full = _last_logs(eval_dir, traj, subset_names(r.pool)["full"], params)
+        logs = logs_by_subset.get(r.subset, (None, {}))[1]
+        full = logs_by_subset.get(subset_names(r.pool)["full"], (None, {}))[1]
         pairs = paired_units(logs, full, aggregates) if r.role != "full" else []
         try:
             a, b = rel_interval(pairs, seed=params.seed) if pairs else (float("nan"), float("nan"))
@@ -365,9 +369,9 @@ def run_image_stage(params: Params, run_dirs: Sequence[str | Path] | None = None
     for d in report.get("eval_dirs", []):
         traj = write_trajectory(Path(d))
         rel, ratios = relative_performance(traj, ofa_pools(params), params.evaluate.image.benchmarks)
-        intervals = score_intervals(Path(d), traj, params)
-        write_text(Path(d) / INTERVALS_FILE, intervals.to_csv(index=False))
-        rel = with_rel_intervals(rel, Path(d), traj, params)
+        logs = last_logs(Path(d), traj, params)
+        write_text(Path(d) / INTERVALS_FILE, score_intervals(logs, params).to_csv(index=False))
+        rel = with_rel_intervals(rel, logs, params)
         write_rel_tables(rel, ratios, d)
         report.setdefault("rel", []).extend(rel.to_dict("records"))
     return report
